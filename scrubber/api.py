@@ -1,0 +1,260 @@
+"""The Python API: scrub a file, bytes or a stream; the command line is a thin layer over this.
+
+``scrub_file``/``scrub_bytes`` keep every output in memory and return a ``Result``; ``scrub_to_dir``
+streams the outputs into a folder (constant memory) and is what the command line uses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from scrubber import __version__
+from scrubber.engine import Engine
+from scrubber.errors import InputError
+from scrubber.model import ClaimUnit, GroupEnd, InterchangeEnd, ScrubbedClaim, TransactionEnd
+from scrubber.writers.accepted837 import Accepted837Writer
+from scrubber.writers.ack277 import Ack277Writer
+from scrubber.writers.base import AtomicFile, Writer
+from scrubber.writers.report_html import HtmlReportWriter
+from scrubber.writers.report_json import JsonReportWriter
+from scrubber.x12.reader import Reader
+
+
+@dataclass(slots=True)
+class Options:
+    """Settings of one run. ``now`` and ``control_base`` make outputs reproducible in tests."""
+
+    payers: Any = None
+    html: bool = True
+    now: dt.datetime | None = None
+    control_base: int | None = None
+    source_name: str = ""
+    source_id: str = ""
+    only_edits: set[str] | None = None
+
+    def moment(self) -> dt.datetime:
+        return self.now or dt.datetime.now().replace(microsecond=0)
+
+    def control(self, moment: dt.datetime) -> int:
+        # Like pyx12: derived from the clock unless given, so two runs rarely share ISA13.
+        return self.control_base if self.control_base is not None else int(moment.strftime("%H%M%S")) * 100
+
+
+@dataclass(slots=True)
+class Summary:
+    """What a run counted; the exit status follows from it."""
+
+    input_name: str
+    claims: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    transactions: int = 0
+    notices: list[str] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.rejected else 0
+
+
+class _Collect(Writer):
+    def __init__(self) -> None:
+        self.claims: list[ScrubbedClaim] = []
+
+    def claim(self, scrubbed: ScrubbedClaim) -> None:
+        self.claims.append(scrubbed)
+
+
+def meta(engine: Engine) -> dict[str, Any]:
+    return {
+        "scrubber": __version__,
+        "packs": [{"pack": p.name, "version": p.version, "edits": len(p.edits)} for p in engine.catalog.packs],
+    }
+
+
+def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine) -> Summary:
+    """Read, check and feed every writer in one pass. Raises InputError for unusable input."""
+    writers = list(writers)
+    reader = Reader(stream)
+    summary = Summary(input_name)
+    for ev in reader.events():
+        if isinstance(ev, ClaimUnit):
+            scrubbed = ScrubbedClaim(ev, engine.check(ev))
+            summary.claims += 1
+            if scrubbed.rejected:
+                summary.rejected += 1
+            else:
+                summary.accepted += 1
+            for w in writers:
+                w.claim(scrubbed)
+        elif isinstance(ev, TransactionEnd):
+            for w in writers:
+                w.end_transaction(ev.transaction)
+        elif isinstance(ev, GroupEnd):
+            for w in writers:
+                w.end_group(ev.group)
+        elif isinstance(ev, InterchangeEnd):
+            for w in writers:
+                w.end_interchange(ev.interchange)
+    summary.transactions = reader.transactions
+    summary.notices = reader.notices
+    for w in writers:
+        w.finish(reader.notices)
+    return summary
+
+
+def output_name(input_path: str) -> str:
+    """``NAME`` for an input ``NAME.ext``; standard input is ``stdin``."""
+    if input_path == "-":
+        return "stdin"
+    base = os.path.basename(input_path)
+    stem, dot, _ext = base.rpartition(".")
+    return stem if dot and stem else base
+
+
+def scrub_to_dir(
+    source: str | Path | BinaryIO,
+    outdir: str | Path,
+    *,
+    name: str | None = None,
+    options: Options | None = None,
+    engine: Engine | None = None,
+) -> Summary:
+    """Scrub one input into ``outdir``: NAME.277, NAME.accepted.837, NAME.report.json/.html.
+
+    Every file appears atomically at the end, or not at all when the input is unusable.
+    """
+    options = options or Options()
+    engine = engine or Engine(payers=options.payers, only=options.only_edits)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        name = "stdin" if source == "-" or not isinstance(source, (str, Path)) else output_name(str(source))
+    input_label = os.path.basename(str(source)) if isinstance(source, (str, Path)) and source != "-" else name
+    moment = options.moment()
+    files = {
+        "277": AtomicFile(outdir / f"{name}.277"),
+        "837": AtomicFile(outdir / f"{name}.accepted.837"),
+        "json": AtomicFile(outdir / f"{name}.report.json", "ascii"),
+    }
+    if options.html:
+        files["html"] = AtomicFile(outdir / f"{name}.report.html", "utf-8")
+    w837 = Accepted837Writer(files["837"].fh)
+    w277 = Ack277Writer(
+        files["277"].fh,
+        now=moment,
+        control_base=options.control(moment),
+        source_name=options.source_name,
+        source_id=options.source_id,
+    )
+    writers: list[Writer] = [w837, w277, JsonReportWriter(files["json"].fh, input_name=input_label, meta=meta(engine))]
+    if options.html:
+        writers.append(HtmlReportWriter(files["html"].fh, input_name=input_label, meta=meta(engine)))
+    try:
+        if isinstance(source, (str, Path)) and source != "-":
+            with open(source, "rb") as fh:
+                summary = run(fh, input_label, writers, engine)
+        else:
+            stream = source if not isinstance(source, (str, Path)) else _stdin()
+            summary = run(stream, input_label, writers, engine)
+    except BaseException:
+        for f in files.values():
+            f.discard()
+        raise
+    if summary.accepted == 0:
+        # No claim to forward: a stale accepted 837 from an earlier run must not be sent by mistake.
+        files.pop("837").discard()
+        (outdir / f"{name}.accepted.837").unlink(missing_ok=True)
+    for f in files.values():
+        f.commit()
+        summary.outputs.append(f.path)
+    return summary
+
+
+def _stdin() -> BinaryIO:
+    import sys
+
+    return sys.stdin.buffer
+
+
+@dataclass(slots=True)
+class Result:
+    """Outputs of one scrub, held in memory."""
+
+    summary: Summary
+    claims: list[ScrubbedClaim]
+    _837: str
+    _277: str
+    _json: str
+    _html: str
+
+    def accepted_837(self) -> str:
+        return self._837
+
+    def ack_277(self) -> str:
+        return self._277
+
+    def to_json(self) -> str:
+        return self._json
+
+    def to_html(self) -> str:
+        return self._html
+
+    @property
+    def exit_code(self) -> int:
+        return self.summary.exit_code
+
+
+def scrub_stream(
+    stream: BinaryIO, name: str = "stdin", *, options: Options | None = None, engine: Engine | None = None
+) -> Result:
+    options = options or Options()
+    engine = engine or Engine(payers=options.payers, only=options.only_edits)
+    moment = options.moment()
+    bufs = {k: io.StringIO(newline="") for k in ("837", "277", "json", "html")}
+    collect = _Collect()
+    writers: list[Writer] = [
+        Accepted837Writer(bufs["837"]),
+        Ack277Writer(
+            bufs["277"],
+            now=moment,
+            control_base=options.control(moment),
+            source_name=options.source_name,
+            source_id=options.source_id,
+        ),
+        JsonReportWriter(bufs["json"], input_name=name, meta=meta(engine)),
+        collect,
+    ]
+    if options.html:
+        writers.append(HtmlReportWriter(bufs["html"], input_name=name, meta=meta(engine)))
+    summary = run(stream, name, writers, engine)
+    return Result(summary, collect.claims, *(bufs[k].getvalue() for k in ("837", "277", "json", "html")))
+
+
+def scrub_bytes(
+    data: bytes,
+    name: str = "stdin",
+    *,
+    payers: Any = None,
+    options: Options | None = None,
+    engine: Engine | None = None,
+) -> Result:
+    options = options or Options(payers=payers)
+    return scrub_stream(io.BytesIO(data), name, options=options, engine=engine)
+
+
+def scrub_file(
+    path: str | Path, *, payers: Any = None, options: Options | None = None, engine: Engine | None = None
+) -> Result:
+    options = options or Options(payers=payers)
+    with open(path, "rb") as fh:
+        return scrub_stream(fh, os.path.basename(str(path)), options=options, engine=engine)
+
+
+__all__ = ["InputError", "Options", "Result", "Summary", "scrub_bytes", "scrub_file", "scrub_stream", "scrub_to_dir"]

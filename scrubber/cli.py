@@ -1,0 +1,163 @@
+"""Command line: ``scrubber scrub | rules | explain``. Exit 0 all accepted, 1 some rejected, 2 unusable input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from scrubber import __version__
+from scrubber.api import Options, Summary, output_name, scrub_to_dir
+from scrubber.errors import InputError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scrubber", description="Pre-submission scrubber for X12 837P claims.")
+    p.add_argument("--version", action="version", version=f"scrubber {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("scrub", help="scrub 837P files: 277CA, accepted 837, JSON and HTML reports")
+    s.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder (every file in it) or - for stdin")
+    s.add_argument("-o", "--outdir", required=True, help="folder for the outputs (created if needed)")
+    s.add_argument("--payers", metavar="FILE", help="payer registry replacing the built-in one")
+    s.add_argument("--jobs", type=int, default=1, metavar="N", help="scrub N inputs in parallel")
+    s.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    s.add_argument("--validate", action="store_true", help="add implementation-guide validation through pyx12")
+    r = sub.add_parser("rules", help="list every edit: id, severity, pack, dates, source")
+    r.add_argument("--json", action="store_true", help="machine-readable list")
+    e = sub.add_parser("explain", help="explain one edit, with a failing and a passing example")
+    e.add_argument("edit", metavar="EDIT-ID")
+    return p
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(f"scrubber: {text}\n")
+
+
+def _expand(inputs: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for item in inputs:
+        if item != "-" and os.path.isdir(item):
+            out += sorted(str(p) for p in Path(item).iterdir() if p.is_file() and not p.name.startswith("."))
+        else:
+            out.append(item)
+    return out
+
+
+def _scrub_one(path: str, outdir: str, options: Options) -> tuple[str, Summary | None, str]:
+    label = "stdin" if path == "-" else path
+    try:
+        return label, scrub_to_dir(path, outdir, options=options), ""
+    except InputError as exc:
+        return label, None, str(exc)
+    except FileNotFoundError:
+        return label, None, "no such file"
+    except IsADirectoryError:
+        return label, None, "is a directory"
+    except PermissionError:
+        return label, None, "permission denied"
+    except OSError as exc:
+        return label, None, f"cannot read ({exc.strerror or type(exc).__name__})"
+    except Exception as exc:
+        if os.environ.get("SCRUBBER_DEBUG"):
+            raise
+        return label, None, f"unexpected {type(exc).__name__} while scrubbing (SCRUBBER_DEBUG=1 shows where)"
+
+
+def cmd_scrub(args: argparse.Namespace) -> int:
+    if args.validate:
+        _err("--validate is not available in this version")
+        return 2
+    if args.payers:
+        _err("--payers is not available in this version")
+        return 2
+    inputs = _expand(args.inputs)
+    if not inputs:
+        _err("no input files")
+        return 2
+    names: dict[str, str] = {}
+    for path in inputs:
+        name = output_name(path)
+        if name in names:
+            _err(f"{names[name]} and {path} would both write {name}.* into the output folder")
+            return 2
+        names[name] = path
+    options = Options(html=not args.no_html)
+    jobs = max(1, min(args.jobs, len(inputs)))
+    if jobs > 1 and "-" not in inputs:
+        with ProcessPoolExecutor(jobs) as pool:
+            results = list(pool.map(_scrub_one, inputs, [args.outdir] * len(inputs), [options] * len(inputs)))
+    else:
+        results = [_scrub_one(p, args.outdir, options) for p in inputs]
+    status = 0
+    for label, summary, error in results:
+        if summary is None:
+            _err(f"{label}: {error}")
+            status = 2
+            continue
+        status = max(status, summary.exit_code)
+        print(
+            f"{label}: {summary.claims} claims, {summary.accepted} accepted, {summary.rejected} rejected"
+            f" -> {os.path.join(args.outdir, output_name(label if label != 'stdin' else '-'))}.*"
+        )
+    return status
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from scrubber.rules.catalog import load_catalog
+
+    catalog = load_catalog()
+    rows = []
+    for pack in catalog.packs:
+        for e in pack.edits:
+            dates = f"{e.effective_from or '...'} to {e.effective_to or '...'}"
+            rows.append(
+                {
+                    "id": e.id,
+                    "severity": e.severity,
+                    "pack": e.pack,
+                    "enabled": e.enabled,
+                    "effective_from": e.effective_from.isoformat() if e.effective_from else None,
+                    "effective_to": e.effective_to.isoformat() if e.effective_to else None,
+                    "ack": f"{e.category}:{e.status_code}" if e.category else None,
+                    "title": e.title,
+                    "source": "; ".join(s.cite() for s in e.sources),
+                    "_dates": dates,
+                }
+            )
+    if args.json:
+        print(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows], indent=2))
+        return 0
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        ack = r["ack"] or "-"
+        flag = "" if r["enabled"] else " (off)"
+        print(
+            f"{r['id']:<{width}}  {r['severity']:<6}  {r['pack']:<16}  {ack:<7}  {r['_dates']:<28}  {r['source']}{flag}"
+        )
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from scrubber.explain import explain
+
+    try:
+        print(explain(args.edit))
+    except KeyError:
+        _err(f"no edit {args.edit!r}; `scrubber rules` lists them")
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain}[args.command](args)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 2
+    except BrokenPipeError:
+        return 0

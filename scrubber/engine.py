@@ -1,0 +1,47 @@
+"""Run the packs' edits over claim units and collect findings (all of them, never the first only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from scrubber.model import ClaimUnit, Finding
+from scrubber.rules import kinds_core  # noqa: F401  (registers the core kinds)
+from scrubber.rules.catalog import Catalog, Edit, load_catalog
+from scrubber.rules.kinds import KINDS, Check, Context
+
+STRUCTURE = "X12-STRUCTURE"
+
+
+class Engine:
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        *,
+        today: dt.date | None = None,
+        payers: Any = None,
+        only: set[str] | None = None,
+    ) -> None:
+        self.catalog = catalog or load_catalog()
+        self.context = Context(self.catalog, today or dt.date.today(), payers)
+        plan: list[tuple[Edit, Check]] = []
+        for pack in self.catalog.packs:
+            for edit in pack.edits:
+                if not edit.enabled or (only is not None and edit.id not in only and edit.id != STRUCTURE):
+                    continue
+                try:
+                    plan.append((edit, KINDS[edit.kind]))
+                except KeyError:
+                    raise ValueError(f"edit {edit.id}: unknown check kind {edit.kind!r}") from None
+        self._structure = [(e, c) for e, c in plan if e.id == STRUCTURE]
+        self._plan = [(e, c) for e, c in plan if e.id != STRUCTURE]
+
+    def check(self, claim: ClaimUnit) -> list[Finding]:
+        ctx = self.context
+        if claim.problems:
+            # The claim cannot be read reliably: say why, and do not guess at the rest.
+            return [f for e, c in self._structure for f in c(claim, e, ctx)]
+        out: list[Finding] = []
+        for edit, check in self._plan:
+            out.extend(check(claim, edit, ctx))
+        return out

@@ -1,0 +1,52 @@
+"""``scrubber explain ID``: the rule in words, its dates and sources, and its own examples run live."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+
+from scrubber.api import Options, scrub_bytes
+from scrubber.engine import Engine
+from scrubber.rules.catalog import Edit, load_catalog
+from scrubber.synth import claim_segments, file_837
+
+
+def run_example(edit: Edit, spec: dict, engine: Engine) -> list:
+    """Findings of ``edit`` on its example claim (the whole pipeline, not a shortcut)."""
+    data = file_837([spec], **spec.get("file", {})).encode("latin-1")
+    result = scrub_bytes(
+        data, "example", options=Options(html=False, now=dt.datetime(2025, 2, 1, 12, 0)), engine=engine
+    )
+    return [f for c in result.claims for f in c.findings if f.edit == edit.id]
+
+
+def explain(edit_id: str) -> str:
+    catalog = load_catalog()
+    edit = catalog.edit(edit_id)
+    engine = Engine(catalog, only={edit.id}, today=dt.date(2025, 2, 1))
+    wrap = textwrap.TextWrapper(width=96, subsequent_indent="  ")
+    out = [f"{edit.id}: {edit.title}", ""]
+    out.append(
+        f"pack {edit.pack}; severity {edit.severity}"
+        + (f"; 277CA {edit.category}:{edit.status_code}" if edit.category else "; report only (no 277CA code)")
+        + ("" if edit.enabled else "; OFF by default")
+    )
+    out.append(f"effective {edit.effective_from or 'always'} to {edit.effective_to or 'open'} (date of service)")
+    out += [
+        "",
+        wrap.fill("What: " + edit.description),
+        wrap.fill("Why: " + edit.why),
+        wrap.fill("Fix: " + edit.fix),
+        "",
+        "Sources:",
+    ]
+    out += [f"  - {s.cite()}" + (f" [{s.title}]" if s.title else "") for s in edit.sources]
+    for label in ("fail", "pass"):
+        spec = edit.examples.get(label)
+        if not spec:
+            continue
+        out += ["", f"Example that {'fires' if label == 'fail' else 'passes'}:"]
+        out += [f"  {s}~" for s in claim_segments(spec)]
+        found = run_example(edit, spec, engine)
+        out += [f"  -> {f.severity}: {f.message}" for f in found] or ["  -> no finding"]
+    return "\n".join(out)

@@ -1,0 +1,251 @@
+"""Plain data: envelopes, loops, claim units, lines, diagnoses and findings. No behaviour here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from scrubber.x12.segments import Delimiters, Segment
+
+
+@dataclass(slots=True, eq=False)
+class Interchange:
+    """ISA ... IEA."""
+
+    index: int
+    isa: Segment
+    delimiters: Delimiters
+    control: str
+    sender_qualifier: str
+    sender_id: str
+    receiver_qualifier: str
+    receiver_id: str
+    usage: str  # ISA15: P production, T test
+    iea: Segment | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Group:
+    """GS ... GE."""
+
+    interchange: Interchange
+    gs: Segment
+    functional_id: str
+    sender: str
+    receiver: str
+    date: dt.date | None
+    control: str
+    version: str
+    ge: Segment | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Transaction:
+    """ST ... SE of one 837P; ``header`` holds ST, BHT and loops 1000A/1000B as in the file."""
+
+    group: Group
+    index: int  # ordinal of the ST in the input file, from 1
+    st: Segment
+    control: str
+    version: str
+    header: list[Segment] = field(default_factory=list)
+    bht03: str = ""
+    bht04: str = ""
+    submitter_type: str = "2"
+    submitter_name: str = ""
+    submitter_first: str = ""
+    submitter_id: str = ""
+    receiver_name: str = ""
+    receiver_id: str = ""
+    se: Segment | None = None
+    claim_count: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class BillingProvider:
+    """Loop 2000A with 2010AA/AB/AC."""
+
+    transaction: Transaction
+    hl_id: str
+    segments: list[Segment]
+    entity_type: str = "2"
+    name: str = ""
+    first: str = ""
+    npi: str = ""
+    tax_id: str = ""
+    problem: str = ""  # why claims beneath cannot be trusted (HL structure)
+
+
+@dataclass(slots=True, eq=False)
+class Subscriber:
+    """Loop 2000B with 2010BA (subscriber) and 2010BB (payer)."""
+
+    billing: BillingProvider | None
+    hl_id: str
+    parent_id: str
+    segments: list[Segment]
+    sequence: str = ""  # SBR01
+    relationship: str = ""  # SBR02 (18 = the subscriber is the patient)
+    filing_indicator: str = ""  # SBR09 (MB = Medicare Part B)
+    member_id: str = ""
+    member_qualifier: str = ""
+    last: str = ""
+    first: str = ""
+    middle: str = ""
+    suffix: str = ""
+    payer_id: str = ""
+    payer_name: str = ""
+    problem: str = ""
+
+
+@dataclass(slots=True, eq=False)
+class Patient:
+    """Loop 2000C with 2010CA, present only when the patient is not the subscriber."""
+
+    subscriber: Subscriber | None
+    hl_id: str
+    parent_id: str
+    segments: list[Segment]
+    relationship: str = ""
+    last: str = ""
+    first: str = ""
+    middle: str = ""
+    suffix: str = ""
+    problem: str = ""
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    position: int  # 1..12, what SV107 points at
+    qualifier: str  # ABK/ABF (ICD-10-CM), BK/BF (ICD-9-CM)
+    code: str  # as billed, without the decimal point
+    segment: Segment
+
+
+@dataclass(slots=True)
+class Line:
+    """Loop 2400 (with its 2410 drug identification)."""
+
+    index: int  # order in the claim, from 1
+    lx: str
+    lx_segment: Segment
+    sv1: Segment | None = None
+    qualifier: str = ""
+    code: str = ""
+    modifiers: tuple[str, ...] = ()
+    charge: str = ""
+    basis: str = ""
+    units: str = ""
+    place: str = ""
+    pointers: tuple[str, ...] = ()
+    dos: dt.date | None = None
+    dos_end: dt.date | None = None
+    dos_raw: str = ""  # DTP03 as written ("" when no line DTP*472)
+    dtp: Segment | None = None
+    line_control: str = ""  # REF*6R
+    prior_auth: str = ""  # REF*G1
+    ndc_qualifier: str = ""
+    ndc: str = ""
+    lin: Segment | None = None
+    drug_quantity: str = ""
+    drug_unit: str = ""
+    ctp: Segment | None = None
+
+    @property
+    def number(self) -> int:
+        """LX01 as a number, or the position in the claim when LX01 is unreadable."""
+        return int(self.lx) if self.lx.isdigit() else self.index
+
+
+@dataclass(slots=True, eq=False)
+class ClaimUnit:
+    """One 2300 claim with the context an edit needs and the segments it came from."""
+
+    ordinal: int  # position in the input file, from 1
+    transaction: Transaction
+    billing: BillingProvider | None
+    subscriber: Subscriber | None
+    patient: Patient | None
+    segments: list[Segment]
+    claim_id: str = ""
+    charge: str = ""
+    place: str = ""
+    frequency: str = ""
+    clm: Segment | None = None
+    dos: dt.date | None = None  # 2300 DTP*472 (first date of a range)
+    dos_end: dt.date | None = None
+    dos_raw: str = ""
+    dos_segment: Segment | None = None
+    prior_auth: str = ""  # 2300 REF*G1
+    clearinghouse_trace: str = ""  # 2300 REF*D9
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+    #: what made the claim unreadable, with the segment at fault (X12-STRUCTURE)
+    problems: list[tuple[str, Segment | None]] = field(default_factory=list)
+
+    @property
+    def delimiters(self) -> Delimiters:
+        return self.transaction.group.interchange.delimiters
+
+    @property
+    def payer_id(self) -> str:
+        return self.subscriber.payer_id if self.subscriber else ""
+
+    @property
+    def billing_npi(self) -> str:
+        return self.billing.npi if self.billing else ""
+
+    def line_dos(self, line: Line) -> dt.date | None:
+        """The line's date of service, falling back to the claim's (edit catalog convention)."""
+        return line.dos if line.dtp is not None else self.dos
+
+    def service_dates(self) -> list[dt.date]:
+        seen = {d for d in (self.line_dos(ln) for ln in self.lines) if d is not None}
+        if not seen and self.dos is not None:
+            seen.add(self.dos)
+        return sorted(seen)
+
+
+@dataclass(slots=True)
+class Finding:
+    edit: str
+    severity: str  # "reject" | "warn"
+    message: str
+    line: int | None = None  # LX01
+    code: str | None = None
+    suggestion: str = ""
+    category: str | None = None
+    status_code: str | None = None
+    segment: str | None = None
+    segment_number: int | None = None
+    source: str = ""
+    line_index: int | None = None  # position of the line in the claim (for writers)
+
+    @property
+    def rejects(self) -> bool:
+        return self.severity == "reject"
+
+
+@dataclass(slots=True)
+class ScrubbedClaim:
+    claim: ClaimUnit
+    findings: list[Finding]
+
+    @property
+    def rejected(self) -> bool:
+        return any(f.severity == "reject" for f in self.findings)
+
+
+@dataclass(slots=True)
+class TransactionEnd:
+    transaction: Transaction
+
+
+@dataclass(slots=True)
+class GroupEnd:
+    group: Group
+
+
+@dataclass(slots=True)
+class InterchangeEnd:
+    interchange: Interchange

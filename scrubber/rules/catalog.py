@@ -1,0 +1,188 @@
+"""Load the edit catalog: every pack under ``edits/`` (``pack.yaml`` plus its tables).
+
+The catalog is pure data once loaded: edits are frozen dataclasses, so the same catalog serves a
+process pool or a Dask worker after pickling.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scrubber.resources import edits_dir
+
+SEVERITIES = ("reject", "warn")
+
+
+class CatalogError(Exception):
+    """A rule pack is malformed; the message names the file and the edit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    document: str
+    revision: str
+    date: str
+    title: str = ""
+    section: str = ""
+    url: str = ""
+
+    def cite(self) -> str:
+        parts = [self.document]
+        if self.revision:
+            parts.append(f"rev. {self.revision}")
+        if self.date:
+            parts.append(self.date)
+        text = ", ".join(parts)
+        return f"{text} ({self.section})" if self.section else text
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    id: str
+    pack: str
+    title: str
+    severity: str
+    kind: str
+    category: str | None
+    status_code: str | None
+    sources: tuple[Source, ...]
+    description: str
+    why: str
+    fix: str
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None  # exclusive: the first day the edit no longer applies
+    params: dict[str, Any] = field(default_factory=dict)
+    examples: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+
+    def source_text(self) -> str:
+        cites = "; ".join(s.cite() for s in self.sources)
+        return f"{cites} (see `scrubber explain {self.id}`)"
+
+    def applies_on(self, day: dt.date | None) -> bool:
+        if day is None:
+            return self.effective_from is None and self.effective_to is None
+        if self.effective_from is not None and day < self.effective_from:
+            return False
+        return self.effective_to is None or day < self.effective_to
+
+
+@dataclass(slots=True)
+class Pack:
+    name: str
+    title: str
+    version: str
+    path: Path
+    edits: list[Edit]
+    tables: dict[str, Any] = field(default_factory=dict)
+    order: int = 100  # packs run, and are listed, in this order
+
+
+@dataclass(slots=True)
+class Catalog:
+    packs: list[Pack]
+    edits: dict[str, Edit]
+
+    def edit(self, edit_id: str) -> Edit:
+        try:
+            return self.edits[edit_id.upper()]
+        except KeyError:
+            raise KeyError(edit_id) from None
+
+    def table(self, pack: str, name: str) -> Any:
+        for p in self.packs:
+            if p.name == pack:
+                return p.tables[name]
+        raise KeyError(f"{pack}/{name}")
+
+
+def _date(value: Any, where: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise CatalogError(f"{where}: {value!r} is not an ISO date") from None
+
+
+def _sources(raw: Any, named: dict[str, dict], where: str) -> tuple[Source, ...]:
+    if not raw:
+        raise CatalogError(f"{where}: every edit needs a source")
+    out = []
+    for item in raw:
+        item = dict(item)
+        ref = item.pop("ref", None)
+        base = dict(named[ref]) if ref else {}
+        if ref and ref not in named:
+            raise CatalogError(f"{where}: unknown source {ref!r}")
+        base.update(item)
+        for key in ("document", "revision", "date"):
+            if not base.get(key):
+                raise CatalogError(f"{where}: source lacks {key}")
+        out.append(Source(**{k: str(v) for k, v in base.items()}))
+    return tuple(out)
+
+
+def load_pack(path: Path) -> Pack:
+    where = str(path / "pack.yaml")
+    with open(path / "pack.yaml", encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    named = doc.get("sources", {}) or {}
+    edits = []
+    for raw in doc.get("edits", []):
+        eid = raw.get("id", "?")
+        here = f"{where}: {eid}"
+        if raw.get("severity") not in SEVERITIES:
+            raise CatalogError(f"{here}: severity must be one of {SEVERITIES}")
+        if raw["severity"] == "reject" and not (raw.get("category") and raw.get("status_code")):
+            raise CatalogError(f"{here}: a rejecting edit needs its 277CA category and status code")
+        eff = raw.get("effective") or {}
+        edits.append(
+            Edit(
+                id=eid,
+                pack=doc["pack"],
+                title=raw["title"],
+                severity=raw["severity"],
+                kind=raw["kind"],
+                category=raw.get("category"),
+                status_code=str(raw["status_code"]) if raw.get("status_code") else None,
+                sources=_sources(raw.get("sources"), named, here),
+                description=" ".join(str(raw.get("description", "")).split()),
+                why=" ".join(str(raw.get("why", "")).split()),
+                fix=" ".join(str(raw.get("fix", "")).split()),
+                effective_from=_date(eff.get("from"), here),
+                effective_to=_date(eff.get("to"), here),
+                params=raw.get("params") or {},
+                examples=raw.get("examples") or {},
+                enabled=raw.get("enabled", True),
+            )
+        )
+    return Pack(
+        doc["pack"],
+        doc.get("title", doc["pack"]),
+        str(doc.get("version", "")),
+        path,
+        edits,
+        order=int(doc.get("order", 100)),
+    )
+
+
+def load_catalog(root: Path | None = None) -> Catalog:
+    root = root or edits_dir()
+    packs = []
+    edits: dict[str, Edit] = {}
+    loaded = [load_pack(p) for p in root.iterdir() if (p / "pack.yaml").is_file()]
+    for pack in sorted(loaded, key=lambda p: (p.order, p.name)):
+        for e in pack.edits:
+            if e.id in edits:
+                raise CatalogError(f"edit {e.id} is defined twice")
+            edits[e.id] = e
+        packs.append(pack)
+    return Catalog(packs, edits)

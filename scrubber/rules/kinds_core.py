@@ -1,0 +1,155 @@
+"""Check kinds of the ``core`` pack: claim integrity (SNIP 3-4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+
+from scrubber.model import ClaimUnit, Finding
+from scrubber.rules.catalog import Edit
+from scrubber.rules.kinds import Context, finding, kind
+from scrubber.x12.loop2300 import is_amount
+
+
+def _money(text: str) -> Decimal | None:
+    if not is_amount(text):
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+@kind("structure")
+def structure(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+    for problem, seg in claim.problems:
+        line = next((ln for ln in claim.lines if seg is not None and seg in (ln.sv1, ln.lx_segment)), None)
+        yield finding(claim, edit, f"The claim cannot be read: {problem}.", line=line, segment=seg)
+
+
+@kind("claim_balance")
+def claim_balance(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+    total = _money(claim.charge)
+    charges = [_money(ln.charge) for ln in claim.lines]
+    if total is None or any(c is None for c in charges):
+        return  # unreadable amounts are X12-STRUCTURE's to report
+    lines_sum = sum(charges, Decimal(0))
+    if total.quantize(Decimal("0.01")) != lines_sum.quantize(Decimal("0.01")):
+        n = len(charges)
+        yield finding(
+            claim,
+            edit,
+            f"CLM02 total charge {total:.2f} differs from the sum of the {n} line charge"
+            f"{'s' if n != 1 else ''}, {lines_sum:.2f} (difference {total - lines_sum:+.2f}).",
+            suggestion=f"Set CLM02 to {lines_sum:.2f}, or correct the line charges so they add up to {total:.2f}.",
+        )
+
+
+@kind("diagnosis_pointer")
+def diagnosis_pointer(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+    n_dx = len(claim.diagnoses)
+    limit = int(edit.params.get("max_pointers", 4))
+    for ln in claim.lines:
+        if ln.sv1 is None:
+            continue
+        if not ln.pointers or not any(ln.pointers):
+            yield finding(
+                claim,
+                edit,
+                f"Line {ln.number} ({ln.code}) has no diagnosis pointer in SV107.",
+                line=ln,
+                suggestion=f"Point SV107 at the diagnosis that supports {ln.code}"
+                + (f" (1 to {n_dx})." if n_dx else "; the claim also needs an HI diagnosis."),
+            )
+            continue
+        bad = [p for p in ln.pointers if not p.isdigit() or not 1 <= int(p) <= n_dx]
+        if bad:
+            has = f"the claim has {n_dx} diagnos{'i' if n_dx == 1 else 'e'}s" if n_dx else "the claim has no diagnosis"
+            yield finding(
+                claim,
+                edit,
+                f"Line {ln.number} ({ln.code}) points to diagnosis {', '.join(repr(p) for p in bad)} but {has}.",
+                line=ln,
+                suggestion=(
+                    f"Use pointers between 1 and {n_dx}, or add the missing diagnosis to HI."
+                    if n_dx
+                    else "Add the diagnosis to the claim's HI segment."
+                ),
+            )
+        elif len(ln.pointers) > limit:
+            yield finding(
+                claim,
+                edit,
+                f"Line {ln.number} ({ln.code}) has {len(ln.pointers)} diagnosis pointers; at most {limit} are allowed.",
+                line=ln,
+                suggestion=f"Keep the {limit} most relevant pointers.",
+            )
+
+
+@kind("service_date")
+def service_date(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+    for ln in claim.lines:
+        if ln.dtp is not None:
+            if ln.dos is None:
+                yield finding(
+                    claim,
+                    edit,
+                    f"Line {ln.number} ({ln.code}) has date of service {ln.dos_raw!r}, which is not a real calendar date.",
+                    line=ln,
+                    segment=ln.dtp,
+                    suggestion="Write the date as CCYYMMDD (D8), or CCYYMMDD-CCYYMMDD (RD8) with the end not before the start.",
+                )
+        elif claim.dos_segment is not None:
+            if claim.dos is None:
+                yield finding(
+                    claim,
+                    edit,
+                    f"Line {ln.number} ({ln.code}) takes the claim's date of service {claim.dos_raw!r}, which is not a real calendar date.",
+                    line=ln,
+                    segment=claim.dos_segment,
+                )
+        else:
+            yield finding(
+                claim,
+                edit,
+                f"Line {ln.number} ({ln.code}) has no date of service (no DTP*472 on the line or the claim).",
+                line=ln,
+                suggestion=f"Add DTP*472*D8*CCYYMMDD after the SV1 of line {ln.number}.",
+            )
+
+
+@kind("service_units")
+def service_units(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+    for ln in claim.lines:
+        if ln.sv1 is None:
+            continue
+        units = _money(ln.units)
+        if units is None:
+            what = "no units (SV104 is empty)" if not ln.units else f"units {ln.units!r}, which is not a number"
+        elif units <= 0:
+            what = f"{ln.units} units"
+        else:
+            continue
+        yield finding(
+            claim,
+            edit,
+            f"Line {ln.number} ({ln.code}) has {what}.",
+            line=ln,
+            suggestion=f"Write the number of units of {ln.code} provided, greater than zero, in SV104.",
+        )
+
+
+@kind("future_service_date")
+def future_service_date(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+    created = claim.transaction.group.date or ctx.today
+    for ln in claim.lines:
+        end = ln.dos_end if ln.dtp is not None else claim.dos_end
+        if end is not None and end > created:
+            yield finding(
+                claim,
+                edit,
+                f"Line {ln.number} ({ln.code}) has date of service {end.isoformat()}, after the file was created on {created.isoformat()} (GS04).",
+                line=ln,
+                segment=ln.dtp or claim.dos_segment,
+                suggestion="Correct the date of service (often a wrong year), or send the claim after the service.",
+            )

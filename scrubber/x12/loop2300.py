@@ -1,0 +1,144 @@
+"""Loop 2300 (claim) with its 2310-2330 and 2400-2440 children, made into a claim unit.
+
+Only what edits and writers use is lifted out of the segments; everything else stays in
+``segments`` and is copied verbatim by the accepted-837 writer.
+"""
+
+from __future__ import annotations
+
+from scrubber.model import BillingProvider, ClaimUnit, Diagnosis, Line, Patient, Subscriber, Transaction
+from scrubber.x12.dates import parse_dtp
+from scrubber.x12.segments import Segment
+
+DX_QUALIFIERS = frozenset({"ABK", "ABF", "BK", "BF"})
+_AMOUNT_CHARS = frozenset("0123456789.-")
+
+
+def is_amount(text: str) -> bool:
+    """X12 R (decimal) element: optional minus, digits, at most one point."""
+    if not text or not _AMOUNT_CHARS.issuperset(text):
+        return False
+    body = text[1:] if text[0] == "-" else text
+    return body.count(".") <= 1 and body not in ("", ".") and "-" not in body
+
+
+def build_claim(
+    ordinal: int,
+    segments: list[Segment],
+    transaction: Transaction,
+    billing: BillingProvider | None,
+    subscriber: Subscriber | None,
+    patient: Patient | None,
+    component: str,
+) -> ClaimUnit:
+    clm = segments[0]
+    claim = ClaimUnit(ordinal, transaction, billing, subscriber, patient, segments, clm=clm)
+    problems = claim.problems
+    els = clm.els
+    claim.claim_id = els[1] if len(els) > 1 else ""
+    claim.charge = els[2] if len(els) > 2 else ""
+    if not claim.claim_id:
+        problems.append(("CLM01 (patient control number) is empty", clm))
+    if not is_amount(claim.charge):
+        problems.append(("CLM02 (total claim charge) is missing or not a number", clm))
+    clm05 = els[5].split(component) if len(els) > 5 else []
+    claim.place = clm05[0] if clm05 else ""
+    claim.frequency = clm05[2] if len(clm05) > 2 else ""
+    for where in (billing, subscriber, patient):
+        if where is not None and where.problem:
+            problems.append((where.problem, clm))
+    if billing is None:
+        problems.append(("the claim is not under a billing provider loop (HL*20)", clm))
+    if subscriber is None:
+        problems.append(("the claim is not under a subscriber loop (HL*22)", clm))
+
+    line: Line | None = None
+    # After an NM1 or SBR at claim level we are in 2310x/2320/2330x, whose REFs are not the
+    # claim's; after an NM1 in a line we are in 2420x. "sub" tracks that.
+    sub = False
+    dx_position = 0
+    lines = claim.lines
+    for seg in segments[1:]:
+        sid = seg.els[0]
+        e = seg.els
+        if sid == "LX":
+            line = Line(len(lines) + 1, e[1] if len(e) > 1 else "", seg)
+            lines.append(line)
+            sub = False
+            if not line.lx.isdigit():
+                problems.append((f"LX01 of line {line.index} is not a number", seg))
+            continue
+        if line is None:
+            if sid == "HI":
+                for comp in e[1:]:
+                    parts = comp.split(component)
+                    if parts[0] in DX_QUALIFIERS:
+                        dx_position += 1
+                        code = parts[1] if len(parts) > 1 else ""
+                        claim.diagnoses.append(Diagnosis(dx_position, parts[0], code, seg))
+                        if not code:
+                            problems.append((f"diagnosis {dx_position} has no code", seg))
+            elif sid in ("NM1", "SBR"):
+                sub = True
+            elif sub:
+                continue
+            elif sid == "DTP" and len(e) > 3 and e[1] == "472":
+                claim.dos_raw = e[3]
+                claim.dos_segment = seg
+                claim.dos, claim.dos_end = parse_dtp(e[2], e[3])
+            elif sid == "REF" and len(e) > 2:
+                if e[1] == "G1":
+                    claim.prior_auth = e[2]
+                elif e[1] == "D9":
+                    claim.clearinghouse_trace = e[2]
+            continue
+        if sid == "SV1":
+            if line.sv1 is not None:
+                problems.append((f"line {line.lx} has two SV1 segments", seg))
+                continue
+            _read_sv1(line, seg, component, problems)
+        elif sid in ("NM1", "SVD", "LQ"):
+            sub = True
+        elif sid == "LIN" and not sub:
+            line.lin = seg
+            line.ndc_qualifier = e[2] if len(e) > 2 else ""
+            line.ndc = e[3] if len(e) > 3 else ""
+        elif sid == "CTP" and not sub:
+            line.ctp = seg
+            line.drug_quantity = e[4] if len(e) > 4 else ""
+            line.drug_unit = e[5].split(component)[0] if len(e) > 5 else ""
+        elif sub:
+            continue
+        elif sid == "DTP" and len(e) > 3 and e[1] == "472":
+            line.dtp = seg
+            line.dos_raw = e[3]
+            line.dos, line.dos_end = parse_dtp(e[2], e[3])
+        elif sid == "REF" and len(e) > 2:
+            if e[1] == "6R":
+                line.line_control = e[2]
+            elif e[1] == "G1":
+                line.prior_auth = e[2]
+    for ln in lines:
+        if ln.sv1 is None:
+            problems.append((f"line {ln.lx or ln.index} has no SV1 (professional service)", ln.lx_segment))
+    if not lines:
+        problems.append(("the claim has no service line (LX/SV1)", clm))
+    return claim
+
+
+def _read_sv1(line: Line, seg: Segment, component: str, problems: list) -> None:
+    e = seg.els
+    line.sv1 = seg
+    proc = e[1].split(component) if len(e) > 1 else [""]
+    line.qualifier = proc[0]
+    line.code = proc[1] if len(proc) > 1 else ""
+    line.modifiers = tuple(m for m in proc[2:6] if m)
+    line.charge = e[2] if len(e) > 2 else ""
+    line.basis = e[3] if len(e) > 3 else ""
+    line.units = e[4] if len(e) > 4 else ""
+    line.place = e[5] if len(e) > 5 else ""
+    line.pointers = tuple(p for p in e[7].split(component)) if len(e) > 7 and e[7] else ()
+    if not line.code:
+        problems.append((f"line {line.lx} has no procedure code in SV101-2", seg))
+    if not is_amount(line.charge):
+        problems.append((f"line {line.lx}: SV102 (line charge) is missing or not a number", seg))

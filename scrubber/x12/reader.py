@@ -1,0 +1,295 @@
+"""Envelope and loop state machine: segments in, claim units and envelope events out.
+
+One pass, constant memory: a claim unit holds only its own segments, and the loops above it
+(2000A/B/C) are shared objects that are replaced when the next HL arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from scrubber.errors import InputError
+from scrubber.model import (
+    BillingProvider,
+    ClaimUnit,
+    Group,
+    GroupEnd,
+    Interchange,
+    InterchangeEnd,
+    Patient,
+    Subscriber,
+    Transaction,
+    TransactionEnd,
+)
+from scrubber.x12.dates import parse_d8
+from scrubber.x12.loop2300 import build_claim
+from scrubber.x12.segments import Segment, Tokenizer
+
+#: 837P implementation guide versions read (GS08 / ST03); pyx12 knows only X222A1.
+SUPPORTED_VERSIONS = ("005010X222", "005010X222A1", "005010X222A2")
+
+Event = Interchange | Group | Transaction | ClaimUnit | TransactionEnd | GroupEnd | InterchangeEnd
+
+
+class Reader:
+    """Read one input. Iterate ``events()``; ``notices`` collects file-level observations."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.tokenizer = Tokenizer(stream)
+        self.notices: list[str] = []
+        self.transactions = 0
+        self.claims = 0
+
+    def _notice(self, text: str) -> None:
+        self.notices.append(text)
+
+    def events(self) -> Iterator[Event]:
+        interchange: Interchange | None = None
+        group: Group | None = None
+        txn: Transaction | None = None
+        billing: BillingProvider | None = None
+        subscriber: Subscriber | None = None
+        patient: Patient | None = None
+        loop_segments: list[Segment] | None = None  # segments of the current HL loop
+        claim_segments: list[Segment] | None = None
+        component = ":"
+        seg_no = 0
+        groups_in_isa = 0
+        txns_in_gs = 0
+        hl_seen: set[str] = set()
+        n_interchanges = 0
+
+        def claim() -> ClaimUnit:
+            self.claims += 1
+            txn.claim_count += 1  # type: ignore[union-attr]
+            return build_claim(
+                self.claims,
+                claim_segments,
+                txn,
+                billing,
+                subscriber,
+                patient,
+                component,  # type: ignore[arg-type]
+            )
+
+        for seg in self.tokenizer:
+            els = seg.els
+            sid = els[0]
+            if txn is not None:
+                seg_no += 1
+                seg.number = seg_no
+                if sid not in ("HL", "CLM", "SE"):
+                    if claim_segments is not None:
+                        claim_segments.append(seg)
+                    elif loop_segments is not None:
+                        loop_segments.append(seg)
+                        _read_loop_segment(seg, billing, subscriber, patient)
+                    else:
+                        txn.header.append(seg)
+                        _read_header_segment(seg, txn)
+                    continue
+                if claim_segments is not None:
+                    yield claim()
+                    claim_segments = None
+                if sid == "CLM":
+                    claim_segments = [seg]
+                    continue
+                if sid == "HL":
+                    hl_id = els[1] if len(els) > 1 else ""
+                    parent = els[2] if len(els) > 2 else ""
+                    level = els[3] if len(els) > 3 else ""
+                    loop_segments = [seg]
+                    problem = ""
+                    if not hl_id or hl_id in hl_seen:
+                        problem = f"HL at segment {seg_no} has a missing or repeated HL01"
+                    hl_seen.add(hl_id)
+                    if level == "20":
+                        billing = BillingProvider(txn, hl_id, loop_segments, problem=problem)
+                        subscriber = patient = None
+                    elif level == "22":
+                        if billing is not None and parent != billing.hl_id and not problem:
+                            problem = f"HL at segment {seg_no} names parent {parent!r}, not the billing provider HL"
+                        subscriber = Subscriber(billing, hl_id, parent, loop_segments, problem=problem)
+                        patient = None
+                    elif level == "23":
+                        if subscriber is not None and parent != subscriber.hl_id and not problem:
+                            problem = f"HL at segment {seg_no} names parent {parent!r}, not the subscriber HL"
+                        if subscriber is None:
+                            problem = problem or f"patient HL at segment {seg_no} has no subscriber HL above it"
+                        patient = Patient(subscriber, hl_id, parent, loop_segments, problem=problem)
+                    else:
+                        problem = f"HL at segment {seg_no} has level code {level!r} (20, 22 or 23 expected)"
+                        # Claims beneath an unknown level cannot be placed: mark the nearest loop.
+                        if patient is not None:
+                            patient.problem = problem
+                        elif subscriber is not None:
+                            subscriber.problem = problem
+                        elif billing is not None:
+                            billing.problem = problem
+                    continue
+                # SE
+                self._close_transaction(txn, seg, seg_no)
+                yield TransactionEnd(txn)
+                txn = None
+                billing = subscriber = patient = None
+                loop_segments = None
+                continue
+
+            if sid == "ISA":
+                if interchange is not None:
+                    raise InputError("ISA before the IEA of the previous interchange", offset=seg.offset)
+                n_interchanges += 1
+                delims = self.tokenizer.delimiters
+                assert delims is not None
+                component = delims.component
+                interchange = Interchange(
+                    n_interchanges,
+                    seg,
+                    delims,
+                    els[13].strip() if len(els) > 13 else "",
+                    _el(els, 5),
+                    _el(els, 6).strip(),
+                    _el(els, 7),
+                    _el(els, 8).strip(),
+                    _el(els, 15),
+                )
+                groups_in_isa = 0
+                yield interchange
+            elif sid == "GS":
+                if interchange is None or group is not None:
+                    raise InputError("GS outside an interchange or inside another group", offset=seg.offset)
+                groups_in_isa += 1
+                txns_in_gs = 0
+                version = _el(els, 8)
+                if _el(els, 1) != "HC" or version not in SUPPORTED_VERSIONS:
+                    raise InputError(
+                        f"functional group {_el(els, 6)!r} is not 837P claims "
+                        f"(GS01={_el(els, 1)!r}, GS08={version!r}; 837P is HC with 005010X222A1)",
+                        offset=seg.offset,
+                    )
+                group = Group(
+                    interchange, seg, "HC", _el(els, 2), _el(els, 3), parse_d8(_el(els, 4)), _el(els, 6), version
+                )
+                yield group
+            elif sid == "ST":
+                if group is None:
+                    raise InputError("ST outside a functional group", offset=seg.offset)
+                if _el(els, 1) != "837":
+                    raise InputError(f"transaction set {_el(els, 1)!r} is not an 837", offset=seg.offset)
+                st03 = _el(els, 3)
+                if st03 and st03 not in SUPPORTED_VERSIONS:
+                    raise InputError(
+                        f"transaction {_el(els, 2)!r} has ST03={st03!r}, not an 837P version", offset=seg.offset
+                    )
+                txns_in_gs += 1
+                self.transactions += 1
+                seg_no = 1
+                seg.number = 1
+                txn = Transaction(group, self.transactions, seg, _el(els, 2), st03 or group.version, [seg])
+                hl_seen = set()
+                claim_segments = loop_segments = None
+                yield txn
+            elif sid == "GE":
+                if group is None:
+                    raise InputError("GE without a GS", offset=seg.offset)
+                if _el(els, 1) != str(txns_in_gs):
+                    self._notice(f"GE01 says {_el(els, 1)!r} transactions, group {group.control!r} has {txns_in_gs}")
+                if _el(els, 2) != group.control:
+                    self._notice(f"GE02 {_el(els, 2)!r} does not match GS06 {group.control!r}")
+                group.ge = seg
+                yield GroupEnd(group)
+                group = None
+            elif sid == "IEA":
+                if interchange is None or group is not None:
+                    raise InputError("IEA without an ISA, or before the GE of its group", offset=seg.offset)
+                if _el(els, 1) != str(groups_in_isa):
+                    self._notice(
+                        f"IEA01 says {_el(els, 1)!r} groups, interchange {interchange.control!r} has {groups_in_isa}"
+                    )
+                if _el(els, 2) != interchange.control:
+                    self._notice(f"IEA02 {_el(els, 2)!r} does not match ISA13 {interchange.control!r}")
+                interchange.iea = seg
+                yield InterchangeEnd(interchange)
+                interchange = None
+            elif sid == "TA1":
+                continue
+            else:
+                raise InputError(f"segment {sid[:3]!r} outside a transaction (ST ... SE)", offset=seg.offset)
+
+        end = self.tokenizer.end_offset
+        if txn is not None:
+            raise InputError(f"input ends inside transaction {txn.control!r}: no SE", offset=end)
+        if group is not None:
+            raise InputError(f"input ends inside functional group {group.control!r}: no GE", offset=end)
+        if interchange is not None:
+            raise InputError(f"input ends inside interchange {interchange.control!r}: no IEA", offset=end)
+        if n_interchanges == 0:
+            raise InputError("the input is empty")
+        if self.transactions == 0:
+            raise InputError("no 837P transaction (ST*837) in the input")
+        for off in self.tokenizer.empty_segments:
+            self._notice(f"empty segment skipped at byte {off}")
+
+    def _close_transaction(self, txn: Transaction, se: Segment, count: int) -> None:
+        txn.se = se
+        els = se.els
+        if _el(els, 1) != str(count):
+            self._notice(f"SE01 of transaction {txn.control!r} says {_el(els, 1)!r} segments, it has {count}")
+        if _el(els, 2) != txn.control:
+            self._notice(f"SE02 {_el(els, 2)!r} does not match ST02 {txn.control!r}")
+        if txn.claim_count == 0:
+            self._notice(f"transaction {txn.control!r} holds no claim")
+
+
+def _el(els: list[str], i: int) -> str:
+    return els[i] if i < len(els) else ""
+
+
+def _read_header_segment(seg: Segment, txn: Transaction) -> None:
+    els = seg.els
+    sid = els[0]
+    if sid == "BHT":
+        txn.bht03 = _el(els, 3)
+        txn.bht04 = _el(els, 4)
+    elif sid == "NM1":
+        if _el(els, 1) == "41":
+            txn.submitter_type = _el(els, 2) or "2"
+            txn.submitter_name = _el(els, 3)
+            txn.submitter_first = _el(els, 4)
+            txn.submitter_id = _el(els, 9)
+        elif _el(els, 1) == "40":
+            txn.receiver_name = _el(els, 3)
+            txn.receiver_id = _el(els, 9)
+
+
+def _read_loop_segment(
+    seg: Segment, billing: BillingProvider | None, subscriber: Subscriber | None, patient: Patient | None
+) -> None:
+    els = seg.els
+    sid = els[0]
+    if sid == "NM1":
+        kind = _el(els, 1)
+        if kind == "85" and billing is not None and subscriber is None:
+            billing.entity_type = _el(els, 2) or "2"
+            billing.name = _el(els, 3)
+            billing.first = _el(els, 4)
+            billing.npi = _el(els, 9)
+        elif kind == "IL" and subscriber is not None and patient is None:
+            subscriber.last, subscriber.first = _el(els, 3), _el(els, 4)
+            subscriber.middle, subscriber.suffix = _el(els, 5), _el(els, 7)
+            subscriber.member_qualifier, subscriber.member_id = _el(els, 8), _el(els, 9)
+        elif kind == "PR" and subscriber is not None and patient is None:
+            subscriber.payer_name = _el(els, 3)
+            subscriber.payer_id = _el(els, 9)
+        elif kind == "QC" and patient is not None:
+            patient.last, patient.first = _el(els, 3), _el(els, 4)
+            patient.middle, patient.suffix = _el(els, 5), _el(els, 7)
+    elif sid == "SBR" and subscriber is not None and patient is None:
+        subscriber.sequence = _el(els, 1)
+        subscriber.relationship = _el(els, 2)
+        subscriber.filing_indicator = _el(els, 9)
+    elif sid == "PAT" and patient is not None:
+        patient.relationship = _el(els, 1)
+    elif sid == "REF" and billing is not None and subscriber is None and _el(els, 1) in ("EI", "SY"):
+        billing.tax_id = _el(els, 2)

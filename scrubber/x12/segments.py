@@ -1,0 +1,218 @@
+"""Streaming segment tokenizer.
+
+Reads bytes in chunks and yields segments with the delimiters of the interchange they belong to:
+every ISA is parsed on its own, so interchanges with different delimiters can share one file.
+Bytes are decoded as latin-1 so that one character is one byte and offsets stay exact; any byte
+sequence (UTF-8 names, stray high bytes) round-trips unchanged into the accepted 837.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from scrubber.errors import InputError
+
+CHUNK = 1 << 20
+_WS = " \t\r\n"
+# An ISA is 106 characters; give non-padded ones room, but not a whole file.
+_ISA_SCAN = 400
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    element: str
+    component: str
+    repetition: str
+    segment: str
+
+    @property
+    def newline_after(self) -> bool:
+        return self.segment not in "\r\n"
+
+
+class Segment:
+    """One segment: its elements, its raw text as in the file, where it was and its number in its ST."""
+
+    __slots__ = ("els", "number", "offset", "raw")
+
+    def __init__(self, els: list[str], raw: str, offset: int, number: int = 0) -> None:
+        self.els = els
+        #: the exact text between the previous terminator and this one (leading newlines kept),
+        #: without the terminator itself
+        self.raw = raw
+        self.offset = offset
+        self.number = number
+
+    @property
+    def id(self) -> str:
+        return self.els[0]
+
+    def el(self, i: int) -> str:
+        els = self.els
+        return els[i] if i < len(els) else ""
+
+    def text(self, sep: str) -> str:
+        return sep.join(self.els)
+
+
+def parse_isa(text: str, offset: int) -> tuple[Delimiters, int]:
+    """Delimiters from the ISA at the start of ``text``; returns them and the ISA length.
+
+    The fixed-width layout (106 characters) is the rule, but files in the wild pad badly, so the
+    16th element separator is found by scanning and ISA16 and the terminator follow it.
+    """
+    if len(text) < 4 or not text.startswith("ISA"):
+        raise InputError("not X12: expected an ISA segment", offset=offset)
+    sep = text[3]
+    if sep.isalnum() or sep in _WS:
+        raise InputError(f"broken ISA: {sep!r} cannot be an element separator", offset=offset)
+    pos = 3
+    for _ in range(15):
+        pos = text.find(sep, pos + 1, _ISA_SCAN)
+        if pos < 0:
+            raise InputError("broken ISA: fewer than 16 elements", offset=offset)
+    if pos + 2 >= len(text):
+        raise InputError("broken ISA: truncated before its terminator", offset=offset)
+    component, terminator = text[pos + 1], text[pos + 2]
+    fields = text[: pos + 1].split(sep)
+    repetition = fields[11] if len(fields) > 11 and len(fields[11]) == 1 else "^"
+    if component.isalnum() or component == sep:
+        raise InputError(f"broken ISA: {component!r} cannot be a component separator", offset=offset)
+    if terminator.isalnum() or terminator in (sep, component) or terminator == " ":
+        raise InputError(f"broken ISA: {terminator!r} cannot be a segment terminator", offset=offset)
+    if len(fields[13]) != 9 or not fields[13].strip().isdigit():
+        raise InputError("broken ISA: ISA13 control number is not 9 digits", offset=offset)
+    if not fields[12].startswith("005"):
+        raise InputError(f"unsupported X12 version {fields[12]!r} in ISA12 (005010 is required)", offset=offset)
+    if repetition.isalnum() or repetition in (sep, component, terminator):
+        repetition = "^"
+    return Delimiters(sep, component, repetition, terminator), pos + 3
+
+
+def _decoded_chunks(stream: BinaryIO) -> Iterator[str]:
+    """Text chunks of the input: BOM dropped, UTF-16 decoded, everything else as latin-1."""
+    head = stream.read(CHUNK)
+    if not head:
+        return
+    decoder: codecs.IncrementalDecoder
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) > 3 and head[1:4:2] == b"\0\0"):
+        enc = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le"
+        decoder = codecs.getincrementaldecoder(enc)(errors="strict")
+    else:
+        if head.startswith(b"\xef\xbb\xbf"):
+            head = head[3:]
+        decoder = codecs.getincrementaldecoder("latin-1")()
+    data = head
+    while data:
+        try:
+            yield decoder.decode(data)
+        except UnicodeDecodeError as exc:
+            raise InputError("input looks like UTF-16 but does not decode") from exc
+        data = stream.read(CHUNK)
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail
+
+
+class Tokenizer:
+    """Iterate segments of a byte stream. ``delimiters`` is that of the current interchange."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._chunks = _decoded_chunks(stream)
+        self.delimiters: Delimiters | None = None
+        self.end_offset = 0
+        #: offsets of empty segments skipped (pyx12 silently stops reading at the first one)
+        self.empty_segments: list[int] = []
+
+    def __iter__(self) -> Iterator[Segment]:
+        buf = ""
+        base = 0  # absolute offset of buf[0]
+        eof = False
+        chunks = self._chunks
+
+        def more() -> bool:
+            nonlocal buf, eof
+            if eof:
+                return False
+            try:
+                buf += next(chunks)
+                return True
+            except StopIteration:
+                eof = True
+                return False
+
+        more()
+        delims: Delimiters | None = None
+        while True:
+            if delims is None:
+                # Between interchanges: skip blank space, then an ISA must follow.
+                stripped = buf.lstrip(_WS + "\x00\x1a")
+                while not stripped and more():
+                    stripped = buf.lstrip(_WS + "\x00\x1a")
+                base += len(buf) - len(stripped)
+                buf = stripped
+                if not buf:
+                    self.end_offset = base
+                    return
+                while len(buf) < _ISA_SCAN and more():
+                    pass
+                delims, isa_len = parse_isa(buf, base)
+                self.delimiters = delims
+                sep = delims.element
+                isa_raw = buf[: isa_len - 1]
+                yield Segment(isa_raw.split(sep), isa_raw, base)
+                base += isa_len
+                buf = buf[isa_len:]
+            term = delims.segment
+            sep = delims.element
+            strip_cr = term == "\n"
+            parts = buf.split(term)
+            last = len(parts) - 1
+            i = 0
+            restart = False
+            while i < last:
+                raw = parts[i]
+                text = raw
+                if text and (text[0] in _WS or text[-1] in _WS):
+                    text = text.strip(_WS) if not strip_cr else text.strip(" \t\r\n")
+                if not text:
+                    # An empty segment (two terminators in a row, or a blank line when the
+                    # terminator is a newline) carries nothing: note where, and read on.
+                    self.empty_segments.append(base)
+                    base += len(raw) + 1
+                    i += 1
+                    continue
+                els = text.split(sep)
+                seg = Segment(els, raw, base)
+                base += len(raw) + 1
+                i += 1
+                yield seg
+                if els[0] == "IEA":
+                    rest = term.join(parts[i:])
+                    nxt = rest.lstrip(_WS)
+                    if nxt.startswith("ISA") and len(nxt) >= 106:
+                        try:
+                            nd, _ = parse_isa(nxt, base + len(rest) - len(nxt))
+                        except InputError:
+                            nd = None
+                        if nd == delims:
+                            # Same delimiters: keep splitting the same parts (the common case).
+                            continue
+                    buf = rest
+                    delims = None
+                    restart = True
+                    break
+            if restart:
+                continue
+            buf = parts[last]
+            if not more():
+                if buf.strip(_WS + "\x00\x1a"):
+                    raise InputError(
+                        "input ends inside a segment (no terminator after the last one)",
+                        offset=base,
+                    )
+                self.end_offset = base + len(buf)
+                return

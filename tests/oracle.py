@@ -1,0 +1,83 @@
+"""pyx12 as the test oracle for every 837 and 277CA the scrubber writes.
+
+The 277CA is checked against pyx12's X214 map with the two TR3 corrections described in
+shared/domain/x12-837p-277ca-pyx12.md (2200C situational, 2220D STC02 not used), applied here to
+a copy of the installed map folder; the README says why.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import pyx12
+import pyx12.params
+import pyx12.x12n_document
+from lxml import etree
+
+logging.getLogger("pyx12").setLevel(logging.CRITICAL)
+
+
+@functools.cache
+def patched_map_dir() -> str:
+    src = Path(pyx12.__file__).parent / "map"
+    dst = Path(tempfile.mkdtemp(prefix="scrubber-pyx12-map-")) / "map"
+    shutil.copytree(src, dst)
+    path = dst / "277.5010.X214.xml"
+    tree = etree.parse(str(path))
+    loop = tree.xpath("//loop[@xid='2200C']")
+    assert len(loop) == 1, "pyx12 X214 map changed: 2200C not found"
+    loop[0].find("usage").text = "S"
+    stc02 = tree.xpath("//loop[@xid='2220D']/segment[@xid='STC']/element[@xid='STC02']")
+    assert len(stc02) == 1, "pyx12 X214 map changed: 2220D STC02 not found"
+    stc02[0].find("usage").text = "N"
+    tree.write(str(path), xml_declaration=True, encoding="utf-8")
+    return str(dst)
+
+
+def _errors(node: dict, where: str = "") -> list[str]:
+    out = []
+    for err in node.get("errors", []):
+        out.append(f"{where}{err.get('err_cde', '')} {err.get('err_str', '')}")
+    for key in ("interchanges", "groups", "transactions", "segments", "elements"):
+        for child in node.get(key, []):
+            label = child.get("seg_id") or child.get("trn_set_control_num") or ""
+            out += _errors(child, f"{where}{label}:" if label else where)
+    return out
+
+
+def validate(text: str, *, patched: bool = False) -> tuple[bool, list[str], str]:
+    """(ok, errors, 999) for an X12 document given as text."""
+    param = pyx12.params.params()
+    fd_997, fd_json = io.StringIO(), io.StringIO()
+    ok = pyx12.x12n_document.x12n_document(
+        param=param,
+        src_file=io.StringIO(text),
+        fd_997=fd_997,
+        fd_html=None,
+        fd_xmldoc=None,
+        fd_json=fd_json,
+        map_path=patched_map_dir() if patched else None,
+    )
+    raw = fd_json.getvalue()
+    errors = _errors(json.loads(raw)) if raw.strip() else []
+    if not ok and not errors:
+        errors = ["pyx12 refused the document without a listed error (not X12?)"]
+    return bool(ok) and not errors, errors, fd_997.getvalue()
+
+
+def assert_valid_277(text: str) -> None:
+    ok, errors, _ = validate(text, patched=True)
+    assert ok, "277CA does not validate:\n" + "\n".join(errors)
+
+
+def assert_valid_837(text: str) -> None:
+    # pyx12 maps only 005010X222A1; X222 and X222A2 inputs keep their version in the output.
+    text = text.replace("005010X222A2", "005010X222A1").replace("*005010X222~", "*005010X222A1~")
+    ok, errors, _ = validate(text)
+    assert ok, "accepted 837 does not validate:\n" + "\n".join(errors)
