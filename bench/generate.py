@@ -1,0 +1,199 @@
+"""Write a realistic synthetic 837P file for benchmarking: ``python bench/generate.py N -o FILE [--seed S]``.
+
+Every name, member id and NPI is invented. The mix is a neurology practice: chemodenervation
+(64612-64617, 64642-64644, EMG/stimulation guidance 95873/95874) with botulinum toxin lines
+(J0585/J0586/J0587, JW/JZ, 2410 NDC) and ordinary office visits (99213/99214). About 10% of the
+claims carry a core error that the scrubber rejects (CLM02 out of balance, or an SV107 pointer past
+the last diagnosis); pyx12 checks neither, so the file validates clean there.
+
+The file is written one ST at a time, so memory stays flat however many claims are asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import random
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from scrubber.synth import interchange, transaction_segments
+
+GS_DATE = "2026-01-15"
+MAX_CLAIMS_PER_ST = 5000
+CLAIMS_PER_BILLING = 100
+ERROR_RATE = 0.10
+DOS_FIRST = dt.date(2024, 1, 1)
+DOS_DAYS = (dt.date(2025, 12, 31) - DOS_FIRST).days
+
+# (payer id, payer name, SBR09): Medicare Part B contractors and commercial plans.
+PAYERS = [
+    ("01112", "MEDICARE PART B JE", "MB"),
+    ("02202", "MEDICARE PART B JF", "MB"),
+    ("EHP01", "EXAMPLE HEALTH PLAN", "CI"),
+    ("SHP77", "SAMPLE MUTUAL HEALTH", "CI"),
+]
+LAST = ["ALVAREZ", "BROOKS", "CHEN", "DUBOIS", "EKWUEME", "FISCHER", "GARCIA", "HUANG", "IVANOV", "JOHNSON",
+        "KOWALSKI", "LINDQVIST", "MORALES", "NGUYEN", "OKAFOR", "PATEL", "QUINN", "ROSSI", "SATO", "TAYLOR"]
+FIRST = ["ADA", "BEN", "CARLA", "DEV", "ELENA", "FRANK", "GRACE", "HUGO", "IRIS", "JONAS", "KEIKO", "LIAM",
+         "MAYA", "NOAH", "OLGA", "PAUL", "RUTH", "SAM", "TARA", "VIKRAM"]
+
+FEES = {"99213": Decimal("135.00"), "99214": Decimal("205.00"), "64612": Decimal("310.00"),
+        "64615": Decimal("365.00"), "64616": Decimal("395.00"), "64617": Decimal("420.00"),
+        "64642": Decimal("455.00"), "64643": Decimal("290.00"), "64644": Decimal("510.00"),
+        "95873": Decimal("140.00"), "95874": Decimal("160.00")}
+# Toxin HCPCS: price per billing unit, drug units per billing unit, dose relative to onabotulinumtoxinA,
+# NDCs with their vial size in drug units.
+TOXINS = {
+    "J0585": (Decimal("7.25"), 1, 1.0, [("00023114501", 100), ("00023392102", 200)]),  # onabotulinumtoxinA, 1 U
+    "J0586": (Decimal("9.80"), 5, 2.5, [("15054053006", 300), ("15054050001", 500)]),  # abobotulinumtoxinA, 5 U
+    "J0587": (Decimal("12.40"), 100, 40.0, [("10454071010", 2500), ("10454071110", 5000)]),  # rimabotulinumtoxinB
+}
+# Chemodenervation scenarios: procedure lines, diagnoses, typical dose in onabotulinumtoxinA units.
+SCENARIOS: list[tuple[list[tuple[str, list[str]]], list[str], tuple[int, int]]] = [
+    ([("64616", []), ("95874", [])], ["G24.3", "M43.6"], (100, 300)),  # cervical dystonia
+    ([("64615", [])], ["G43.709"], (155, 195)),  # chronic migraine, PREEMPT protocol
+    ([("64612", ["RT"])], ["G51.31"], (20, 50)),  # hemifacial spasm, right
+    ([("64612", ["50"])], ["G24.5"], (30, 60)),  # blepharospasm
+    ([("64617", []), ("95873", [])], ["J38.5"], (2, 15)),  # laryngeal spasm / spasmodic dysphonia
+    ([("64642", ["RT"]), ("64643", ["LT"])], ["G80.1", "G24.3"], (200, 400)),  # limb spasticity
+    ([("64644", ["RT"])], ["I69.351", "G24.3"], (250, 400)),
+]
+OFFICE_DX = ["G24.3", "G43.709", "G51.31", "M43.6", "J38.5", "G24.5"]
+
+
+def luhn_npi(base9: int) -> str:
+    """A 10-digit NPI with its check digit (Luhn over the 80840 prefix)."""
+    digits = f"80840{base9:09d}"
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return f"{base9:09d}{(10 - total % 10) % 10}"
+
+
+BILLING_NPIS = [luhn_npi(100000000 + 7919 * k) for k in range(12)]
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _toxin_lines(rng: random.Random, dose_range: tuple[int, int], ptr: str, dos: str) -> list[dict[str, Any]]:
+    code = rng.choice(list(TOXINS))
+    price, per_unit, potency, ndcs = TOXINS[code]
+    ndc, vial = rng.choice(ndcs)
+    vial_units = vial // per_unit
+    given = min(vial_units, max(1, round(rng.randint(*dose_range) * potency / per_unit)))
+    wasted = vial_units - given
+    line = {"code": code, "units": str(given), "charge": _money(price * given), "ptr": ptr, "dos": dos,
+            "ndc": ndc, "ndc_qty": "1", "ndc_unit": "UN"}
+    if wasted <= 0 or rng.random() < 0.5:
+        return [{**line, "mods": ["JZ"]}]  # no waste (or none reported): JZ since 2023-07
+    waste = {**line, "mods": ["JW"], "units": str(wasted), "charge": _money(price * wasted)}
+    return [line, waste]
+
+
+def _claim(rng: random.Random, n: int, dos: str) -> dict[str, Any]:
+    if rng.random() < 0.65:
+        procs, dx, dose = rng.choice(SCENARIOS)
+        ptr = [str(i) for i in range(1, len(dx) + 1)]
+        lines: list[dict[str, Any]] = []
+        if rng.random() < 0.2:
+            lines.append({"code": "99213", "mods": ["25"], "charge": _money(FEES["99213"]), "ptr": ptr[0]})
+        for code, mods in procs:
+            lines.append({"code": code, "mods": mods, "charge": _money(FEES[code]), "ptr": ptr})
+        lines += _toxin_lines(rng, dose, ptr[0], dos)
+        lines = lines[:4]
+    else:
+        dx = rng.sample(OFFICE_DX, rng.randint(1, 3))
+        code = rng.choice(["99213", "99214"])
+        lines = [{"code": code, "charge": _money(FEES[code]), "ptr": [str(i) for i in range(1, len(dx) + 1)]}]
+    for i, ln in enumerate(lines, start=1):
+        ln.setdefault("dos", dos)
+        ln.setdefault("units", "1")
+        ln["ref6r"] = f"{n}-{i}"
+    claim: dict[str, Any] = {"id": f"PCN{n:010d}", "dx": dx, "lines": lines}
+    roll = rng.random()
+    if roll < ERROR_RATE / 2:
+        total = sum(Decimal(ln["charge"]) for ln in lines)
+        claim["charge"] = _money(total + rng.choice([Decimal("10.00"), Decimal("-5.00"), Decimal("0.01")]))
+    elif roll < ERROR_RATE:
+        rng.choice(lines)["ptr"] = str(len(dx) + 1)
+    return claim
+
+
+def claims(n_claims: int, seed: int) -> Iterator[dict[str, Any]]:
+    """Claim specs for scrubber.synth, in file order: a subscriber's claims are consecutive."""
+    rng = random.Random(seed)
+    n = 0
+    while n < n_claims:
+        payer_id, payer_name, sbr09 = rng.choice(PAYERS)
+        subscriber: dict[str, Any] = {
+            "payer_id": payer_id, "payer_name": payer_name, "sbr09": sbr09,
+            "member_id": f"{'1EG4' if sbr09 == 'MB' else 'W'}{rng.randrange(10**8, 10**9)}",
+            "last": rng.choice(LAST), "first": rng.choice(FIRST),
+        }
+        # Medicare has no dependents; 60% of commercial claims for a dependent gives ~30% overall.
+        if sbr09 == "CI" and rng.random() < 0.6:
+            subscriber["dependent"] = {"last": subscriber["last"], "first": rng.choice(FIRST),
+                                       "relationship": rng.choice(["01", "19"])}
+        day = DOS_FIRST + dt.timedelta(days=rng.randrange(DOS_DAYS - 120))
+        for _ in range(min(rng.choice([1, 1, 1, 2, 3]), n_claims - n)):
+            n += 1
+            # A block of claims shares a billing provider; synth reads the NPI from its first claim.
+            npi = BILLING_NPIS[((n - 1) // CLAIMS_PER_BILLING) % len(BILLING_NPIS)]
+            yield {**subscriber, "billing_npi": npi, **_claim(rng, n, day.isoformat())}
+            day += dt.timedelta(days=rng.randint(14, 90))
+
+
+def write(out: TextIO, n_claims: int, seed: int = 1, claims_per_st: int | None = None) -> int:
+    """Write one interchange of ``n_claims`` claims; returns the number of ST transactions."""
+    per_st = claims_per_st or min(MAX_CLAIMS_PER_ST, max(1, -(-n_claims // 4)))
+    n_st = -(-n_claims // per_st)
+    # interchange() returns one string; take its ISA/GS and IEA from an empty interchange and
+    # stream the STs in between so that a million claims never sit in memory together.
+    isa, gs, _ge, iea = interchange([], control=seed % 10**9 or 1, gs_date=GS_DATE).splitlines(keepends=True)
+    control = gs.split("*")[6]
+    out.write(isa + gs)
+    source = claims(n_claims, seed)
+    for st in range(1, n_st + 1):
+        batch = list(itertools.islice(source, per_st))
+        segs = transaction_segments(batch, control=f"{st:04d}", bht03=f"B{seed}-{st:04d}",
+                                    bht04=GS_DATE.replace("-", ""), claims_per_billing=CLAIMS_PER_BILLING)
+        out.write("".join(s + "~\n" for s in segs))
+    out.write(f"GE*{n_st}*{control}~\n" + iea)
+    return n_st
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("claims", type=int, help="number of claims")
+    p.add_argument("-o", "--output", required=True, help="file to write ('-' for standard output)")
+    p.add_argument("--seed", type=int, default=1, help="same seed, same file (default 1)")
+    p.add_argument("--claims-per-st", type=int, help=f"claims per ST (default: N/4, at most {MAX_CLAIMS_PER_ST})")
+    args = p.parse_args(argv)
+    if args.claims < 1:
+        p.error("N must be at least 1")
+    if args.claims_per_st is not None and not 1 <= args.claims_per_st <= MAX_CLAIMS_PER_ST:
+        p.error(f"--claims-per-st must be 1 to {MAX_CLAIMS_PER_ST}")
+    if args.output == "-":
+        write(sys.stdout, args.claims, args.seed, args.claims_per_st)
+        return 0
+    path = Path(args.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # latin-1 like the scrubber's reader; everything written is ASCII anyway.
+    with open(path, "w", encoding="latin-1", newline="") as fh:
+        n_st = write(fh, args.claims, args.seed, args.claims_per_st)
+    print(f"{path}: {args.claims} claims in {n_st} ST, {path.stat().st_size / 1e6:.2f} MB", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
