@@ -37,15 +37,27 @@ PAYERS = [
     ("EHP01", "EXAMPLE HEALTH PLAN", "CI"),
     ("SHP77", "SAMPLE MUTUAL HEALTH", "CI"),
 ]
-LAST = ["ALVAREZ", "BROOKS", "CHEN", "DUBOIS", "EKWUEME", "FISCHER", "GARCIA", "HUANG", "IVANOV", "JOHNSON",
-        "KOWALSKI", "LINDQVIST", "MORALES", "NGUYEN", "OKAFOR", "PATEL", "QUINN", "ROSSI", "SATO", "TAYLOR"]
-FIRST = ["ADA", "BEN", "CARLA", "DEV", "ELENA", "FRANK", "GRACE", "HUGO", "IRIS", "JONAS", "KEIKO", "LIAM",
-         "MAYA", "NOAH", "OLGA", "PAUL", "RUTH", "SAM", "TARA", "VIKRAM"]
+LAST = (
+    "ALVAREZ BROOKS CHEN DUBOIS EKWUEME FISCHER GARCIA HUANG IVANOV JOHNSON KOWALSKI LINDQVIST MORALES NGUYEN"
+    " OKAFOR PATEL QUINN ROSSI SATO TAYLOR"
+).split()
+FIRST = (
+    "ADA BEN CARLA DEV ELENA FRANK GRACE HUGO IRIS JONAS KEIKO LIAM MAYA NOAH OLGA PAUL RUTH SAM TARA VIKRAM".split()
+)
 
-FEES = {"99213": Decimal("135.00"), "99214": Decimal("205.00"), "64612": Decimal("310.00"),
-        "64615": Decimal("365.00"), "64616": Decimal("395.00"), "64617": Decimal("420.00"),
-        "64642": Decimal("455.00"), "64643": Decimal("290.00"), "64644": Decimal("510.00"),
-        "95873": Decimal("140.00"), "95874": Decimal("160.00")}
+FEES = {
+    "99213": Decimal("135.00"),
+    "99214": Decimal("205.00"),
+    "64612": Decimal("310.00"),
+    "64615": Decimal("365.00"),
+    "64616": Decimal("395.00"),
+    "64617": Decimal("420.00"),
+    "64642": Decimal("455.00"),
+    "64643": Decimal("290.00"),
+    "64644": Decimal("510.00"),
+    "95873": Decimal("140.00"),
+    "95874": Decimal("160.00"),
+}
 # Toxin HCPCS: price per billing unit, drug units per billing unit, dose relative to onabotulinumtoxinA,
 # NDCs with their vial size in drug units.
 TOXINS = {
@@ -92,8 +104,16 @@ def _toxin_lines(rng: random.Random, dose_range: tuple[int, int], ptr: str, dos:
     vial_units = vial // per_unit
     given = min(vial_units, max(1, round(rng.randint(*dose_range) * potency / per_unit)))
     wasted = vial_units - given
-    line = {"code": code, "units": str(given), "charge": _money(price * given), "ptr": ptr, "dos": dos,
-            "ndc": ndc, "ndc_qty": "1", "ndc_unit": "UN"}
+    line = {
+        "code": code,
+        "units": str(given),
+        "charge": _money(price * given),
+        "ptr": ptr,
+        "dos": dos,
+        "ndc": ndc,
+        "ndc_qty": "1",
+        "ndc_unit": "UN",
+    }
     if wasted <= 0 or rng.random() < 0.5:
         return [{**line, "mods": ["JZ"]}]  # no waste (or none reported): JZ since 2023-07
     waste = {**line, "mods": ["JW"], "units": str(wasted), "charge": _money(price * wasted)}
@@ -136,15 +156,21 @@ def claims(n_claims: int, seed: int) -> Iterator[dict[str, Any]]:
     while n < n_claims:
         payer_id, payer_name, sbr09 = rng.choice(PAYERS)
         subscriber: dict[str, Any] = {
-            "payer_id": payer_id, "payer_name": payer_name, "sbr09": sbr09,
+            "payer_id": payer_id,
+            "payer_name": payer_name,
+            "sbr09": sbr09,
             "member_id": f"{'1EG4' if sbr09 == 'MB' else 'W'}{rng.randrange(10**8, 10**9)}",
-            "last": rng.choice(LAST), "first": rng.choice(FIRST),
+            "last": rng.choice(LAST),
+            "first": rng.choice(FIRST),
         }
         # Medicare has no dependents; 60% of commercial claims for a dependent gives ~30% overall.
         if sbr09 == "CI" and rng.random() < 0.6:
-            subscriber["dependent"] = {"last": subscriber["last"], "first": rng.choice(FIRST),
-                                       "relationship": rng.choice(["01", "19"])}
-        day = DOS_FIRST + dt.timedelta(days=rng.randrange(DOS_DAYS - 120))
+            subscriber["dependent"] = {
+                "last": subscriber["last"],
+                "first": rng.choice(FIRST),
+                "relationship": rng.choice(["01", "19"]),
+            }
+        day = DOS_FIRST + dt.timedelta(days=rng.randrange(DOS_DAYS - 180))
         for _ in range(min(rng.choice([1, 1, 1, 2, 3]), n_claims - n)):
             n += 1
             # A block of claims shares a billing provider; synth reads the NPI from its first claim.
@@ -165,8 +191,13 @@ def write(out: TextIO, n_claims: int, seed: int = 1, claims_per_st: int | None =
     source = claims(n_claims, seed)
     for st in range(1, n_st + 1):
         batch = list(itertools.islice(source, per_st))
-        segs = transaction_segments(batch, control=f"{st:04d}", bht03=f"B{seed}-{st:04d}",
-                                    bht04=GS_DATE.replace("-", ""), claims_per_billing=CLAIMS_PER_BILLING)
+        segs = transaction_segments(
+            batch,
+            control=f"{st:04d}",
+            bht03=f"B{seed}-{st:04d}",
+            bht04=GS_DATE.replace("-", ""),
+            claims_per_billing=CLAIMS_PER_BILLING,
+        )
         out.write("".join(s + "~\n" for s in segs))
     out.write(f"GE*{n_st}*{control}~\n" + iea)
     return n_st

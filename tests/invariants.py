@@ -48,8 +48,10 @@ def check_balances(ack: str) -> None:
             cur["qty"][seg.el(1)] = int(seg.el(2))
         elif cur is not None and seg.id == "AMT":
             cur["amt"][seg.el(1)] = Decimal(seg.el(2))
-        elif cur is not None and seg.id == "STC" and cur["level"] == "PT":
-            cur["claims"].append((seg.el(3), Decimal(seg.el(4) or "0")))
+        elif cur is not None and seg.id == "TRN" and cur["level"] == "PT":
+            cur["trn"] = True
+        elif cur is not None and seg.id == "STC" and cur.pop("trn", False):
+            cur["claims"].append((seg.el(3), Decimal(seg.el(4) or "0")))  # 2200D, not a 2220D line
         elif seg.id == "SE":
             _check_st(levels)
 

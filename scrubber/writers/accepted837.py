@@ -98,8 +98,8 @@ class Accepted837Writer(Writer):
             self._ix = ix
             self._groups_in_ix = 0
             self._raw(ix.isa, term)
-            if not self._tail:
-                self._tail = _lead(group.gs.raw)
+            # Files that break lines after terminators end with one too: follow the last interchange.
+            self._tail = _lead(group.gs.raw)
         if group is not self._gs:
             self._gs = group
             self._groups_in_ix += 1

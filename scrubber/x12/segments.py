@@ -19,6 +19,7 @@ CHUNK = 1 << 20
 _WS = " \t\r\n"
 # An ISA is 106 characters; give non-padded ones room, but not a whole file.
 _ISA_SCAN = 400
+_NO_PADDING = str.maketrans("", "", "\x00\x1a")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,7 @@ class Tokenizer:
                 return False
 
         more()
+        n_isa = 0
         delims: Delimiters | None = None
         while True:
             if delims is None:
@@ -152,7 +154,8 @@ class Tokenizer:
                 stripped = buf.lstrip(_WS + "\x00\x1a")
                 while not stripped and more():
                     stripped = buf.lstrip(_WS + "\x00\x1a")
-                base += len(buf) - len(stripped)
+                skipped = buf[: len(buf) - len(stripped)]
+                base += len(skipped)
                 buf = stripped
                 if not buf:
                     self.end_offset = base
@@ -162,8 +165,11 @@ class Tokenizer:
                 delims, isa_len = parse_isa(buf, base)
                 self.delimiters = delims
                 sep = delims.element
-                isa_raw = buf[: isa_len - 1]
-                yield Segment(isa_raw.split(sep), isa_raw, base)
+                isa_text = buf[: isa_len - 1]
+                # Keep the line break before a later ISA in its raw text, as for any segment.
+                lead = skipped.translate(_NO_PADDING) if n_isa else ""
+                n_isa += 1
+                yield Segment(isa_text.split(sep), lead + isa_text, base)
                 base += isa_len
                 buf = buf[isa_len:]
             term = delims.segment
