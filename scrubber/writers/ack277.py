@@ -22,7 +22,7 @@ from scrubber.writers.base import Writer
 from scrubber.x12.dates import d8
 from scrubber.x12.loop2300 import is_amount
 
-_SPOOL = 4 << 20
+_SPOOL = 1 << 20  # bytes kept in memory before a spool moves to disk
 ACCEPTED_STATUS = ("A1", "20")  # received and accepted for processing (forwarded on)
 SVC_QUALIFIERS = frozenset({"AD", "ER", "HC", "HP", "IV", "N4", "NU", "WK"})
 

@@ -60,7 +60,7 @@ class JsonReportWriter(Writer):
         self.charges = Decimal(0)
         self.charges_rejected = Decimal(0)
         self.by_edit: dict[str, int] = {}
-        self._spool = tempfile.SpooledTemporaryFile(8 << 20, mode="w+", encoding="ascii")
+        self._spool = tempfile.SpooledTemporaryFile(1 << 20, mode="w+", encoding="ascii")
 
     def claim(self, scrubbed: ScrubbedClaim) -> None:
         c = scrubbed.claim
