@@ -14,7 +14,7 @@ from lxml import etree
 from lxml.html import builder as E
 
 from scrubber.model import ScrubbedClaim
-from scrubber.text import human
+from scrubber.text import for_markup as human
 from scrubber.writers.base import Writer
 from scrubber.x12.loop2300 import is_amount
 
@@ -78,7 +78,7 @@ class HtmlReportWriter(Writer):
                     E.TD(f.edit),
                     E.TD(f.severity, E.CLASS(f.severity)),
                     E.TD(str(f.line or "")),
-                    E.TD(f.code or ""),
+                    E.TD(human(f.code or "")),
                     E.TD(human(f.message)),
                     E.TD(human(f.suggestion)),
                     E.TD(f.source),
@@ -99,7 +99,7 @@ class HtmlReportWriter(Writer):
         return E.DIV(
             E.H3(f"Claim {human(c.claim_id)} ({status})"),
             E.P(
-                f"payer {human(c.payer_id)}, charge {c.charge}, service dates "
+                f"payer {human(c.payer_id)}, charge {human(c.charge)}, service dates "
                 + ", ".join(x.isoformat() for x in c.service_dates())
             ),
             E.TABLE(*rows),
