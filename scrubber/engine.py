@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from scrubber.model import ClaimUnit, Finding
-from scrubber.rules import kinds_core  # noqa: F401  (registers the core kinds)
+from scrubber.rules import kinds_core, kinds_lines  # noqa: F401  (importing registers the kinds)
 from scrubber.rules.catalog import Catalog, Edit, load_catalog
 from scrubber.rules.kinds import KINDS, Check, Context
 
@@ -24,24 +24,25 @@ class Engine:
     ) -> None:
         self.catalog = catalog or load_catalog()
         self.context = Context(self.catalog, today or dt.date.today(), payers)
-        plan: list[tuple[Edit, Check]] = []
+        plan: list[tuple[Edit, dict[str, Any], Check]] = []
         for pack in self.catalog.packs:
             for edit in pack.edits:
                 if not edit.enabled or (only is not None and edit.id not in only and edit.id != STRUCTURE):
                     continue
-                try:
-                    plan.append((edit, KINDS[edit.kind]))
-                except KeyError:
-                    raise ValueError(f"edit {edit.id}: unknown check kind {edit.kind!r}") from None
-        self._structure = [(e, c) for e, c in plan if e.id == STRUCTURE]
-        self._plan = [(e, c) for e, c in plan if e.id != STRUCTURE]
+                for kind_name, params in edit.checks:
+                    try:
+                        plan.append((edit, params, KINDS[kind_name]))
+                    except KeyError:
+                        raise ValueError(f"edit {edit.id}: unknown check kind {kind_name!r}") from None
+        self._structure = [p for p in plan if p[0].id == STRUCTURE]
+        self._plan = [p for p in plan if p[0].id != STRUCTURE]
 
     def check(self, claim: ClaimUnit) -> list[Finding]:
         ctx = self.context
         if claim.problems:
             # The claim cannot be read reliably: say why, and do not guess at the rest.
-            return [f for e, c in self._structure for f in c(claim, e, ctx)]
+            return [f for e, p, c in self._structure for f in c(claim, e, p, ctx)]
         out: list[Finding] = []
-        for edit, check in self._plan:
-            out.extend(check(claim, edit, ctx))
+        for edit, params, check in self._plan:
+            out.extend(check(claim, edit, params, ctx))
         return out

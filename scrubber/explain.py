@@ -48,5 +48,8 @@ def explain(edit_id: str) -> str:
         out += ["", f"Example that {'fires' if label == 'fail' else 'passes'}:"]
         out += [f"  {s}~" for s in claim_segments(spec)]
         found = run_example(edit, spec, engine)
-        out += [f"  -> {f.severity}: {f.message}" for f in found] or ["  -> no finding"]
+        for f in found:
+            out += [f"  -> {f.severity}: {f.message}", wrap.fill(f"     fix: {f.suggestion}")]
+        if not found:
+            out.append("  -> no finding")
     return "\n".join(out)

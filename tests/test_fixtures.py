@@ -54,12 +54,12 @@ def test_mixed_claims_come_out_as_designed(engine) -> None:
     status = {c["claim_id"]: (c["status"], sorted({f["edit"] for f in c["findings"]})) for c in report["claims"]}
     assert status == {
         "MIX-OK-1": ("accepted", []),
-        "MIX-BAL": ("rejected", ["X12-CLAIM-BALANCE"]),
+        "MIX-BAL": ("rejected", ["CHEMO-PROCEDURE-WITHOUT-TOXIN", "X12-CLAIM-BALANCE"]),
         "MIX-PTR": ("rejected", ["X12-DX-POINTER"]),
         "MIX-DEP-OK": ("accepted", []),
-        "MIX-DOS": ("rejected", ["X12-LINE-DOS"]),
-        "MIX-FUT": ("rejected", ["X12-FUTURE-DOS"]),
-        "MIX-UNITS": ("rejected", ["X12-UNITS"]),
+        "MIX-DOS": ("rejected", ["CHEMO-PROCEDURE-WITHOUT-TOXIN", "X12-LINE-DOS"]),
+        "MIX-FUT": ("rejected", ["CHEMO-PROCEDURE-WITHOUT-TOXIN", "X12-FUTURE-DOS"]),
+        "MIX-UNITS": ("rejected", ["CHEMO-TOXIN-UNITS", "CHEMO-TOXIN-WITHOUT-PROCEDURE", "X12-UNITS"]),
         "MIX-STRUCT": ("rejected", ["X12-STRUCTURE"]),
         "MIX-OK-2": ("accepted", []),
     }

@@ -6,6 +6,7 @@ process pool or a Dask worker after pickling.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,16 @@ class Edit:
     params: dict[str, Any] = field(default_factory=dict)
     examples: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
+    #: (kind, params) pairs when an edit needs more than one check kind; ``kind``/``params`` is the first
+    checks: tuple[tuple[str, dict[str, Any]], ...] = ()
+    messages: dict[str, str] = field(default_factory=dict)
+
+    def message(self, key: str, **values: Any) -> str:
+        """The edit's wording for ``key`` (from pack.yaml) with the finding's values filled in."""
+        template = self.messages.get(key)
+        if template is None:
+            raise KeyError(f"edit {self.id} has no message {key!r}")
+        return " ".join(template.format(**values).split())
 
     def source_text(self) -> str:
         cites = "; ".join(s.cite() for s in self.sources)
@@ -72,6 +83,30 @@ class Edit:
         return self.effective_to is None or day < self.effective_to
 
 
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One table row: its cells as text, its validity window (``to`` exclusive) and its source."""
+
+    cells: dict[str, str]
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    source: Source
+    line: int  # line in the CSV file, for messages about the table itself
+
+    def __getitem__(self, key: str) -> str:
+        return self.cells.get(key, "")
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.cells.get(key) or default
+
+    def valid_on(self, day: dt.date | None) -> bool:
+        if day is None:
+            return self.valid_from is None and self.valid_to is None
+        if self.valid_from is not None and day < self.valid_from:
+            return False
+        return self.valid_to is None or day < self.valid_to
+
+
 @dataclass(slots=True)
 class Pack:
     name: str
@@ -79,7 +114,8 @@ class Pack:
     version: str
     path: Path
     edits: list[Edit]
-    tables: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, list[Row]] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
     order: int = 100  # packs run, and are listed, in this order
 
 
@@ -94,11 +130,17 @@ class Catalog:
         except KeyError:
             raise KeyError(edit_id) from None
 
-    def table(self, pack: str, name: str) -> Any:
+    def pack(self, name: str) -> Pack:
         for p in self.packs:
-            if p.name == pack:
-                return p.tables[name]
-        raise KeyError(f"{pack}/{name}")
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def table(self, pack: str, name: str) -> list[Row]:
+        try:
+            return self.pack(pack).tables[name]
+        except KeyError:
+            raise KeyError(f"table {pack}/{name}.csv not found") from None
 
 
 def _date(value: Any, where: str) -> dt.date | None:
@@ -130,11 +172,28 @@ def _sources(raw: Any, named: dict[str, dict], where: str) -> tuple[Source, ...]
     return tuple(out)
 
 
+def _load_table(path: Path, sources: dict[str, Source]) -> list[Row]:
+    rows = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        for i, raw in enumerate(csv.DictReader(fh, skipinitialspace=True), start=2):
+            cells = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+            if not any(cells.values()) or next(iter(cells.values()), "").startswith("#"):
+                continue
+            where = f"{path}:{i}"
+            key = cells.get("source", "")
+            if key not in sources:
+                raise CatalogError(f"{where}: unknown or missing source {key!r} (every row needs one)")
+            rows.append(Row(cells, _date(cells.get("valid_from"), where), _date(cells.get("valid_to"), where),
+                            sources[key], i))
+    return rows
+
+
 def load_pack(path: Path) -> Pack:
     where = str(path / "pack.yaml")
     with open(path / "pack.yaml", encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
     named = doc.get("sources", {}) or {}
+    sources = {key: _sources([{"ref": key}], named, f"{where}: source {key}")[0] for key in named}
     edits = []
     for raw in doc.get("edits", []):
         eid = raw.get("id", "?")
@@ -143,35 +202,26 @@ def load_pack(path: Path) -> Pack:
             raise CatalogError(f"{here}: severity must be one of {SEVERITIES}")
         if raw["severity"] == "reject" and not (raw.get("category") and raw.get("status_code")):
             raise CatalogError(f"{here}: a rejecting edit needs its 277CA category and status code")
+        checks = tuple((c["kind"], c.get("params") or {}) for c in raw.get("checks", []))
+        if "kind" in raw:
+            checks = ((raw["kind"], raw.get("params") or {}), *checks)
+        if not checks:
+            raise CatalogError(f"{here}: no check kind")
         eff = raw.get("effective") or {}
-        edits.append(
-            Edit(
-                id=eid,
-                pack=doc["pack"],
-                title=raw["title"],
-                severity=raw["severity"],
-                kind=raw["kind"],
-                category=raw.get("category"),
-                status_code=str(raw["status_code"]) if raw.get("status_code") else None,
-                sources=_sources(raw.get("sources"), named, here),
-                description=" ".join(str(raw.get("description", "")).split()),
-                why=" ".join(str(raw.get("why", "")).split()),
-                fix=" ".join(str(raw.get("fix", "")).split()),
-                effective_from=_date(eff.get("from"), here),
-                effective_to=_date(eff.get("to"), here),
-                params=raw.get("params") or {},
-                examples=raw.get("examples") or {},
-                enabled=raw.get("enabled", True),
-            )
-        )
-    return Pack(
-        doc["pack"],
-        doc.get("title", doc["pack"]),
-        str(doc.get("version", "")),
-        path,
-        edits,
-        order=int(doc.get("order", 100)),
-    )
+        edits.append(Edit(
+            id=eid, pack=doc["pack"], title=raw["title"], severity=raw["severity"], kind=checks[0][0],
+            category=raw.get("category"), status_code=str(raw["status_code"]) if raw.get("status_code") else None,
+            sources=_sources(raw.get("sources"), named, here),
+            description=" ".join(str(raw.get("description", "")).split()),
+            why=" ".join(str(raw.get("why", "")).split()), fix=" ".join(str(raw.get("fix", "")).split()),
+            effective_from=_date(eff.get("from"), here), effective_to=_date(eff.get("to"), here),
+            params=checks[0][1], examples=raw.get("examples") or {},
+            enabled=raw.get("enabled", True), checks=checks,
+            messages={k: " ".join(str(v).split()) for k, v in (raw.get("messages") or {}).items()},
+        ))
+    tables = {p.stem: _load_table(p, sources) for p in sorted(path.glob("*.csv"))}
+    return Pack(doc["pack"], doc.get("title", doc["pack"]), str(doc.get("version", "")), path, edits,
+                tables=tables, sources=sources, order=int(doc.get("order", 100)))
 
 
 def load_catalog(root: Path | None = None) -> Catalog:

@@ -25,9 +25,18 @@ class Context:
     today: dt.date
     payers: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _memo: dict[Any, Any] = field(default_factory=dict)
+
+    def memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """Per-run cache for structures built from tables (indexes, code books)."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = make()
+            return value
 
 
-Check = Callable[[ClaimUnit, Edit, Context], Iterator[Finding]]
+Check = Callable[[ClaimUnit, Edit, dict[str, Any], Context], Iterator[Finding]]
 KINDS: dict[str, Check] = {}
 
 
@@ -57,20 +66,28 @@ def finding(
     segment: Segment | None = None,
     suggestion: str = "",
     code: str | None = None,
+    severity: str | None = None,
+    category: str | None = None,
+    source: str | None = None,
 ) -> Finding:
-    """A finding of ``edit`` filled from the catalog: severity, 277CA codes and source."""
+    """A finding of ``edit`` filled from the catalog: severity, 277CA codes and source.
+
+    ``severity``, ``category`` and ``source`` override the edit's where a table row says otherwise
+    (a row the research could not confirm only warns; a missing NDC is A6, not A7).
+    """
     seg = segment or (line.sv1 or line.lx_segment if line is not None else claim.clm)
+    severity = severity or edit.severity
     return Finding(
         edit=edit.id,
-        severity=edit.severity,
+        severity=severity,
         message=message,
         line=line.number if line is not None else None,
         code=code if code is not None else (line.code if line is not None else None),
         suggestion=suggestion or edit.fix,
-        category=edit.category,
-        status_code=edit.status_code,
+        category=(category or edit.category) if severity == "reject" else None,
+        status_code=edit.status_code if severity == "reject" else None,
         segment=segment_text(claim, seg),
         segment_number=seg.number if seg is not None else None,
-        source=edit.source_text(),
+        source=f"{source} (see `scrubber explain {edit.id}`)" if source else edit.source_text(),
         line_index=line.index if line is not None else None,
     )

@@ -21,14 +21,14 @@ def _money(text: str) -> Decimal | None:
 
 
 @kind("structure")
-def structure(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+def structure(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     for problem, seg in claim.problems:
         line = next((ln for ln in claim.lines if seg is not None and seg in (ln.sv1, ln.lx_segment)), None)
         yield finding(claim, edit, f"The claim cannot be read: {problem}.", line=line, segment=seg)
 
 
 @kind("claim_balance")
-def claim_balance(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+def claim_balance(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     total = _money(claim.charge)
     charges = [_money(ln.charge) for ln in claim.lines]
     if total is None or any(c is None for c in charges):
@@ -46,9 +46,9 @@ def claim_balance(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Findin
 
 
 @kind("diagnosis_pointer")
-def diagnosis_pointer(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+def diagnosis_pointer(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     n_dx = len(claim.diagnoses)
-    limit = int(edit.params.get("max_pointers", 4))
+    limit = int(params.get("max_pointers", 4))
     for ln in claim.lines:
         if ln.sv1 is None:
             continue
@@ -87,7 +87,7 @@ def diagnosis_pointer(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Fi
 
 
 @kind("service_date")
-def service_date(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+def service_date(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     for ln in claim.lines:
         if ln.dtp is not None:
             if ln.dos is None:
@@ -119,7 +119,7 @@ def service_date(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding
 
 
 @kind("service_units")
-def service_units(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+def service_units(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     for ln in claim.lines:
         if ln.sv1 is None:
             continue
@@ -140,7 +140,7 @@ def service_units(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Findin
 
 
 @kind("future_service_date")
-def future_service_date(claim: ClaimUnit, edit: Edit, ctx: Context) -> Iterator[Finding]:
+def future_service_date(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     created = claim.transaction.group.date or ctx.today
     for ln in claim.lines:
         end = ln.dos_end if ln.dtp is not None else claim.dos_end
