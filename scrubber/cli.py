@@ -107,37 +107,33 @@ def cmd_scrub(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from scrubber.rules.catalog import load_catalog
+    from scrubber.rules.catalog import edit_dates, load_catalog
 
     catalog = load_catalog()
     rows = []
     for pack in catalog.packs:
         for e in pack.edits:
-            dates = f"{e.effective_from or '...'} to {e.effective_to or '...'}"
-            rows.append(
-                {
-                    "id": e.id,
-                    "severity": e.severity,
-                    "pack": e.pack,
-                    "enabled": e.enabled,
-                    "effective_from": e.effective_from.isoformat() if e.effective_from else None,
-                    "effective_to": e.effective_to.isoformat() if e.effective_to else None,
-                    "ack": f"{e.category}:{e.status_code}" if e.category else None,
-                    "title": e.title,
-                    "source": "; ".join(s.cite() for s in e.sources),
-                    "_dates": dates,
-                }
-            )
+            start, end = edit_dates(catalog, e)
+            rows.append({
+                "id": e.id, "severity": e.severity, "pack": e.pack, "enabled": e.enabled,
+                "effective_from": start.isoformat() if start else None,
+                "effective_to": end.isoformat() if end else None,
+                "ack": f"{e.category}:{e.status_code}" if e.category else None,
+                "title": e.title, "source": "; ".join(s.cite() for s in e.sources),
+                "_dates": "any date" if not (start or end) else f"{start or '...'} to {end or 'open'}",
+                "_short": f"{e.sources[0].document}, {e.sources[0].date}"
+                + (f" (+{len(e.sources) - 1} more)" if len(e.sources) > 1 else ""),
+            })
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows], indent=2))
         return 0
     width = max(len(r["id"]) for r in rows)
+    print(f"{'EDIT':<{width}}  {'SEVERITY':<8}  {'PACK':<16}  {'277CA':<7}  {'DATES OF SERVICE':<26}  SOURCE")
     for r in rows:
-        ack = r["ack"] or "-"
         flag = "" if r["enabled"] else " (off)"
-        print(
-            f"{r['id']:<{width}}  {r['severity']:<6}  {r['pack']:<16}  {ack:<7}  {r['_dates']:<28}  {r['source']}{flag}"
-        )
+        print(f"{r['id']:<{width}}  {r['severity']:<8}  {r['pack']:<16}  {r['ack'] or '-':<7}  {r['_dates']:<26}  "
+              f"{r['_short']}{flag}")
+    print("\n`scrubber explain EDIT` gives every source, the table rows and an example that fails and one that passes.")
     return 0
 
 

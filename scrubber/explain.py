@@ -7,7 +7,7 @@ import textwrap
 
 from scrubber.api import Options, scrub_bytes
 from scrubber.engine import Engine
-from scrubber.rules.catalog import Edit, load_catalog
+from scrubber.rules.catalog import Edit, edit_dates, edit_rows, load_catalog
 from scrubber.synth import claim_segments, file_837
 
 
@@ -31,7 +31,8 @@ def explain(edit_id: str) -> str:
         + (f"; 277CA {edit.category}:{edit.status_code}" if edit.category else "; report only (no 277CA code)")
         + ("" if edit.enabled else "; OFF by default")
     )
-    out.append(f"effective {edit.effective_from or 'always'} to {edit.effective_to or 'open'} (date of service)")
+    start, end = edit_dates(catalog, edit)
+    out.append(f"dates of service: {start or 'any'} to {end or 'open'} (to = first day it no longer applies)")
     out += [
         "",
         wrap.fill("What: " + edit.description),
@@ -41,6 +42,16 @@ def explain(edit_id: str) -> str:
         "Sources:",
     ]
     out += [f"  - {s.cite()}" + (f" [{s.title}]" if s.title else "") for s in edit.sources]
+    rows = edit_rows(catalog, edit)
+    if rows:
+        out += ["", "Table rows (edits/{}/):".format(edit.pack)]
+        for table, row in rows:
+            cells = {k: v for k, v in row.cells.items() if v and k not in ("edit", "source", "valid_from", "valid_to", "note")}
+            when = f"{row.valid_from or 'any'} to {row.valid_to or 'open'}"
+            note = f"; {row['note']}" if row.get("note") else ""
+            out.append(wrap.fill(f"  - {table}.csv line {row.line}: "
+                                 + ", ".join(f"{k}={v}" for k, v in cells.items())
+                                 + f"; dates {when}; source {row.source.cite()}{note}"))
     for label in ("fail", "pass"):
         spec = edit.examples.get(label)
         if not spec:

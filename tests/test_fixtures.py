@@ -22,7 +22,7 @@ from scrubber.x12.segments import Tokenizer
 NOW = dt.datetime(2025, 2, 3, 9, 30)
 OPTIONS = Options(html=False, now=NOW, control_base=500)
 EXPECTED = FIXTURES / "expected"
-GOLDEN = ("mixed", "multi-interchange")
+GOLDEN = ("mixed", "multi-interchange", "chemo-mixed")
 
 
 def _scrub(name: str, engine: Engine):
@@ -110,6 +110,39 @@ def test_multi_interchange_keeps_each_delimiter_set(engine) -> None:
     ack = result.ack_277()
     assert ack.count("ISA") == 3 and "ISA|00|" in ack and "ISA^00^" in ack
     assert ack.count("ST*277") + ack.count("ST|277") + ack.count("ST^277") == 4
+
+
+def test_chemo_claims_are_rejected_only_for_the_lines_at_fault(engine) -> None:
+    _data, result = _scrub("chemo-mixed", engine)
+    lines_2220d = _loops_2220d(result.ack_277())
+    by_claim = {sc.claim.claim_id: sc for sc in result.claims}
+    expected_rejected_lines = {
+        "CH-MULTI": {1: "CHEMO-CODE-DELETED", 3: "CHEMO-ADDON-WITHOUT-PRIMARY", 4: "CHEMO-GUIDANCE-UNITS"},
+        "CH-64615": {2: "CHEMO-64615-EXCLUSIVE"},
+        "CH-WASTE": {2: "CHEMO-WASTE-MODIFIER"},
+        "CH-BILAT": {1: "CHEMO-BILATERAL-MEDICARE", 2: "CHEMO-BILATERAL-MEDICARE"},
+        "CH-COSMETIC": {1: "CHEMO-COSMETIC", 2: "CHEMO-COSMETIC"},
+    }
+    for claim_id, sc in by_claim.items():
+        rejecting = {f.line: f.edit for f in sc.findings if f.rejects}
+        assert rejecting == expected_rejected_lines.get(claim_id, {}), (claim_id, sc.findings)
+        svc_lines = [_line_of(sc, loop) for loop in lines_2220d.get(claim_id, [])]
+        assert sorted(svc_lines) == sorted(rejecting), claim_id
+    assert [sc.claim.claim_id for sc in result.claims if not sc.rejected] == ["CH-OK", "CH-2013", "CH-COMM-OK"]
+    # The line control numbers of the rejected lines come back as REF*FJ.
+    fj = [seg for loop in lines_2220d["CH-MULTI"] for seg in loop if seg.startswith("REF*FJ")]
+    assert fj == ["REF*FJ*MULTI-1", "REF*FJ*MULTI-3", "REF*FJ*MULTI-4"]
+
+
+def _line_of(sc, loop: list[str]) -> int:
+    """The claim line a 2220D describes: the one whose REF*6R it echoes, else by SVC position."""
+    fj = next((s.split("*")[2] for s in loop if s.startswith("REF*FJ")), None)
+    for ln in sc.claim.lines:
+        if fj is not None and ln.line_control == fj:
+            return ln.number
+    svc = loop[0].split("*")
+    return next(ln.number for ln in sc.claim.lines
+                if svc[1].split(":")[1] == ln.code and any(f.line == ln.number for f in sc.findings if f.rejects))
 
 
 def _update() -> None:

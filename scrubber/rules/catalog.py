@@ -236,3 +236,31 @@ def load_catalog(root: Path | None = None) -> Catalog:
             edits[e.id] = e
         packs.append(pack)
     return Catalog(packs, edits)
+
+
+def edit_rows(catalog: Catalog, edit: Edit) -> list[tuple[str, Row]]:
+    """Table rows that serve ``edit`` (their ``edit`` column names it), with their table's name."""
+    pack = catalog.pack(edit.pack)
+    return [(name, row) for name, rows in pack.tables.items() for row in rows if row.get("edit") == edit.id]
+
+
+def edit_dates(catalog: Catalog, edit: Edit) -> tuple[dt.date | None, dt.date | None]:
+    """When the edit can fire: its own dates, else the span of its rows (None = open)."""
+    if edit.effective_from or edit.effective_to:
+        return edit.effective_from, edit.effective_to
+    rows = [r for _, r in edit_rows(catalog, edit)]
+    if edit.kind == "code_validity":
+        # The code book's dates are the rule: deleted from each valid_to, not yet valid before each valid_from.
+        codes = catalog.pack(edit.pack).tables.get("codes", [])
+        if edit.params.get("mode", "deleted") == "deleted":
+            ends = [r.valid_to for r in codes if r.valid_to]
+            return (min(ends) if ends else None), None
+        starts = [r.valid_from for r in codes if r.valid_from]
+        return None, (max(starts) if starts else None)
+    if not rows:
+        return None, None
+    starts = [r.valid_from for r in rows]
+    ends = [r.valid_to for r in rows]
+    start = None if any(s is None for s in starts) else min(s for s in starts if s is not None)
+    end = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+    return start, end
