@@ -44,7 +44,7 @@ def explain(edit_id: str) -> str:
     out += [f"  - {s.cite()}" + (f" [{s.title}]" if s.title else "") for s in edit.sources]
     rows = edit_rows(catalog, edit)
     if rows:
-        out += ["", "Table rows (edits/{}/):".format(edit.pack)]
+        out += ["", f"Table rows (edits/{edit.pack}/):"]
         for table, row in rows:
             cells = {k: v for k, v in row.cells.items() if v and k not in ("edit", "source", "valid_from", "valid_to", "note")}
             when = f"{row.valid_from or 'any'} to {row.valid_to or 'open'}"
