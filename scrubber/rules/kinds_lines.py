@@ -283,7 +283,7 @@ def unit_limit(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
 
 @kind("modifier_rule")
 def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
-    """Rows (codes, rule, modifiers, payer): forbidden | one_of | not_together | not_with_line.
+    """Rows (codes, rule, modifiers, payer, unless_line): forbidden | one_of | not_together | not_with_line.
 
     ``not_with_line`` (modifiers "A B"): a line with A while another line of the same code and date
     carries B.
@@ -309,7 +309,11 @@ def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
                 if rule == "forbidden":
                     bad = bool(have)
                 elif rule == "one_of":
-                    bad = not have
+                    # ``unless_line``: another line of the code and date carrying that modifier
+                    # settles it (the administered line of a JW pair carries no modifier).
+                    unless = row.get("unless_line").split()
+                    bad = not have and not any(
+                        o is not ln and o.code == ln.code and any(m in o.modifiers for m in unless) for o in lines)
                 elif rule == "not_together":
                     bad = len(have) > 1
                 elif rule == "not_with_line":
@@ -493,7 +497,7 @@ def diagnosis_exclusion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ct
             continue
         for r in proc_rows:
             others = [o for o in claim.lines if o is not ln and o.code in expand(r["code"])[0]]
-            if r.valid_on(day) and others and book.matches(ln.code, params.get("with_procedure", "@drug"), day):
+            if r.valid_on(day) and others and book.matches(ln.code, params.get("with_procedure", targets), day):
                 yield finding(claim, edit, edit.message("procedure", code=ln.code, line=ln.number,
                                                         other=others[0].code, other_lines=_lines_text(others)),
                               line=ln, suggestion=edit.message("diagnosis_fix"), severity=_severity(r),
