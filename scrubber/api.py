@@ -72,9 +72,16 @@ class _Collect(Writer):
 
 
 def meta(engine: Engine) -> dict[str, Any]:
+    """What the run judged by: pack versions and the payer policies, partial lists flagged."""
+    registry = engine.payers
     return {
         "scrubber": __version__,
         "packs": [{"pack": p.name, "version": p.version, "edits": len(p.edits)} for p in engine.catalog.packs],
+        "payer_registry": {
+            "file": registry.path.name if registry is not None and registry.path else None,
+            "policies": [{"policy": p.id, "revision": p.revision, "partial": p.partial, "diagnoses": len(p.diagnoses)}
+                         for p in (registry.policies.values() if registry is not None else [])],
+        },
     }
 
 

@@ -30,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="machine-readable list")
     e = sub.add_parser("explain", help="explain one edit, with a failing and a passing example")
     e.add_argument("edit", metavar="EDIT-ID")
+    m = sub.add_parser("import-mcd", help="turn a CMS Medicare Coverage Database article download into a payer registry")
+    m.add_argument("directory", metavar="DIR", help="folder holding article_x_icd10_covered.csv and friends")
+    m.add_argument("--article", required=True, help="article id, e.g. A57186")
+    m.add_argument("--version", type=int, help="article version (default: the highest in the files)")
+    m.add_argument("--pair", action="append", default=[], metavar="GROUP:REQUIRED",
+                   help="diagnosis group GROUP needs a second code from group REQUIRED (repeatable)")
+    m.add_argument("--base", metavar="FILE", help="registry to update (default: the built-in one)")
+    m.add_argument("-o", "--output", required=True, metavar="FILE", help="registry file to write")
     return p
 
 
@@ -71,9 +79,15 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     if args.validate:
         _err("--validate is not available in this version")
         return 2
+    payers = None
     if args.payers:
-        _err("--payers is not available in this version")
-        return 2
+        from scrubber.payers import Registry, RegistryError
+
+        try:
+            payers = Registry.load(args.payers)
+        except RegistryError as exc:
+            _err(str(exc))
+            return 2
     inputs = _expand(args.inputs)
     if not inputs:
         _err("no input files")
@@ -85,7 +99,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             _err(f"{names[name]} and {path} would both write {name}.* into the output folder")
             return 2
         names[name] = path
-    options = Options(html=not args.no_html)
+    options = Options(html=not args.no_html, payers=payers)
     jobs = max(1, min(args.jobs, len(inputs)))
     if jobs > 1 and "-" not in inputs:
         with ProcessPoolExecutor(jobs) as pool:
@@ -148,10 +162,24 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_mcd(args: argparse.Namespace) -> int:
+    from scrubber.importers.mcd import McdImportError, import_article
+
+    try:
+        report = import_article(args.directory, args.article, version=args.version, pairs=args.pair,
+                                base=args.base, output=args.output)
+    except McdImportError as exc:
+        _err(str(exc))
+        return 2
+    print(report)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain}[args.command](args)
+        commands = {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain, "import-mcd": cmd_import_mcd}
+        return commands[args.command](args)
     except KeyboardInterrupt:
         _err("interrupted")
         return 2

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from scrubber.model import ClaimUnit, Finding
-from scrubber.rules import kinds_core, kinds_lines  # noqa: F401  (importing registers the kinds)
+from scrubber.payers import Registry
+from scrubber.rules import kinds_core, kinds_dx, kinds_lines, kinds_payer  # noqa: F401  (importing registers the kinds)
 from scrubber.rules.catalog import Catalog, Edit, load_catalog
 from scrubber.rules.kinds import KINDS, Check, Context
 
@@ -23,6 +25,11 @@ class Engine:
         only: set[str] | None = None,
     ) -> None:
         self.catalog = catalog or load_catalog()
+        if payers is None:
+            payers = Registry.builtin()
+        elif isinstance(payers, (str, Path)):
+            payers = Registry.load(payers)
+        self.payers = payers
         self.context = Context(self.catalog, today or dt.date.today(), payers)
         plan: list[tuple[Edit, dict[str, Any], Check]] = []
         for pack in self.catalog.packs:

@@ -23,7 +23,9 @@ def run_example(edit: Edit, spec: dict, engine: Engine) -> list:
 def explain(edit_id: str) -> str:
     catalog = load_catalog()
     edit = catalog.edit(edit_id)
-    engine = Engine(catalog, only={edit.id}, today=dt.date(2025, 2, 1))
+    registry = edit.examples.get("registry")
+    engine = Engine(catalog, only={edit.id}, today=dt.date(2025, 2, 1),
+                    payers=catalog.pack(edit.pack).path / registry if registry else None)
     wrap = textwrap.TextWrapper(width=96, subsequent_indent="  ")
     out = [f"{edit.id}: {edit.title}", ""]
     out.append(
@@ -52,6 +54,8 @@ def explain(edit_id: str) -> str:
             out.append(wrap.fill(f"  - {table}.csv line {row.line}: "
                                  + ", ".join(f"{k}={v}" for k, v in cells.items())
                                  + f"; dates {when}; source {row.source.cite()}{note}"))
+    if registry:
+        out += ["", f"The examples use the payer registry edits/{edit.pack}/{registry}."]
     for label in ("fail", "pass"):
         spec = edit.examples.get(label)
         if not spec:

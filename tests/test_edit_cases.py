@@ -2,7 +2,8 @@
 
 A case is a claim (the dict shape of scrubber.synth) and the findings of that edit it must produce:
 ``fires: []`` for a claim that must pass, ``fires: [2, null]`` for findings on line 2 and on the
-claim; ``severity`` when a table row overrides the edit's. ``ig_invalid: reason`` marks an input the implementation guide itself refuses (so its
+claim; ``payers: file`` (relative to tests/) for a registry other than the built-in one;
+``severity`` when a table row overrides the edit's. ``ig_invalid: reason`` marks an input the implementation guide itself refuses (so its
 accepted 837 is not expected to validate either). Each case runs through the whole pipeline (bytes -> reader -> engine -> writers), and the
 277CA and accepted 837 it produces are validated with pyx12.
 """
@@ -10,6 +11,7 @@ accepted 837 is not expected to validate either). Each case runs through the who
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ import yaml
 from oracle import assert_valid_277, assert_valid_837
 
 from scrubber.api import Options, scrub_bytes
+from scrubber.engine import Engine
 from scrubber.rules.catalog import load_catalog
 from scrubber.synth import file_837
 
@@ -38,6 +41,8 @@ def test_edit_case(edit_id: str, case: dict, engine) -> None:
     edit = CATALOG.edit(edit_id)
     claims = case.get("claims") or [case["claim"]]
     data = file_837(claims, **case.get("file", {})).encode("latin-1")
+    if case.get("payers"):
+        engine = _engine_with(case["payers"])
     result = scrub_bytes(data, "case", options=Options(html=False, now=dt.datetime(2025, 2, 1, 12, 0)),
                          engine=engine)
     assert len(result.claims) == len(claims)
@@ -57,6 +62,11 @@ def test_edit_case(edit_id: str, case: dict, engine) -> None:
     if any(not c.rejected for c in result.claims) and not case.get("ig_invalid"):
         assert_valid_837(result.accepted_837())
     assert_valid_277(result.ack_277())
+
+
+@functools.cache
+def _engine_with(registry: str) -> Engine:
+    return Engine(CATALOG, today=dt.date(2025, 2, 1), payers=Path(__file__).parent / registry)
 
 
 def test_every_edit_has_cases_that_fire_and_pass() -> None:

@@ -1,0 +1,1 @@
+"""Importers that turn published rule files into the scrubber's table formats."""

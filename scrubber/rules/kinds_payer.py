@@ -1,0 +1,142 @@
+"""Check kinds for payer policies: covered diagnoses, paired groups, prior authorization, notes.
+
+Everything comes from the payer registry in the run context (``Context.payers``); a claim whose
+payer the registry does not know has no policy and passes these edits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from scrubber.model import ClaimUnit, Diagnosis, Finding, Line
+from scrubber.payers import DxRow, Policy
+from scrubber.rules.catalog import Edit
+from scrubber.rules.kinds import Context, finding, kind
+from scrubber.text import icd_display
+
+
+def _pointed(claim: ClaimUnit, ln: Line) -> list[Diagnosis]:
+    n = len(claim.diagnoses)
+    return [claim.diagnoses[int(p) - 1] for p in ln.pointers if p.isdigit() and 1 <= int(p) <= n]
+
+
+def _show(d: Diagnosis) -> str:
+    return icd_display(d.code, d.qualifier in ("BK", "BF"))
+
+
+def _show_row(row: DxRow) -> str:
+    return icd_display(row.dx[:-1]) + "*" if row.dx.endswith("*") else icd_display(row.dx)
+
+
+def _examples(rows: list[DxRow], limit: int = 6) -> str:
+    shown = []
+    for r in rows:
+        text = _show_row(r)
+        if text not in shown:
+            shown.append(text)
+    more = f" and {len(shown) - limit} more" if len(shown) > limit else ""
+    return ", ".join(shown[:limit]) + more if shown else "none listed"
+
+
+def _covering(ctx: Context, claim: ClaimUnit) -> Iterator[tuple[Line, dt.date, Policy, str]]:
+    """(line, date, policy, payer name) for every line a policy of the claim's payer covers."""
+    registry = ctx.payers
+    if registry is None:
+        return
+    payer = registry.payer_for(claim)
+    if payer is None:
+        return
+    for ln in claim.lines:
+        day = claim.line_dos(ln)
+        if ln.sv1 is None or day is None:
+            continue
+        for policy in payer.policies:
+            if policy.covers(ln.code, day):
+                yield ln, day, policy, payer.name
+
+
+def _source(policy: Policy) -> str:
+    return f"{policy.label()}: {policy.title}; {policy.source.cite()}"
+
+
+@kind("payer_dx_covered")
+def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+    for ln, day, policy, payer in _covering(ctx, claim):
+        rows = policy.rows_for(ln.code, day)
+        if not rows:
+            continue  # the policy lists nothing for this code on this date: nothing to judge
+        pointed = _pointed(claim, ln)
+        if any(r.matches(d.code) for d in pointed for r in rows):
+            continue
+        elsewhere = next((d for d in claim.diagnoses if d not in pointed and any(r.matches(d.code) for r in rows)), None)
+        note = edit.message("elsewhere", dx=_show(elsewhere), line=ln.number) if elsewhere else ""
+        pointers = ", ".join(f"{_show(d)} (pointer {d.position})" for d in pointed) or "no diagnosis"
+        values = {"line": ln.number, "code": ln.code, "dos": day.isoformat(), "pointed": pointers,
+                  "payer": payer, "policy": policy.label(), "policy_id": policy.id, "elsewhere": note,
+                  "examples": _examples(rows)}
+        partial = policy.partial
+        yield finding(
+            claim, edit, edit.message("partial" if partial else "not_covered", **values), line=ln,
+            suggestion=edit.message("partial_fix" if partial else "fix", **values),
+            severity="warn" if partial else policy.on_not_covered, source=_source(policy),
+        )
+
+
+@kind("payer_dx_paired")
+def payer_dx_paired(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+    for ln, day, policy, _payer in _covering(ctx, claim):
+        rows = policy.rows_for(ln.code, day)
+        pointed = _pointed(claim, ln)
+        matched = [(d, r) for d in pointed for r in rows if r.matches(d.code)]
+        if not matched or any(not r.requires_group for _, r in matched):
+            continue  # not covered at all (another edit), or covered without a pairing condition
+        for d, r in matched:
+            partners = [x for x in rows if x.group == r.requires_group]
+            if any(x.matches(o.code) for o in pointed if o is not d for x in partners):
+                break
+        else:
+            d, r = matched[0]
+            partners = [x for x in rows if x.group == r.requires_group]
+            yield finding(
+                claim, edit,
+                edit.message("missing", line=ln.number, code=ln.code, dos=day.isoformat(), dx=_show(d),
+                             group=r.group, policy=policy.label(), required=r.requires_group),
+                line=ln, suggestion=edit.message("fix", line=ln.number, required=r.requires_group,
+                                                 examples=_examples(partners)),
+                source=_source(policy),
+            )
+
+
+@kind("payer_prior_auth")
+def payer_prior_auth(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+    if claim.prior_auth:
+        return
+    for ln, day, policy, payer in _covering(ctx, claim):
+        if ln.prior_auth:
+            continue
+        codes = [d.code for d in _pointed(claim, ln)]
+        rule = next((r for r in policy.prior_auth if r.applies(ln.code, day, codes)), None)
+        if rule is None:
+            continue
+        yield finding(
+            claim, edit,
+            edit.message("missing", line=ln.number, code=ln.code, dos=day.isoformat(), payer=payer,
+                         policy=policy.label()),
+            line=ln, suggestion=edit.message("fix", line=ln.number), source=_source(policy),
+        )
+
+
+@kind("payer_policy_note")
+def payer_policy_note(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+    for ln, day, policy, payer in _covering(ctx, claim):
+        codes = [d.code for d in _pointed(claim, ln)]
+        for note in policy.notes:
+            if note.applies(ln.code, day, codes):
+                yield finding(
+                    claim, edit,
+                    edit.message("note", line=ln.number, code=ln.code, payer=payer, policy=policy.label(),
+                                 text=note.text),
+                    line=ln, suggestion=edit.message("fix"), source=_source(policy),
+                )
