@@ -100,37 +100,29 @@ def _money(value: Decimal) -> str:
 def _toxin_lines(rng: random.Random, dose_range: tuple[int, int], ptr: str, dos: str) -> list[dict[str, Any]]:
     code = rng.choice(list(TOXINS))
     price, per_unit, potency, ndcs = TOXINS[code]
-    ndc, vial = rng.choice(ndcs)
-    vial_units = vial // per_unit
-    given = min(vial_units, max(1, round(rng.randint(*dose_range) * potency / per_unit)))
-    wasted = vial_units - given
-    line = {
-        "code": code,
-        "units": str(given),
-        "charge": _money(price * given),
-        "ptr": ptr,
-        "dos": dos,
-        "ndc": ndc,
-        "ndc_qty": "1",
-        "ndc_unit": "UN",
-    }
-    if wasted <= 0 or rng.random() < 0.5:
-        return [{**line, "mods": ["JZ"]}]  # no waste (or none reported): JZ since 2023-07
-    waste = {**line, "mods": ["JW"], "units": str(wasted), "charge": _money(price * wasted)}
-    return [line, waste]
+    given = max(1, round(rng.randint(*dose_range) * potency / per_unit))
+    # The smallest vial that holds the dose; sometimes the whole vial is injected.
+    ndc, vial = next(
+        ((n, v // per_unit) for n, v in ndcs if v // per_unit >= given), (ndcs[-1][0], ndcs[-1][1] // per_unit)
+    )
+    given = vial if rng.random() < 0.4 else min(given, vial)
+    line = {"code": code, "units": str(given), "charge": _money(price * given), "ptr": ptr, "dos": dos}
+    line |= {"ndc": ndc, "ndc_qty": "1", "ndc_unit": "UN"}
+    if given == vial:
+        return [{**line, "mods": ["JZ"]}]  # single-dose vial, nothing discarded
+    waste = vial - given
+    return [line, {**line, "mods": ["JW"], "units": str(waste), "charge": _money(price * waste)}]
 
 
 def _claim(rng: random.Random, n: int, dos: str) -> dict[str, Any]:
     if rng.random() < 0.65:
         procs, dx, dose = rng.choice(SCENARIOS)
         ptr = [str(i) for i in range(1, len(dx) + 1)]
-        lines: list[dict[str, Any]] = []
-        if rng.random() < 0.2:
-            lines.append({"code": "99213", "mods": ["25"], "charge": _money(FEES["99213"]), "ptr": ptr[0]})
-        for code, mods in procs:
-            lines.append({"code": code, "mods": mods, "charge": _money(FEES[code]), "ptr": ptr})
+        lines: list[dict[str, Any]] = [{"code": c, "mods": m, "charge": _money(FEES[c]), "ptr": ptr} for c, m in procs]
         lines += _toxin_lines(rng, dose, ptr[0], dos)
-        lines = lines[:4]
+        if len(lines) < 4 and rng.random() < 0.2:
+            # A separately identifiable visit the same day (modifier 25), when the 4-line cap allows.
+            lines.insert(0, {"code": "99213", "mods": ["25"], "charge": _money(FEES["99213"]), "ptr": ptr[0]})
     else:
         dx = rng.sample(OFFICE_DX, rng.randint(1, 3))
         code = rng.choice(["99213", "99214"])
@@ -163,7 +155,7 @@ def claims(n_claims: int, seed: int) -> Iterator[dict[str, Any]]:
             "last": rng.choice(LAST),
             "first": rng.choice(FIRST),
         }
-        # Medicare has no dependents; 60% of commercial claims for a dependent gives ~30% overall.
+        # Medicare has no dependents; 60% of commercial subscribers' claims being for a dependent gives ~30% overall.
         if sbr09 == "CI" and rng.random() < 0.6:
             subscriber["dependent"] = {
                 "last": subscriber["last"],

@@ -3,12 +3,13 @@
 For each size a synthetic 837P (bench/generate.py) is written to bench/out/, then timed, each run in
 a fresh process: ``scrubber scrub FILE -o DIR --no-html`` and pyx12's full validation of the same file
 (bench/pyx12_validate.py). Times are end-to-end process wall times, interpreter start included;
-peak RSS is the child's own ru_maxrss, read with wait4 so that runs do not blur into each other.
+peak RSS is the command's own ru_maxrss, read with wait4 by a small trampoline process.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import re
@@ -49,18 +50,34 @@ class Row:
         return self.claims / self.seconds
 
 
+# Linux keeps a process's RSS high-water mark across fork and exec, so a command started straight from
+# run.py (which holds a whole ST while generating) would report run.py's peak as its own. A small
+# trampoline interpreter starts the command instead, times it, and writes its wait4 figures to a file.
+TRAMPOLINE = """
+import os, sys, time
+result, cmd = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(cmd[0], cmd)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - start
+with open(result, "w") as fh:
+    fh.write(f"{seconds} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def measure(cmd: list[str]) -> Run:
-    """Run ``cmd`` once; wall time and the peak RSS of that very process (and what it waited for)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        # Files, not pipes: nobody reads a pipe while we sit in wait4, so a chatty child could block.
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from trying again
-        out.seek(0)
-        err.seek(0)
-        return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, out.read().decode(), err.read().decode())
+    """Run ``cmd`` once: its wall time (from fork to exit) and its own peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err, result = (Path(tmp) / name for name in ("stdout", "stderr", "result"))
+        with open(out, "wb") as fo, open(err, "wb") as fe:
+            subprocess.run([sys.executable, "-c", TRAMPOLINE, str(result), *cmd], stdout=fo, stderr=fe, check=True)
+        seconds, maxrss_kb, status = result.read_text().split()
+        return Run(float(seconds), int(maxrss_kb) / 1024, int(status), out.read_text(), err.read_text())
 
 
 def scrubber_cmd() -> list[str]:
@@ -81,6 +98,24 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def source_state() -> str:
+    """Which scrubber is measured: its folder, commit, and whether its code differs from that commit."""
+    spec = importlib.util.find_spec("scrubber")
+    where = Path(spec.origin).parent if spec and spec.origin else None
+    if where is None:
+        return "scrubber not found"
+    git = ["git", "-C", str(where.parent)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return f"{where} (not a git checkout)"
+    # The code is often being edited while a benchmark runs; say so next to the figures.
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "scrubber", "edits"], capture_output=True, text=True)
+    changed = len(dirty.stdout.splitlines())
+    return f"{where} at {head.stdout.strip()}" + (
+        f", {changed} uncommitted change(s) in scrubber/ and edits/" if changed else ""
+    )
+
+
 def print_machine() -> None:
     from importlib.metadata import version
 
@@ -88,6 +123,7 @@ def print_machine() -> None:
     print(f"machine:  {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}")
     print(f"python:   {platform.python_implementation()} {platform.python_version()} ({sys.executable})")
     print(f"versions: scrubber {version('scrubber')}, pyx12 {version('pyx12')}")
+    print(f"source:   {source_state()}")
     print(f"load:     {load()} (1, 5, 15 min) at start")
 
 
@@ -101,7 +137,7 @@ def timed(tool: str, cmd: list[str], repeat: int, ok: set[int], claims: int, mb:
             raise SystemExit(f"{tool} failed with exit status {run.status}: {shlex.join(cmd)}")
         runs.append(run)
     summary = (runs[-1].stdout.strip().splitlines() or [""])[-1]
-    print(f"  {tool}: {summary}")
+    print(f"  -> {summary}")
     return Row(claims, mb, tool, statistics.median(r.seconds for r in runs), max(r.rss_mb for r in runs))
 
 
@@ -112,10 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per tool and size; the median is reported")
     p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     args = p.parse_args(argv)
-    sizes = [int(x) for x in args.claims.split(",") if x.strip()]
+    try:
+        sizes = [int(x) for x in args.claims.split(",") if x.strip()]
+    except ValueError:
+        p.error("--claims takes comma-separated numbers, e.g. 1000,10000")
+    if not sizes or min(sizes) < 1 or args.repeat < 1:
+        p.error("sizes and --repeat must be at least 1")
     print_machine()
     print(
-        f"pyx12 runs only on sizes up to {args.pyx12_claims:,} claims (--pyx12-claims); it manages ~150-300 claims/s."
+        f"pyx12 runs only on sizes up to {args.pyx12_claims:,} claims (--pyx12-claims): it validates a few hundred claims/s."
     )
     OUT.mkdir(exist_ok=True)
     rows: list[Row] = []
@@ -140,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---:|---:|---|---:|---:|---:|---:|")
     for row in rows:
         base = next((r for r in rows if r.claims == row.claims and r.tool == "pyx12"), None)
-        ratio = f"{row.rate / base.rate:,.0f}x" if base is not None and row.tool == "scrubber" else ""
+        ratio = f"{row.rate / base.rate:.1f}x" if base is not None and row.tool == "scrubber" else ""
         print(
             f"| {row.claims:,} | {row.mb:.2f} | {row.tool} | {row.seconds:.3f} | {row.rate:,.0f} |"
             f" {row.rss_mb:.0f} | {ratio} |"

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from scrubber.model import ClaimUnit
-from scrubber.resources import edits_dir
+from scrubber.resources import edits_dir, read_yaml
 from scrubber.rules.catalog import Source
 from scrubber.rules.codesets import expand
 
@@ -146,7 +146,7 @@ class Registry:
     def load(cls, path: str | Path) -> Registry:
         path = Path(path)
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            doc = read_yaml(path)
         except (OSError, yaml.YAMLError) as exc:
             raise RegistryError(f"{path}: cannot read the payer registry ({type(exc).__name__})") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:

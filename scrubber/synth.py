@@ -132,7 +132,7 @@ def transaction_segments(
     n_in_billing = 0
     last_key: Any = None
     claims = list(claims)
-    for i, spec in enumerate(claims):
+    for spec in claims:
         if billing_hl == 0 or (claims_per_billing and n_in_billing >= claims_per_billing):
             hl += 1
             billing_hl = hl
@@ -158,7 +158,6 @@ def transaction_segments(
         if key != last_key:
             hl += 1
             sub_hl = hl
-            nxt = claims[i + 1] if i + 1 < len(claims) else None
             segs += _subscriber_segments(spec, hl, billing_hl, bool(dependent))
             if dependent:
                 hl += 1
@@ -170,7 +169,6 @@ def transaction_segments(
                     "N4*SPRINGFIELD*IL*62701",
                     "DMG*D8*20100101*M",
                 ]
-            del nxt
             last_key = key
         segs += claim_segments(spec)
     segs.append(f"SE*{len(segs) + 1}*{control}")

@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from scrubber.resources import edits_dir
+from scrubber.resources import edits_dir, read_yaml
 
 SEVERITIES = ("reject", "warn")
 
@@ -190,8 +188,7 @@ def _load_table(path: Path, sources: dict[str, Source]) -> list[Row]:
 
 def load_pack(path: Path) -> Pack:
     where = str(path / "pack.yaml")
-    with open(path / "pack.yaml", encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
+    doc = read_yaml(path / "pack.yaml")
     named = doc.get("sources", {}) or {}
     sources = {key: _sources([{"ref": key}], named, f"{where}: source {key}")[0] for key in named}
     edits = []

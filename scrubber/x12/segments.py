@@ -174,7 +174,6 @@ class Tokenizer:
                 buf = buf[isa_len:]
             term = delims.segment
             sep = delims.element
-            strip_cr = term == "\n"
             parts = buf.split(term)
             last = len(parts) - 1
             i = 0
@@ -183,7 +182,7 @@ class Tokenizer:
                 raw = parts[i]
                 text = raw
                 if text and (text[0] in _WS or text[-1] in _WS):
-                    text = text.strip(_WS) if not strip_cr else text.strip(" \t\r\n")
+                    text = text.strip(_WS)
                 if not text:
                     # An empty segment (two terminators in a row, or a blank line when the
                     # terminator is a newline) carries nothing: note where, and read on.
@@ -197,17 +196,18 @@ class Tokenizer:
                 i += 1
                 yield seg
                 if els[0] == "IEA":
-                    rest = term.join(parts[i:])
-                    nxt = rest.lstrip(_WS)
-                    if nxt.startswith("ISA") and len(nxt) >= 106:
-                        try:
-                            nd, _ = parse_isa(nxt, base + len(rest) - len(nxt))
-                        except InputError:
-                            nd = None
-                        if nd == delims:
-                            # Same delimiters: keep splitting the same parts (the common case).
-                            continue
-                    buf = rest
+                    if i < last:
+                        # Same delimiters next (the common case): the next part is the whole ISA,
+                        # and splitting goes on over the same parts without copying the buffer.
+                        head = parts[i].lstrip(_WS)
+                        if head.startswith("ISA"):
+                            try:
+                                same = parse_isa(head + term, base)[0] == delims
+                            except InputError:
+                                same = False
+                            if same:
+                                continue
+                    buf = term.join(parts[i:])
                     delims = None
                     restart = True
                     break
