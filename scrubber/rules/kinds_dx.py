@@ -1,7 +1,7 @@
 """Check kinds for diagnosis code sets by date of service (SNIP 5).
 
-ICD-10-CM validity comes from the maintained ``simple-icd-10-cm`` package (one code set, its
-newest); a pack table of additions, deletions and header changes with their dates makes the check
+ICD-10-CM validity comes from the maintained ``simple-icd-10-cm`` package's code list (one code
+set, its newest; see ``scrubber.icd10cm``); a pack table of additions, deletions and header changes with their dates makes the check
 date-aware.
 """
 
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import warnings
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
+from scrubber import icd10cm
 from scrubber.model import ClaimUnit, Diagnosis, Finding
 from scrubber.rules.catalog import Edit, Row
 from scrubber.rules.codesets import expand
@@ -25,26 +24,10 @@ ICD10_QUALIFIERS = frozenset({"ABK", "ABF"})
 _ICD10_SHAPE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z]{1,5}$")
 
 
-@lru_cache(maxsize=1)
-def _icd10cm() -> Any:
-    """The package parses its whole tabular list on import (about 2 s): only when a claim needs it."""
-    with warnings.catch_warnings():
-        # It reads its data with importlib.resources' legacy API, which warns.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import simple_icd_10_cm
-
-    return simple_icd_10_cm
-
-
-@lru_cache(maxsize=65536)
 def package_status(code: str) -> tuple[str, tuple[str, ...]]:
     """("billable" | "header" | "unknown", a few children of a header) in the package's code set."""
-    icd10cm = _icd10cm()
-    if not icd10cm.is_valid_item(code):
-        return "unknown", ()
-    if icd10cm.is_leaf(code):
-        return "billable", ()
-    return "header", tuple(icd10cm.get_children(code)[:3])
+    state = icd10cm.status(code)
+    return state, tuple(icd10cm.children(code)) if state == "header" else ()
 
 
 def _dates_for(claim: ClaimUnit, dx: Diagnosis) -> list[dt.date]:
