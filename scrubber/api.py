@@ -162,7 +162,7 @@ def scrub_to_dir(
     )
     writers: list[Writer] = [w837, w277, JsonReportWriter(files["json"].fh, input_name=input_label, meta=meta(engine))]
     if options.html:
-        writers.append(HtmlReportWriter(files["html"].fh, input_name=input_label, meta=meta(engine)))
+        writers.append(HtmlReportWriter(files["html"].fh, input_name=input_label, meta=meta(engine), registry=engine.payers))
     try:
         if isinstance(source, (str, Path)) and source != "-":
             with open(source, "rb") as fh:
@@ -239,7 +239,7 @@ def scrub_stream(
         collect,
     ]
     if options.html:
-        writers.append(HtmlReportWriter(bufs["html"], input_name=name, meta=meta(engine)))
+        writers.append(HtmlReportWriter(bufs["html"], input_name=name, meta=meta(engine), registry=engine.payers))
     summary = run(stream, name, writers, engine)
     return Result(summary, collect.claims, *(bufs[k].getvalue() for k in ("837", "277", "json", "html")))
 
