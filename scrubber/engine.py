@@ -10,7 +10,7 @@ from scrubber.model import ClaimUnit, Finding
 from scrubber.payers import Registry
 from scrubber.rules import kinds_core, kinds_dx, kinds_lines, kinds_payer  # noqa: F401  (importing registers the kinds)
 from scrubber.rules.catalog import Catalog, Edit, load_catalog
-from scrubber.rules.kinds import KINDS, Check, Context
+from scrubber.rules.kinds import KINDS, TRIGGERS, Check, Context
 
 STRUCTURE = "X12-STRUCTURE"
 
@@ -31,16 +31,18 @@ class Engine:
             payers = Registry.load(payers)
         self.payers = payers
         self.context = Context(self.catalog, today or dt.date.today(), payers)
-        plan: list[tuple[Edit, dict[str, Any], Check]] = []
+        plan: list[tuple[Edit, dict[str, Any], Check, frozenset[str] | None]] = []
         for pack in self.catalog.packs:
             for edit in pack.edits:
                 if not edit.enabled or (only is not None and edit.id not in only and edit.id != STRUCTURE):
                     continue
                 for kind_name, params in edit.checks:
                     try:
-                        plan.append((edit, params, KINDS[kind_name]))
+                        check = KINDS[kind_name]
                     except KeyError:
                         raise ValueError(f"edit {edit.id}: unknown check kind {kind_name!r}") from None
+                    trigger = TRIGGERS.get(kind_name)
+                    plan.append((edit, params, check, trigger(edit, params, self.context) if trigger else None))
         self._structure = [p for p in plan if p[0].id == STRUCTURE]
         self._plan = [p for p in plan if p[0].id != STRUCTURE]
 
@@ -48,8 +50,11 @@ class Engine:
         ctx = self.context
         if claim.problems:
             # The claim cannot be read reliably: say why, and do not guess at the rest.
-            return [f for e, p, c in self._structure for f in c(claim, e, p, ctx)]
+            return [f for e, p, c, _t in self._structure for f in c(claim, e, p, ctx)]
         out: list[Finding] = []
-        for edit, params, check in self._plan:
+        codes = {ln.code for ln in claim.lines}
+        for edit, params, check, trigger in self._plan:
+            if trigger is not None and trigger.isdisjoint(codes):
+                continue
             out.extend(check(claim, edit, params, ctx))
         return out

@@ -37,14 +37,19 @@ class Context:
 
 
 Check = Callable[[ClaimUnit, Edit, dict[str, Any], Context], Iterator[Finding]]
+#: the codes a check can concern: a claim billing none of them is not given to the check at all
+Triggers = Callable[[Edit, dict[str, Any], Context], "frozenset[str] | None"]
 KINDS: dict[str, Check] = {}
+TRIGGERS: dict[str, Triggers] = {}
 
 
-def kind(name: str) -> Callable[[Check], Check]:
+def kind(name: str, triggers: Triggers | None = None) -> Callable[[Check], Check]:
     def register(fn: Check) -> Check:
         if name in KINDS:
             raise ValueError(f"check kind {name!r} registered twice")
         KINDS[name] = fn
+        if triggers is not None:
+            TRIGGERS[name] = triggers
         return fn
 
     return register

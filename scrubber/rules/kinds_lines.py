@@ -97,10 +97,36 @@ def _cite(row: Row) -> str:
     return row.source.cite()
 
 
+# -- triggers: the codes each kind can concern (the engine skips claims billing none of them) ----
+
+
+def _table_trigger(column: str, default_table: str):  # type: ignore[no-untyped-def]
+    def trigger(edit: Edit, params: dict[str, Any], ctx: Context) -> frozenset[str]:
+        return _universe(ctx, edit, params.get("table", default_table), column)
+
+    return trigger
+
+
+def _param_trigger(*names: str, default: str = ""):  # type: ignore[no-untyped-def]
+    def trigger(edit: Edit, params: dict[str, Any], ctx: Context) -> frozenset[str]:
+        book = _book(ctx, edit)
+        out: set[str] = set()
+        for name in names:
+            out |= book.universe(params.get(name, default))
+        return frozenset(out)
+
+    return trigger
+
+
+def _dated_codes(edit: Edit, params: dict[str, Any], ctx: Context) -> frozenset[str]:
+    book = _book(ctx, edit)
+    return frozenset(c for c, r in book.rows.items() if r.valid_from is not None or r.valid_to is not None)
+
+
 # -- code validity by date of service ------------------------------------------------------------
 
 
-@kind("code_validity")
+@kind("code_validity", triggers=_dated_codes)
 def code_validity(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """A code billed outside the dates it is valid (``mode``: deleted | not_yet_valid)."""
     book = _book(ctx, edit)
@@ -150,7 +176,7 @@ def _replacements(ctx: Context, edit: Edit, params: dict[str, Any], ln: Line, da
 # -- add-on codes ----------------------------------------------------------------------------------
 
 
-@kind("addon_primary")
+@kind("addon_primary", triggers=_table_trigger("addon", "addons"))
 def addon_primary(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """An add-on code needs an eligible primary on the same claim and date of service."""
     table = params.get("table", "addons")
@@ -184,7 +210,7 @@ def addon_primary(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
 # -- codes that must not appear together ------------------------------------------------------------
 
 
-@kind("code_conflict")
+@kind("code_conflict", triggers=_table_trigger("code", "conflicts"))
 def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (code, with, scope dos|claim, mode both|only, flag code|with|both, context).
 
@@ -241,7 +267,7 @@ def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
 # -- units per date of service ------------------------------------------------------------------------
 
 
-@kind("unit_limit")
+@kind("unit_limit", triggers=_table_trigger("codes", "unit_limits"))
 def unit_limit(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (codes, max, count units|lines|units_and_lines): the lines past the limit on a date are at fault."""
     table = params.get("table", "unit_limits")
@@ -281,7 +307,7 @@ def unit_limit(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
 # -- modifiers ---------------------------------------------------------------------------------------
 
 
-@kind("modifier_rule")
+@kind("modifier_rule", triggers=_table_trigger("codes", "modifier_rules"))
 def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (codes, rule, modifiers, payer, unless_line): forbidden | one_of | not_together | not_with_line.
 
@@ -336,7 +362,7 @@ def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
                 )
 
 
-@kind("bilateral_one_line")
+@kind("bilateral_one_line", triggers=_table_trigger("codes", "bilateral"))
 def bilateral_one_line(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (codes, payer): a bilateral service on one line with modifier 50 and 1 unit.
 
@@ -380,7 +406,7 @@ def bilateral_one_line(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx
 # -- companions on one claim ------------------------------------------------------------------------
 
 
-@kind("companion")
+@kind("companion", triggers=_param_trigger("when"))
 def companion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Lines of ``params.when`` need some line of ``params.needs`` on the claim (any date)."""
     book = _book(ctx, edit)
@@ -399,7 +425,7 @@ def companion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context
 # -- drugs -------------------------------------------------------------------------------------------
 
 
-@kind("drug_units")
+@kind("drug_units", triggers=_param_trigger("codes", default="@drug"))
 def drug_units(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Units of a drug code must be a positive whole number of billing units; above a payer's
     per-date limit (a table row with its source) is a warning."""
@@ -434,7 +460,7 @@ def drug_units(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
                               severity="warn", source=_cite(row))
 
 
-@kind("ndc_format")
+@kind("ndc_format", triggers=_param_trigger("codes", default="@drug"))
 def ndc_format(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """A drug line's 2410 NDC: 11 digits (qualifier N4) with a positive CTP quantity; required when
     the payer (registry) or ``params.require`` says so."""
@@ -465,7 +491,7 @@ def ndc_format(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
 # -- diagnoses ------------------------------------------------------------------------------------------
 
 
-@kind("diagnosis_exclusion")
+@kind("diagnosis_exclusion", triggers=_param_trigger("codes", default="@drug @primary"))
 def diagnosis_exclusion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """For payers that exclude a class of service (e.g. cosmetic), lines of ``params.codes`` whose
     pointed diagnoses are all in the table's list, and lines billed with a listed procedure."""

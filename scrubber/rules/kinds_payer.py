@@ -57,11 +57,19 @@ def _covering(ctx: Context, claim: ClaimUnit) -> Iterator[tuple[Line, dt.date, P
                 yield ln, day, policy, payer.name
 
 
+def _policy_codes(edit: Edit, params: dict[str, Any], ctx: Context) -> frozenset[str]:
+    """Only claims billing a procedure some policy of the registry covers concern these kinds."""
+    registry = ctx.payers
+    if registry is None:
+        return frozenset()
+    return frozenset(c for p in registry.policies.values() for c in p.procedures)
+
+
 def _source(policy: Policy) -> str:
     return f"{policy.label()}: {policy.title}; {policy.source.cite()}"
 
 
-@kind("payer_dx_covered")
+@kind("payer_dx_covered", triggers=_policy_codes)
 def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, payer in _covering(ctx, claim):
         rows = policy.rows_for(ln.code, day)
@@ -84,7 +92,7 @@ def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: 
         )
 
 
-@kind("payer_dx_paired")
+@kind("payer_dx_paired", triggers=_policy_codes)
 def payer_dx_paired(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, _payer in _covering(ctx, claim):
         rows = policy.rows_for(ln.code, day)
@@ -109,7 +117,7 @@ def payer_dx_paired(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: C
             )
 
 
-@kind("payer_prior_auth")
+@kind("payer_prior_auth", triggers=_policy_codes)
 def payer_prior_auth(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     if claim.prior_auth:
         return
@@ -128,7 +136,7 @@ def payer_prior_auth(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: 
         )
 
 
-@kind("payer_policy_note")
+@kind("payer_policy_note", triggers=_policy_codes)
 def payer_policy_note(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, payer in _covering(ctx, claim):
         codes = [d.code for d in _pointed(claim, ln)]
