@@ -37,6 +37,8 @@ class Options:
     source_name: str = ""
     source_id: str = ""
     only_edits: set[str] | None = None
+    #: called with the number of claims read so far, every few thousand claims (progress display)
+    progress: Any = None
 
     def moment(self) -> dt.datetime:
         return self.now or dt.datetime.now().replace(microsecond=0)
@@ -85,7 +87,8 @@ def meta(engine: Engine) -> dict[str, Any]:
     }
 
 
-def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine) -> Summary:
+def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine,
+        progress: Any = None) -> Summary:
     """Read, check and feed every writer in one pass. Raises InputError for unusable input."""
     writers = list(writers)
     reader = Reader(stream)
@@ -94,6 +97,8 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
         if isinstance(ev, ClaimUnit):
             scrubbed = ScrubbedClaim(ev, engine.check(ev))
             summary.claims += 1
+            if progress is not None and summary.claims % 5000 == 0:
+                progress(summary.claims)
             if scrubbed.rejected:
                 summary.rejected += 1
             else:
@@ -166,10 +171,10 @@ def scrub_to_dir(
     try:
         if isinstance(source, (str, Path)) and source != "-":
             with open(source, "rb") as fh:
-                summary = run(fh, input_label, writers, engine)
+                summary = run(fh, input_label, writers, engine, options.progress)
         else:
             stream = source if not isinstance(source, (str, Path)) else _stdin()
-            summary = run(stream, input_label, writers, engine)
+            summary = run(stream, input_label, writers, engine, options.progress)
     except BaseException:
         for f in files.values():
             f.discard()

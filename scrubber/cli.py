@@ -7,12 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from scrubber import __version__
-from scrubber.api import Options, Summary, output_name, scrub_to_dir
-from scrubber.errors import InputError
+from scrubber.api import Options, output_name
+from scrubber.parallel import scrub_files, scrub_on_dask
+from scrubber.progress import Progress
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--outdir", required=True, help="folder for the outputs (created if needed)")
     s.add_argument("--payers", metavar="FILE", help="payer registry replacing the built-in one")
     s.add_argument("--jobs", type=int, default=1, metavar="N", help="scrub N inputs in parallel")
+    s.add_argument("--dask", metavar="ADDRESS", help="scrub the inputs on a dask.distributed scheduler "
+                   "(tcp://HOST:PORT; inputs and OUTDIR on storage every worker sees)")
     s.add_argument("--no-html", action="store_true", help="skip the HTML report")
     s.add_argument("--validate", action="store_true", help="add implementation-guide validation through pyx12")
     r = sub.add_parser("rules", help="list every edit: id, severity, pack, dates, source")
@@ -55,26 +57,6 @@ def _expand(inputs: Sequence[str]) -> list[str]:
     return out
 
 
-def _scrub_one(path: str, outdir: str, options: Options) -> tuple[str, Summary | None, str]:
-    label = "stdin" if path == "-" else path
-    try:
-        return label, scrub_to_dir(path, outdir, options=options), ""
-    except InputError as exc:
-        return label, None, str(exc)
-    except FileNotFoundError:
-        return label, None, "no such file"
-    except IsADirectoryError:
-        return label, None, "is a directory"
-    except PermissionError:
-        return label, None, "permission denied"
-    except OSError as exc:
-        return label, None, f"cannot read ({exc.strerror or type(exc).__name__})"
-    except Exception as exc:
-        if os.environ.get("SCRUBBER_DEBUG"):
-            raise
-        return label, None, f"unexpected {type(exc).__name__} while scrubbing (SCRUBBER_DEBUG=1 shows where)"
-
-
 def cmd_scrub(args: argparse.Namespace) -> int:
     if args.validate:
         _err("--validate is not available in this version")
@@ -99,13 +81,19 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             _err(f"{names[name]} and {path} would both write {name}.* into the output folder")
             return 2
         names[name] = path
+    progress = Progress(len(inputs))
     options = Options(html=not args.no_html, payers=payers)
-    jobs = max(1, min(args.jobs, len(inputs)))
-    if jobs > 1 and "-" not in inputs:
-        with ProcessPoolExecutor(jobs) as pool:
-            results = list(pool.map(_scrub_one, inputs, [args.outdir] * len(inputs), [options] * len(inputs)))
+    if args.dask:
+        outcomes = _on_dask(args.dask, inputs, args.outdir, options, progress)
+        if outcomes is None:
+            return 2
     else:
-        results = [_scrub_one(p, args.outdir, options) for p in inputs]
+        if args.jobs <= 1 and progress.enabled:
+            options.progress = progress.claims_seen
+        outcomes = scrub_files(inputs, args.outdir, options, jobs=args.jobs,
+                               done=lambda o: progress.file_done(o[1].claims if o[1] else 0))
+    progress.close()
+    results = outcomes
     status = 0
     for label, summary, error in results:
         if summary is None:
@@ -118,6 +106,24 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             f" -> {os.path.join(args.outdir, output_name(label if label != 'stdin' else '-'))}.*"
         )
     return status
+
+
+def _on_dask(address: str, inputs: list[str], outdir: str, options: Options, progress: Progress):  # type: ignore[no-untyped-def]
+    try:
+        from distributed import Client
+    except ImportError:
+        _err("--dask needs the dask extra: pip install 'scrubber[dask]'")
+        return None
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        _err(f"cannot reach the dask scheduler at {address} ({type(exc).__name__})")
+        return None
+    try:
+        return scrub_on_dask(client, [os.path.abspath(p) for p in inputs], os.path.abspath(outdir), options,
+                             done=lambda o: progress.file_done(o[1].claims if o[1] else 0))
+    finally:
+        client.close()
 
 
 def cmd_rules(args: argparse.Namespace) -> int:

@@ -1,0 +1,81 @@
+"""Scrubbing many inputs at once: a local process pool, or a dask.distributed cluster.
+
+Each input is scrubbed whole by one worker with ``scrub_to_dir`` (pure per file: no shared state),
+so the outputs are the same files a single-process run writes. On a cluster the workers write into
+``outdir`` themselves: the inputs and the output folder must be on storage every worker sees.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+from scrubber.api import Options, Summary, scrub_to_dir
+from scrubber.errors import InputError
+
+#: (input label, summary or None, one-line error)
+Outcome = tuple[str, "Summary | None", str]
+
+
+def scrub_one(path: str, outdir: str, options: Options) -> Outcome:
+    """Scrub one input, turning every failure into a one-line reason (never a traceback)."""
+    label = "stdin" if path == "-" else path
+    try:
+        return label, scrub_to_dir(path, outdir, options=options), ""
+    except InputError as exc:
+        return label, None, str(exc)
+    except FileNotFoundError:
+        return label, None, "no such file"
+    except IsADirectoryError:
+        return label, None, "is a directory"
+    except PermissionError:
+        return label, None, "permission denied"
+    except OSError as exc:
+        return label, None, f"cannot read ({exc.strerror or type(exc).__name__})"
+    except Exception as exc:  # a bad file must never end in a traceback
+        if os.environ.get("SCRUBBER_DEBUG"):
+            raise
+        return label, None, f"unexpected {type(exc).__name__} while scrubbing (SCRUBBER_DEBUG=1 shows where)"
+
+
+def scrub_files(paths: Sequence[str], outdir: str, options: Options, *, jobs: int = 1,
+                done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Scrub ``paths`` with up to ``jobs`` processes; outcomes in the order of ``paths``."""
+    jobs = max(1, min(jobs, len(paths)))
+    if jobs == 1 or "-" in paths:
+        out = []
+        for p in paths:
+            out.append(scrub_one(p, outdir, options))
+            if done:
+                done(out[-1])
+        return out
+    results: dict[int, Outcome] = {}
+    with ProcessPoolExecutor(jobs) as pool:
+        futures = {pool.submit(scrub_one, p, outdir, options): i for i, p in enumerate(paths)}
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
+            if done:
+                done(results[futures[fut]])
+    return [results[i] for i in range(len(paths))]
+
+
+def scrub_on_dask(client: Any, paths: Sequence[str], outdir: str, options: Options | None = None, *,
+                  done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Scrub ``paths`` on a ``dask.distributed`` cluster; outcomes in the order of ``paths``.
+
+    >>> from distributed import Client
+    >>> outcomes = scrub_on_dask(Client("tcp://scheduler:8786"), ["/shared/in/a.837"], "/shared/out")
+    """
+    from distributed import as_completed as dask_completed
+
+    options = options or Options()
+    futures = client.map(scrub_one, list(paths), [outdir] * len(paths), [options] * len(paths), pure=False)
+    index = {f.key: i for i, f in enumerate(futures)}
+    results: dict[int, Outcome] = {}
+    for fut in dask_completed(futures):
+        results[index[fut.key]] = fut.result()
+        if done:
+            done(results[index[fut.key]])
+    return [results[i] for i in range(len(paths))]

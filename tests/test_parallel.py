@@ -1,0 +1,99 @@
+"""Parallel runs (process pool, Dask cluster) write the same outputs as a single-process run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES
+
+from scrubber.api import Options
+from scrubber.cli import main
+from scrubber.parallel import scrub_files, scrub_on_dask
+from scrubber.progress import Progress
+from scrubber.synth import file_837
+
+OPTIONS = Options(html=True, now=dt.datetime(2025, 2, 3, 9, 30), control_base=700)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> list[str]:
+    folder = tmp_path_factory.mktemp("in")
+    paths = [str(FIXTURES / n) for n in ("mixed.837", "chemo-mixed.837", "multi-interchange.837")]
+    for i in range(3):
+        p = folder / f"gen{i}.837"
+        p.write_text(file_837([{"id": f"G{i}-{j}", "member_id": f"M{j}", "charge": "1.00" if j % 4 == 0 else "100.00",
+                                "dx": ["G24.3"], "lines": [{"code": "64616" if j % 2 else "99213", "charge": "100.00"}]}
+                               for j in range(40)], control=i + 1))
+        paths.append(str(p))
+    (folder / "broken.837").write_text("ISA*00*this is not a whole interchange")
+    return [*paths, str(folder / "broken.837")]
+
+
+def _outputs(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def single(inputs, tmp_path_factory) -> tuple[dict[str, bytes], list]:
+    out = tmp_path_factory.mktemp("single")
+    outcomes = scrub_files(inputs, str(out), OPTIONS, jobs=1)
+    return _outputs(out), outcomes
+
+
+def _same(outcomes, reference) -> None:
+    assert [(label, s is None, err) for label, s, err in outcomes] == [(label, s is None, err) for label, s, err in reference]
+    assert [(s.claims, s.accepted, s.rejected) for _l, s, _e in outcomes if s] == \
+        [(s.claims, s.accepted, s.rejected) for _l, s, _e in reference if s]
+
+
+def test_process_pool_writes_the_same_files(inputs, single, tmp_path: Path) -> None:
+    reference, ref_outcomes = single
+    outcomes = scrub_files(inputs, str(tmp_path), OPTIONS, jobs=2)
+    _same(outcomes, ref_outcomes)
+    assert _outputs(tmp_path) == reference
+    assert len(reference) == 6 * 4  # the broken input wrote nothing
+    assert outcomes[-1][1] is None and "ISA" in outcomes[-1][2]
+
+
+def test_dask_local_cluster_writes_the_same_files(inputs, single, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    reference, ref_outcomes = single
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        outcomes = scrub_on_dask(client, inputs, str(tmp_path), OPTIONS)
+    _same(outcomes, ref_outcomes)
+    assert _outputs(tmp_path) == reference
+
+
+def test_dask_from_the_command_line(inputs, tmp_path: Path, capsys) -> None:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
+        code = main(["scrub", *inputs[:2], "-o", str(tmp_path), "--no-html", "--dask", cluster.scheduler_address])
+    assert code == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "chemo-mixed.277", "chemo-mixed.accepted.837", "chemo-mixed.report.json",
+        "mixed.277", "mixed.accepted.837", "mixed.report.json"]
+
+
+def test_unreachable_scheduler_exits_2(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("distributed")
+    assert main(["scrub", str(FIXTURES / "mixed.837"), "-o", str(tmp_path), "--dask", "tcp://127.0.0.1:9"]) == 2
+    assert "cannot reach the dask scheduler" in capsys.readouterr().err
+
+
+def test_progress_only_on_a_terminal() -> None:
+    quiet = io.StringIO()
+    p = Progress(3, quiet)
+    p.file_done(10)
+    p.close()
+    assert quiet.getvalue() == ""
+    shown = io.StringIO()
+    p = Progress(2, shown, force=True)
+    p.file_done(100)
+    p.file_done(50)
+    p.close()
+    text = shown.getvalue()
+    assert "2/2 files" in text and "150 claims" in text and "claims/s" in text
