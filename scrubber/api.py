@@ -10,7 +10,8 @@ import datetime as dt
 import io
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -18,6 +19,8 @@ from scrubber import __version__
 from scrubber.engine import Engine
 from scrubber.errors import InputError
 from scrubber.model import ClaimUnit, GroupEnd, InterchangeEnd, ScrubbedClaim, TransactionEnd
+from scrubber.split import SplitFindings
+from scrubber.split import plan as split_plan
 from scrubber.writers.accepted837 import Accepted837Writer
 from scrubber.writers.ack277 import Ack277Writer
 from scrubber.writers.base import AtomicFile, Writer
@@ -39,6 +42,8 @@ class Options:
     only_edits: set[str] | None = None
     #: called with the number of claims read so far, every few thousand claims (progress display)
     progress: Any = None
+    #: processes for one large file (cut at 2000A loops; the outputs are those of one process)
+    jobs: int = 1
 
     def moment(self) -> dt.datetime:
         return self.now or dt.datetime.now().replace(microsecond=0)
@@ -88,14 +93,28 @@ def meta(engine: Engine) -> dict[str, Any]:
 
 
 def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine,
-        progress: Any = None) -> Summary:
-    """Read, check and feed every writer in one pass. Raises InputError for unusable input."""
+        progress: Any = None, split: Any = None) -> Summary:
+    """Read, check and feed every writer in one pass. Raises InputError for unusable input.
+
+    With ``split`` (scrubber.split.SplitFindings) the checks of each claim come from worker
+    processes; a claim the parent reads as structurally broken is checked here.
+    """
     writers = list(writers)
     reader = Reader(stream)
     summary = Summary(input_name)
+    txn = None
+    position = 0
     for ev in reader.events():
         if isinstance(ev, ClaimUnit):
-            scrubbed = ScrubbedClaim(ev, engine.check(ev))
+            findings = None
+            if split is not None:
+                if ev.transaction is not txn:
+                    txn, position = ev.transaction, 0
+                found = split.get(ev.transaction.index, position)
+                position += 1
+                if found is not None and not ev.problems and not found[1]:
+                    findings = found[0]
+            scrubbed = ScrubbedClaim(ev, findings if findings is not None else engine.check(ev))
             summary.claims += 1
             if progress is not None and summary.claims % 5000 == 0:
                 progress(summary.claims)
@@ -170,8 +189,15 @@ def scrub_to_dir(
         writers.append(HtmlReportWriter(files["html"].fh, input_name=input_label, meta=meta(engine), registry=engine.payers))
     try:
         if isinstance(source, (str, Path)) and source != "-":
-            with open(source, "rb") as fh:
-                summary = run(fh, input_label, writers, engine, options.progress)
+            pieces = split_plan(source, options.jobs * 16) if options.jobs > 1 else None
+            if pieces:
+                with ProcessPoolExecutor(options.jobs) as pool, open(source, "rb") as fh:
+                    worker_options = replace(options, progress=None)
+                    split = SplitFindings(str(source), pieces, worker_options, pool)
+                    summary = run(fh, input_label, writers, engine, options.progress, split)
+            else:
+                with open(source, "rb") as fh:
+                    summary = run(fh, input_label, writers, engine, options.progress)
         else:
             stream = source if not isinstance(source, (str, Path)) else _stdin()
             summary = run(stream, input_label, writers, engine, options.progress)

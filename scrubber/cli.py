@@ -88,9 +88,13 @@ def cmd_scrub(args: argparse.Namespace) -> int:
         if outcomes is None:
             return 2
     else:
-        if args.jobs <= 1 and progress.enabled:
+        jobs = args.jobs
+        if len(inputs) == 1 and jobs > 1:
+            # One file: cut it at billing-provider loops and check the pieces in parallel.
+            options.jobs, jobs = args.jobs, 1
+        if jobs <= 1 and progress.enabled:
             options.progress = progress.claims_seen
-        outcomes = scrub_files(inputs, args.outdir, options, jobs=args.jobs,
+        outcomes = scrub_files(inputs, args.outdir, options, jobs=jobs,
                                done=lambda o: progress.file_done(o[1].claims if o[1] else 0))
     progress.close()
     results = outcomes

@@ -13,7 +13,7 @@ from scrubber.api import Options
 from scrubber.cli import main
 from scrubber.parallel import scrub_files, scrub_on_dask
 from scrubber.progress import Progress
-from scrubber.synth import file_837
+from scrubber.synth import file_837, interchange, transaction_segments
 
 OPTIONS = Options(html=True, now=dt.datetime(2025, 2, 3, 9, 30), control_base=700)
 
@@ -97,3 +97,43 @@ def test_progress_only_on_a_terminal() -> None:
     p.close()
     text = shown.getvalue()
     assert "2/2 files" in text and "150 claims" in text and "claims/s" in text
+
+
+def _big_file(path: Path) -> None:
+    """Two transactions of many billing-provider loops, with dependents, errors and chemodenervation."""
+    txns = []
+    for st in range(2):
+        claims = []
+        for i in range(300):
+            lines = [{"code": "64616", "charge": "300.00"}, {"code": "J0585", "mods": ["JZ"], "units": "100",
+                                                               "charge": "700.00", "ptr": "2" if i % 11 == 0 else "1"}]
+            claims.append({"id": f"S{st}-{i}", "member_id": f"M{i // 2}", "billing_npi": "1234567893",
+                           "dependent": {"first": "KID"} if i % 5 == 0 else None, "sbr09": "MB" if i % 3 else "CI",
+                           "payer_id": "01112" if i % 3 else "EHP01", "charge": "1.00" if i % 13 == 0 else "1000.00",
+                           "dx": ["G24.3"], "lines": lines if i % 2 else lines[:1]})
+        segs = transaction_segments(claims, control=f"{st + 1:04d}", claims_per_billing=25)
+        if st == 1:
+            # Two billing-provider loops far apart reuse one HL id: a problem only the whole ST shows.
+            hls = [k for k, s in enumerate(segs) if s.startswith("HL*") and s.endswith("*20*1")]
+            segs[hls[-1]] = segs[hls[0]]
+        txns.append(segs)
+    path.write_text(interchange(txns))
+
+
+def test_one_file_over_two_processes_writes_the_same_files(tmp_path: Path, monkeypatch) -> None:
+    from scrubber import split
+
+    monkeypatch.setattr(split, "MIN_SPLIT_BYTES", 0)
+    src = tmp_path / "big.837"
+    _big_file(src)
+    pieces = split.plan(src, 8)
+    assert pieces is not None and len(pieces) >= 8 and sum(p.claims for p in pieces) == 600
+    single, double = tmp_path / "one", tmp_path / "two"
+    (_l1, s1, _e1), = scrub_files([str(src)], str(single), OPTIONS, jobs=1)
+    split_options = Options(html=True, now=OPTIONS.now, control_base=OPTIONS.control_base, jobs=2)
+    (_l2, s2, _e2), = scrub_files([str(src)], str(double), split_options, jobs=1)
+    assert (s1.claims, s1.accepted, s1.rejected) == (s2.claims, s2.accepted, s2.rejected) == (600, s1.accepted, s1.rejected)
+    assert s1.rejected > 0 and s1.accepted > 0
+    assert _outputs(single) == _outputs(double)
+    report = (single / "big.report.json").read_text()
+    assert "X12-STRUCTURE" in report  # the repeated HL id was seen, and the same way in both runs
