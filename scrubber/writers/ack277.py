@@ -40,6 +40,12 @@ def _amount(value: Decimal) -> str:
     return text or "0"
 
 
+class _Buffer(list):
+    """Collects segments like a file, written out in one piece."""
+
+    write = list.append
+
+
 class _Block:
     """One 2000C (billing provider) and the 2000D claims beneath it, being collected."""
 
@@ -116,7 +122,7 @@ class Ack277Writer(Writer):
     def _write_claim(self, scrubbed: ScrubbedClaim, block: _Block) -> None:
         claim = scrubbed.claim
         _sep, comp, _term, _rep = self._cur
-        fh = block.body
+        fh = _Buffer()  # one write per claim: spool writes are not cheap
         charge = _money(claim.charge)
         rejected = scrubbed.rejected
         self._hl += 1
@@ -170,6 +176,7 @@ class Ack277Writer(Writer):
                 found = by_line.get(ln.index)
                 if found and ln.code:
                     n += self._write_line(fh, claim, ln, found)
+        block.body.write("".join(fh))
         self._st_segments += n
 
     def _write_line(self, fh: IO[str], claim: ClaimUnit, ln: Line, found: list[Finding]) -> int:
