@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,8 @@ class Options:
     progress: Any = None
     #: processes for one large file (cut at 2000A loops; the outputs are those of one process)
     jobs: int = 1
+    #: implementation-guide validation through pyx12 (X12-IG findings and NAME.999)
+    validate: bool = False
 
     def moment(self) -> dt.datetime:
         return self.now or dt.datetime.now().replace(microsecond=0)
@@ -93,7 +96,7 @@ def meta(engine: Engine) -> dict[str, Any]:
 
 
 def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine,
-        progress: Any = None, split: Any = None) -> Summary:
+        progress: Any = None, split: Any = None, notices: list[str] | None = None) -> Summary:
     """Read, check and feed every writer in one pass. Raises InputError for unusable input.
 
     With ``split`` (scrubber.split.SplitFindings) the checks of each claim come from worker
@@ -134,9 +137,9 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             for w in writers:
                 w.end_interchange(ev.interchange)
     summary.transactions = reader.transactions
-    summary.notices = reader.notices
+    summary.notices = [*(notices or []), *reader.notices]
     for w in writers:
-        w.finish(reader.notices)
+        w.finish(summary.notices)
     return summary
 
 
@@ -188,7 +191,9 @@ def scrub_to_dir(
     if options.html:
         writers.append(HtmlReportWriter(files["html"].fh, input_name=input_label, meta=meta(engine), registry=engine.payers))
     try:
-        if isinstance(source, (str, Path)) and source != "-":
+        if options.validate:
+            summary = _validated(source, input_label, writers, engine, options, files, outdir / f"{name}.999")
+        elif isinstance(source, (str, Path)) and source != "-":
             pieces = split_plan(source, options.jobs * 16) if options.jobs > 1 else None
             if pieces:
                 with ProcessPoolExecutor(options.jobs) as pool, open(source, "rb") as fh:
@@ -205,6 +210,8 @@ def scrub_to_dir(
         for f in files.values():
             f.discard()
         raise
+    if options.validate and "999" not in files:
+        (outdir / f"{name}.999").unlink(missing_ok=True)  # no error now: an old 999 would mislead
     if summary.accepted == 0:
         # No claim to forward: a stale accepted 837 from an earlier run must not be sent by mistake.
         files.pop("837").discard()
@@ -213,6 +220,38 @@ def scrub_to_dir(
         f.commit()
         summary.outputs.append(f.path)
     return summary
+
+
+def _validated(source: Any, label: str, writers: list[Writer], engine: Engine, options: Options,
+               files: dict[str, AtomicFile], ack_path: Path) -> Summary:
+    """pyx12 first (its errors become X12-IG findings), then the usual pass over the same bytes."""
+    from scrubber.validate import validate_stream
+
+    if isinstance(source, (str, Path)) and source != "-":
+        data: Any = open(source, "rb")  # closed below
+    else:
+        # Standard input can be read once: keep it (memory, then disk) for the two passes.
+        data = tempfile.SpooledTemporaryFile(16 << 20)
+        stream = source if not isinstance(source, (str, Path)) else _stdin()
+        while chunk := stream.read(1 << 20):
+            data.write(chunk)
+    try:
+        data.seek(0)
+        report = validate_stream(data)
+        data.seek(0)
+        if report.errors:
+            files["999"] = AtomicFile(ack_path)
+            files["999"].fh.write(report.ack_999())
+        notices = list(report.file_level)
+        if report.errors:
+            notices.insert(0, f"pyx12 reported {report.errors} implementation-guide error(s); see {ack_path.name}")
+        engine.context.extra["ig"] = report
+        try:
+            return run(data, label, writers, engine, options.progress, notices=notices)
+        finally:
+            engine.context.extra.pop("ig", None)
+    finally:
+        data.close()
 
 
 def _stdin() -> BinaryIO:
@@ -231,6 +270,7 @@ class Result:
     _277: str
     _json: str
     _html: str
+    ack_999_text: str = ""  # pyx12's 999 when validated and it found errors
 
     def accepted_837(self) -> str:
         return self._837
@@ -271,6 +311,20 @@ def scrub_stream(
     ]
     if options.html:
         writers.append(HtmlReportWriter(bufs["html"], input_name=name, meta=meta(engine), registry=engine.payers))
+    if options.validate:
+        from scrubber.validate import validate_stream
+
+        data = io.BytesIO(stream.read())
+        report = validate_stream(data)
+        data.seek(0)
+        engine.context.extra["ig"] = report
+        try:
+            summary = run(data, name, writers, engine, notices=list(report.file_level))
+        finally:
+            engine.context.extra.pop("ig", None)
+        result = Result(summary, collect.claims, *(bufs[k].getvalue() for k in ("837", "277", "json", "html")))
+        result.ack_999_text = report.ack_999()
+        return result
     summary = run(stream, name, writers, engine)
     return Result(summary, collect.claims, *(bufs[k].getvalue() for k in ("837", "277", "json", "html")))
 

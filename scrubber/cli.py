@@ -58,9 +58,6 @@ def _expand(inputs: Sequence[str]) -> list[str]:
 
 
 def cmd_scrub(args: argparse.Namespace) -> int:
-    if args.validate:
-        _err("--validate is not available in this version")
-        return 2
     payers = None
     if args.payers:
         from scrubber.payers import Registry, RegistryError
@@ -82,14 +79,14 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             return 2
         names[name] = path
     progress = Progress(len(inputs))
-    options = Options(html=not args.no_html, payers=payers)
+    options = Options(html=not args.no_html, payers=payers, validate=args.validate)
     if args.dask:
         outcomes = _on_dask(args.dask, inputs, args.outdir, options, progress)
         if outcomes is None:
             return 2
     else:
         jobs = args.jobs
-        if len(inputs) == 1 and jobs > 1:
+        if len(inputs) == 1 and jobs > 1 and not args.validate:
             # One file: cut it at billing-provider loops and check the pieces in parallel.
             options.jobs, jobs = args.jobs, 1
         if jobs <= 1 and progress.enabled:

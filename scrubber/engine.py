@@ -13,6 +13,8 @@ from scrubber.rules.catalog import Catalog, Edit, load_catalog
 from scrubber.rules.kinds import KINDS, TRIGGERS, Check, Context
 
 STRUCTURE = "X12-STRUCTURE"
+#: edits that also run on a claim that cannot be read (the others would guess at missing data)
+ALWAYS = frozenset({STRUCTURE, "X12-IG"})
 
 
 class Engine:
@@ -34,7 +36,7 @@ class Engine:
         plan: list[tuple[Edit, dict[str, Any], Check, frozenset[str] | None]] = []
         for pack in self.catalog.packs:
             for edit in pack.edits:
-                if not edit.enabled or (only is not None and edit.id not in only and edit.id != STRUCTURE):
+                if not edit.enabled or (only is not None and edit.id not in only and edit.id not in ALWAYS):
                     continue
                 for kind_name, params in edit.checks:
                     try:
@@ -43,7 +45,7 @@ class Engine:
                         raise ValueError(f"edit {edit.id}: unknown check kind {kind_name!r}") from None
                     trigger = TRIGGERS.get(kind_name)
                     plan.append((edit, params, check, trigger(edit, params, self.context) if trigger else None))
-        self._structure = [p for p in plan if p[0].id == STRUCTURE]
+        self._structure = [p for p in plan if p[0].id in ALWAYS]
         self._plan = [p for p in plan if p[0].id != STRUCTURE]
 
     def check(self, claim: ClaimUnit) -> list[Finding]:

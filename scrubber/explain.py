@@ -14,9 +14,8 @@ from scrubber.synth import claim_segments, file_837
 def run_example(edit: Edit, spec: dict, engine: Engine) -> list:
     """Findings of ``edit`` on its example claim (the whole pipeline, not a shortcut)."""
     data = file_837([spec], **spec.get("file", {})).encode("latin-1")
-    result = scrub_bytes(
-        data, "example", options=Options(html=False, now=dt.datetime(2025, 2, 1, 12, 0)), engine=engine
-    )
+    options = Options(html=False, now=dt.datetime(2025, 2, 1, 12, 0), validate=bool(edit.examples.get("validate")))
+    result = scrub_bytes(data, "example", options=options, engine=engine)
     return [f for c in result.claims for f in c.findings if f.edit == edit.id]
 
 

@@ -3,7 +3,7 @@
 A case is a claim (the dict shape of scrubber.synth) and the findings of that edit it must produce:
 ``fires: []`` for a claim that must pass, ``fires: [2, null]`` for findings on line 2 and on the
 claim; ``payers: file`` (relative to tests/) for a registry other than the built-in one;
-``severity`` when a table row overrides the edit's. ``ig_invalid: reason`` marks an input the implementation guide itself refuses (so its
+``validate: true`` to run pyx12 first (X12-IG); ``severity`` when a table row overrides the edit's. ``ig_invalid: reason`` marks an input the implementation guide itself refuses (so its
 accepted 837 is not expected to validate either). Each case runs through the whole pipeline (bytes -> reader -> engine -> writers), and the
 277CA and accepted 837 it produces are validated with pyx12.
 """
@@ -43,8 +43,8 @@ def test_edit_case(edit_id: str, case: dict, engine) -> None:
     data = file_837(claims, **case.get("file", {})).encode("latin-1")
     if case.get("payers"):
         engine = _engine_with(case["payers"])
-    result = scrub_bytes(data, "case", options=Options(html=False, now=dt.datetime(2025, 2, 1, 12, 0)),
-                         engine=engine)
+    options = Options(html=False, now=dt.datetime(2025, 2, 1, 12, 0), validate=bool(case.get("validate")))
+    result = scrub_bytes(data, "case", options=options, engine=engine)
     assert len(result.claims) == len(claims)
     target = result.claims[case.get("claim_index", 0)]
     found = [f for f in target.findings if f.edit == edit_id]

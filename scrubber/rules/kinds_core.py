@@ -153,3 +153,54 @@ def future_service_date(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context
                 segment=ln.dtp or claim.dos_segment,
                 suggestion="Correct the date of service (often a wrong year), or send the claim after the service.",
             )
+
+
+def _line_of(claim: ClaimUnit, number: int):  # type: ignore[no-untyped-def]
+    """The service line whose segments include segment ``number``, if any."""
+    found = None
+    for ln in claim.lines:
+        if ln.lx_segment.number <= number:
+            found = ln
+        else:
+            break
+    return found
+
+
+@kind("ig_errors")
+def ig_errors(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    """pyx12's implementation-guide errors (``--validate``), on the claim whose segments hold them.
+
+    Errors in the loops above the claim (billing provider, subscriber, patient) or in the
+    transaction's header or trailer reject every claim beneath them.
+    """
+    report = ctx.extra.get("ig")
+    if report is None:
+        return
+    errors = report.by_transaction.get(claim.transaction.index)
+    if not errors:
+        return
+    by_number = {s.number: s for s in claim.segments}
+    first, last = claim.segments[0].number, claim.segments[-1].number
+    loops: dict[int, tuple[str, object]] = {}
+    for name, loop in (("billing provider loop (2000A)", claim.billing), ("subscriber loop (2000B)", claim.subscriber),
+                       ("patient loop (2000C)", claim.patient)):
+        if loop is not None:
+            for s in loop.segments:
+                loops[s.number] = (name, s)
+    txn = claim.transaction
+    header = {s.number for s in txn.header}
+    trailer = txn.se.number if txn.se is not None else None
+    for err in errors:
+        number = err.number
+        if number is None or number in header or number == trailer:
+            yield finding(claim, edit, f"The transaction has an implementation-guide error, so every claim in it is held: {err.describe()}.",
+                          segment=txn.se if number == trailer else (txn.st if number is None else None),
+                          suggestion="Correct the transaction header or trailer and send the claims again.")
+        elif first <= number <= last:
+            seg = by_number.get(number)
+            yield finding(claim, edit, f"{err.describe()}.", line=_line_of(claim, number), segment=seg,
+                          suggestion="Correct the segment as the 837P implementation guide requires.")
+        elif number in loops:
+            name, seg = loops[number]
+            yield finding(claim, edit, f"The {name} above this claim has an implementation-guide error: {err.describe()}.",
+                          segment=seg, suggestion=f"Correct the {name}; every claim beneath it is held until then.")
