@@ -175,13 +175,17 @@ def main(argv: list[str] | None = None) -> int:
             pyx12 = [sys.executable, str(HERE / "pyx12_validate.py"), str(path)]
             print(f"  $ {shlex.join(pyx12)}")
             rows.append(timed("pyx12", pyx12, args.repeat, {0}, n, mb))
+            # The scrubber with --validate runs pyx12 too: it should cost about what pyx12 alone does.
+            validated = [*scrubber_cmd(), "scrub", str(path), "-o", str(OUT / f"scrub-v-g{n}"), "--no-html", "--validate"]
+            print(f"  $ {shlex.join(validated)}")
+            rows.append(timed("scrubber --validate", validated, args.repeat, {0, 1}, n, mb))
 
     print(f"\nload at end: {load()}; median of {args.repeat} runs, peak RSS is the largest of them\n")
     print("| claims | file MB | tool | median s | claims/s | peak RSS MB | scrubber/pyx12 |")
     print("|---:|---:|---|---:|---:|---:|---:|")
     for row in rows:
         base = next((r for r in rows if r.claims == row.claims and r.tool == "pyx12"), None)
-        ratio = f"{row.rate / base.rate:.1f}x" if base is not None and row.tool == "scrubber" else ""
+        ratio = f"{row.rate / base.rate:.2f}x" if base is not None and row.tool != "pyx12" else ""
         print(
             f"| {row.claims:,} | {row.mb:.2f} | {row.tool} | {row.seconds:.3f} | {row.rate:,.0f} |"
             f" {row.rss_mb:.0f} | {ratio} |"
