@@ -17,7 +17,7 @@ import yaml
 
 from scrubber.model import ClaimUnit
 from scrubber.resources import edits_dir, read_yaml
-from scrubber.rules.catalog import Source
+from scrubber.rules.catalog import Source, iso_date, within
 from scrubber.rules.codesets import expand
 
 FORMAT = "scrubber.payers/1"
@@ -44,7 +44,7 @@ class DxRow:
         return code.startswith(self.dx[:-1]) if self.dx.endswith("*") else code == self.dx
 
     def valid_on(self, day: dt.date) -> bool:
-        return (self.valid_from is None or day >= self.valid_from) and (self.valid_to is None or day < self.valid_to)
+        return within(day, self.valid_from, self.valid_to)
 
     def applies_to(self, code: str) -> bool:
         return not self.procedures or code in self.procedures
@@ -64,7 +64,7 @@ class Rule:
     def applies(self, code: str, day: dt.date, dx_codes: list[str]) -> bool:
         if code not in self.procedures:
             return False
-        if (self.valid_from and day < self.valid_from) or (self.valid_to and day >= self.valid_to):
+        if not within(day, self.valid_from, self.valid_to):
             return False
         if not self.diagnoses:
             return True
@@ -89,8 +89,7 @@ class Policy:
     def covers(self, code: str, day: dt.date) -> bool:
         if code not in self.procedures:
             return False
-        return (self.effective_from is None or day >= self.effective_from) and (
-            self.effective_to is None or day < self.effective_to)
+        return within(day, self.effective_from, self.effective_to)
 
     def rows_for(self, code: str, day: dt.date) -> list[DxRow]:
         return [r for r in self.diagnoses if r.applies_to(code) and r.valid_on(day)]
@@ -172,14 +171,7 @@ class Registry:
 
 
 def _date(value: Any, where: str) -> dt.date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise RegistryError(f"{where}: {value!r} is not an ISO date") from None
+    return iso_date(value, where, RegistryError)
 
 
 def _source(value: Any, where: str) -> Source:

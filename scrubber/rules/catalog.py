@@ -73,12 +73,6 @@ class Edit:
         cites = "; ".join(s.cite() for s in self.sources)
         return f"{cites} (see `scrubber explain {self.id}`)"
 
-    def applies_on(self, day: dt.date | None) -> bool:
-        if day is None:
-            return self.effective_from is None and self.effective_to is None
-        if self.effective_from is not None and day < self.effective_from:
-            return False
-        return self.effective_to is None or day < self.effective_to
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +94,7 @@ class Row:
     def valid_on(self, day: dt.date | None) -> bool:
         if day is None:
             return self.valid_from is None and self.valid_to is None
-        if self.valid_from is not None and day < self.valid_from:
-            return False
-        return self.valid_to is None or day < self.valid_to
+        return within(day, self.valid_from, self.valid_to)
 
 
 @dataclass(slots=True)
@@ -141,7 +133,13 @@ class Catalog:
             raise KeyError(f"table {pack}/{name}.csv not found") from None
 
 
-def _date(value: Any, where: str) -> dt.date | None:
+def within(day: dt.date, start: dt.date | None, end: dt.date | None) -> bool:
+    """Rule tables' date windows: ``start`` inclusive, ``end`` the first day no longer covered."""
+    return (start is None or day >= start) and (end is None or day < end)
+
+
+def iso_date(value: Any, where: str, error: type[Exception] = CatalogError) -> dt.date | None:
+    """A date cell of a table or registry: empty, a date (YAML), or ISO text."""
     if value in (None, ""):
         return None
     if isinstance(value, dt.date):
@@ -149,7 +147,9 @@ def _date(value: Any, where: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise CatalogError(f"{where}: {value!r} is not an ISO date") from None
+        raise error(f"{where}: {value!r} is not an ISO date") from None
+
+
 
 
 def _sources(raw: Any, named: dict[str, dict], where: str) -> tuple[Source, ...]:
@@ -181,7 +181,7 @@ def _load_table(path: Path, sources: dict[str, Source]) -> list[Row]:
             key = cells.get("source", "")
             if key not in sources:
                 raise CatalogError(f"{where}: unknown or missing source {key!r} (every row needs one)")
-            rows.append(Row(cells, _date(cells.get("valid_from"), where), _date(cells.get("valid_to"), where),
+            rows.append(Row(cells, iso_date(cells.get("valid_from"), where), iso_date(cells.get("valid_to"), where),
                             sources[key], i))
     return rows
 
@@ -211,7 +211,7 @@ def load_pack(path: Path) -> Pack:
             sources=_sources(raw.get("sources"), named, here),
             description=" ".join(str(raw.get("description", "")).split()),
             why=" ".join(str(raw.get("why", "")).split()), fix=" ".join(str(raw.get("fix", "")).split()),
-            effective_from=_date(eff.get("from"), here), effective_to=_date(eff.get("to"), here),
+            effective_from=iso_date(eff.get("from"), here), effective_to=iso_date(eff.get("to"), here),
             params=checks[0][1], examples=raw.get("examples") or {},
             enabled=raw.get("enabled", True), checks=checks,
             messages={k: " ".join(str(v).split()) for k, v in (raw.get("messages") or {}).items()},
