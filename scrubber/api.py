@@ -222,6 +222,11 @@ def scrub_to_dir(
     return summary
 
 
+def validation_jobs(options: Options) -> int:
+    """pyx12 is the slow part of --validate: spread its transactions over the cores by default."""
+    return options.jobs if options.jobs > 1 else (os.cpu_count() or 1)
+
+
 def _validated(source: Any, label: str, writers: list[Writer], engine: Engine, options: Options,
                files: dict[str, AtomicFile], ack_path: Path) -> Summary:
     """pyx12 first (its errors become X12-IG findings), then the usual pass over the same bytes."""
@@ -237,7 +242,7 @@ def _validated(source: Any, label: str, writers: list[Writer], engine: Engine, o
             data.write(chunk)
     try:
         data.seek(0)
-        report = validate_stream(data)
+        report = validate_stream(data, jobs=validation_jobs(options))
         data.seek(0)
         if report.errors:
             files["999"] = AtomicFile(ack_path)
@@ -315,7 +320,7 @@ def scrub_stream(
         from scrubber.validate import validate_stream
 
         data = io.BytesIO(stream.read())
-        report = validate_stream(data)
+        report = validate_stream(data, jobs=validation_jobs(options))
         data.seek(0)
         engine.context.extra["ig"] = report
         try:

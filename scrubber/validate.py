@@ -19,6 +19,8 @@ import io
 import json
 import logging
 import tempfile
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -86,51 +88,113 @@ def _normalise(seg: Segment, sep: str, term: str, newline: str) -> str:
     return text + term + newline
 
 
-def validate_stream(stream: BinaryIO) -> IgReport:
-    """Validate every interchange of ``stream`` with pyx12; raises InputError as the reader does."""
+def validate_stream(stream: BinaryIO, jobs: int = 1) -> IgReport:
+    """Validate every interchange of ``stream`` with pyx12; raises InputError as the reader does.
+
+    With ``jobs`` > 1 each transaction is validated as an interchange of its own (its ISA and GS,
+    the ST ... SE, and a GE and IEA that count it) in ``jobs`` processes, pyx12 being the slow part;
+    every error is then the same, and the 999 comes as one interchange per transaction with errors.
+    """
+    report = IgReport()
+    tok = Tokenizer(stream)
+    pool = ProcessPoolExecutor(jobs) if jobs > 1 else None
+    pending: deque[Future] = deque()
+    txn_base = 0  # transactions before the current chunk
+    buf: list[str] = []
+    envelope: list[str] = []  # ISA and GS of the current interchange (per-transaction chunks)
+    skip: set[tuple[int, int]] = set()  # (ST in the chunk, segment number): pyx12 false positives
+    # Where a claim or loop starts, or the ST ends: pyx12 reports a missing segment at the segment
+    # after the gap, which there belongs to the next claim; such errors are moved back one segment.
+    starts: set[tuple[int, int]] = set()
+    st_in_chunk = 0
+    number = 0
+    controls = ("", "")
+    spool: Any = None
+
+    def submit(text: Any) -> None:
+        nonlocal txn_base, skip, starts, st_in_chunk
+        job = (text, txn_base, frozenset(skip), frozenset(starts))
+        if pool is None:
+            _merge(report, _pyx12_errors(*job))
+        else:
+            pending.append(pool.submit(_pyx12_errors, *job))
+            while len(pending) > 2 * jobs:  # keep memory flat: a few transactions in flight
+                _merge(report, pending.popleft().result())
+        txn_base += st_in_chunk
+        skip, starts, st_in_chunk = set(), set(), 0
+
+    try:
+        for seg in tok:
+            sid = seg.els[0]
+            d = tok.delimiters
+            assert d is not None
+            newline = "\n" if d.newline_after else ""
+            text = _normalise(seg, d.element, d.segment, newline)
+            if sid == "ISA":
+                envelope = [text]
+                controls = (seg.el(13), "")
+            elif sid == "GS":
+                envelope.append(text)
+                controls = (controls[0], seg.el(6))
+            if sid == "ST":
+                st_in_chunk += 1
+                number = 1
+            elif sid not in ("GE", "IEA", "GS", "ISA"):
+                number += 1
+            if sid == "PWK" and seg.el(1) == "CT":
+                skip.add((st_in_chunk, number))
+            elif sid in ("CLM", "HL", "SE"):
+                starts.add((st_in_chunk, number))
+            if pool is None:
+                # One interchange at a time, spooled to disk past 8 MB: pyx12 reads it from there.
+                if spool is None:
+                    spool = tempfile.SpooledTemporaryFile(8 << 20, mode="w+", encoding="latin-1", newline="")
+                spool.write(text)
+                if sid == "IEA":
+                    spool.seek(0)
+                    submit(spool)
+                    spool.close()
+                    spool = None
+            elif sid == "ST":
+                buf = [text]
+            elif sid == "SE":
+                buf.append(text)
+                sep, term, nl = d.element, d.segment, newline
+                tail = f"GE{sep}1{sep}{controls[1]}{term}{nl}IEA{sep}1{sep}{controls[0]}{term}{nl}"
+                submit("".join(envelope) + "".join(buf) + tail)
+                buf = []
+            elif buf:
+                buf.append(text)
+        while pending:
+            _merge(report, pending.popleft().result())
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    report.file_level = list(dict.fromkeys(report.file_level))  # per-transaction chunks repeat them
+    return report
+
+
+def _merge(report: IgReport, found: tuple[dict[int, list[IgError]], list[str], str, int]) -> None:
+    by_transaction, file_level, ack, errors = found
+    for txn, errs in by_transaction.items():
+        report.by_transaction.setdefault(txn, []).extend(errs)
+    report.file_level += file_level
+    report.errors += errors
+    if errors:
+        report.acks.append(ack)
+
+
+def _pyx12_errors(text: Any, txn_base: int, skip: frozenset[tuple[int, int]], starts: frozenset[tuple[int, int]]
+                  ) -> tuple[dict[int, list[IgError]], list[str], str, int]:
+    """Run pyx12 over one interchange: (errors by global transaction, file-level errors, 999, count)."""
     import pyx12.params
     import pyx12.x12n_document
 
     logging.getLogger("pyx12").setLevel(logging.CRITICAL)
     _cached_map_loader()
-    report = IgReport()
-    tok = Tokenizer(stream)
-    txn_base = 0  # transactions before the current interchange
-    spool: Any = None
-    skip: set[tuple[int, int]] = set()  # (ST within interchange, segment number): pyx12 false positives
-    # Where a claim or loop starts, or the ST ends: pyx12 reports a missing segment at the segment
-    # after the gap, which there belongs to the next claim; such errors are moved back one segment.
-    starts: set[tuple[int, int]] = set()
-    st_in_ix = 0
-    number = 0
-    for seg in tok:
-        sid = seg.els[0]
-        d = tok.delimiters
-        assert d is not None
-        newline = "\n" if d.newline_after else ""
-        if sid == "ISA":
-            spool = tempfile.SpooledTemporaryFile(8 << 20, mode="w+", encoding="latin-1", newline="")
-            st_in_ix = 0
-        if sid == "ST":
-            st_in_ix += 1
-            number = 1
-        elif st_in_ix and sid not in ("GE", "IEA", "GS", "ISA"):
-            number += 1
-        if sid == "PWK" and seg.el(1) == "CT":
-            skip.add((st_in_ix, number))
-        elif sid in ("CLM", "HL", "SE"):
-            starts.add((st_in_ix, number))
-        if spool is not None:
-            spool.write(_normalise(seg, d.element, d.segment, newline))
-        if sid == "IEA" and spool is not None:
-            spool.seek(0)
-            _run_pyx12(spool, report, txn_base, skip, starts, pyx12)
-            spool.close()
-            spool = None
-            txn_base += st_in_ix
-            st_in_ix = 0
-            skip, starts = set(), set()
-    return report
+    part = IgReport()
+    _run_pyx12(io.StringIO(text) if isinstance(text, str) else text, part, txn_base, set(skip), set(starts), pyx12)
+    return part.by_transaction, part.file_level, part.ack_999(), part.errors
 
 
 def _run_pyx12(text: Any, report: IgReport, txn_base: int, skip: set[tuple[int, int]],

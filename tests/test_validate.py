@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -86,7 +87,7 @@ def test_what_pyx12_cannot_read_as_is_is_read_for_it() -> None:
     assert any("invalid character" in m for m in ig["IX2-A"])
     assert all(any("HL count" in m for m in ig[c]) for c in ("IX2-B", "IX2-C"))
     assert [sc.claim.claim_id for sc in plain.claims if sc.rejected] == ["IX2-B"]
-    assert validated.ack_999_text.count("ISA") == 1  # one 999, for the interchange with errors
+    assert validated.ack_999_text.count("ISA") == 2  # one 999 per transaction with errors (2001 and 2002)
 
 
 def test_an_empty_segment_does_not_end_validation() -> None:
@@ -133,3 +134,19 @@ def test_without_validate_pyx12_is_not_even_imported(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip().endswith("False"), proc.stdout + proc.stderr
     assert SAMPLES is not None
+
+
+def test_transactions_validated_in_parallel_give_the_same_errors() -> None:
+    from scrubber.synth import interchange, transaction_segments
+    from scrubber.validate import validate_stream
+
+    txns = []
+    for st in range(4):
+        claims = _claims() if st % 2 else [{"id": f"C{st}", **CLEAN}]
+        txns.append(transaction_segments([{**c, "id": f"{c['id']}-{st}"} for c in claims], control=f"{st + 1:04d}"))
+    data = interchange(txns).encode("latin-1")
+    one, two = validate_stream(io.BytesIO(data), jobs=1), validate_stream(io.BytesIO(data), jobs=2)
+    as_list = lambda r: sorted((t, e.number, e.code, e.text) for t, errs in r.by_transaction.items() for e in errs)  # noqa: E731
+    assert as_list(one) == as_list(two) and one.errors == two.errors > 0
+    assert sorted(as_list(one))[0][0] == 2  # the second transaction holds the first errors
+    assert one.ack_999().count("ISA") == 1 and two.ack_999().count("ISA") == 2  # one 999 per faulty transaction
