@@ -41,7 +41,7 @@ def _rows(ctx: Context, edit: Edit, table: str) -> list[Row]:
 
 
 def _universe(ctx: Context, edit: Edit, table: str, *columns: str) -> frozenset[str]:
-    """Every code the edit's rows can concern: a claim without any of them is skipped at once."""
+    """Every code the edit's rows can concern: the engine skips a claim that bills none of them."""
 
     def make() -> frozenset[str]:
         book = _book(ctx, edit)
@@ -52,10 +52,6 @@ def _universe(ctx: Context, edit: Edit, table: str, *columns: str) -> frozenset[
         return frozenset(out)
 
     return ctx.memo(("universe", edit.pack, table, edit.id, columns), make)
-
-
-def _concerns(claim: ClaimUnit, codes: frozenset[str]) -> bool:
-    return any(ln.code in codes for ln in claim.lines)
 
 
 def _units(line: Line) -> Decimal | None:
@@ -180,8 +176,6 @@ def _replacements(ctx: Context, edit: Edit, params: dict[str, Any], ln: Line, da
 def addon_primary(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """An add-on code needs an eligible primary on the same claim and date of service."""
     table = params.get("table", "addons")
-    if not _concerns(claim, _universe(ctx, edit, table, "addon")):
-        return
     book = _book(ctx, edit)
     rows = _rows(ctx, edit, table)
     groups = _by_dos(claim)
@@ -219,8 +213,6 @@ def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
     ``context``: the row applies only when one of those codes is also on the date.
     """
     table = params.get("table", "conflicts")
-    if not _concerns(claim, _universe(ctx, edit, table, "code")):
-        return
     book = _book(ctx, edit)
     groups = _by_dos(claim)
     flagged: set[int] = set()
@@ -271,8 +263,6 @@ def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
 def unit_limit(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (codes, max, count units|lines|units_and_lines): the lines past the limit on a date are at fault."""
     table = params.get("table", "unit_limits")
-    if not _concerns(claim, _universe(ctx, edit, table, "codes")):
-        return
     book = _book(ctx, edit)
     for row in _rows(ctx, edit, table):
         if not payer_matches(claim, row.get("payer"), ctx.payers):
@@ -315,8 +305,6 @@ def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
     carries B.
     """
     table = params.get("table", "modifier_rules")
-    if not _concerns(claim, _universe(ctx, edit, table, "codes")):
-        return
     book = _book(ctx, edit)
     flagged: set[int] = set()
     groups = _by_dos(claim)
@@ -369,8 +357,6 @@ def bilateral_one_line(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx
     Fires on more than 1 unit of such a code on a line, and on RT and LT lines of one code and date.
     """
     table = params.get("table", "bilateral")
-    if not _concerns(claim, _universe(ctx, edit, table, "codes")):
-        return
     book = _book(ctx, edit)
     for row in _rows(ctx, edit, table):
         if not payer_matches(claim, row.get("payer"), ctx.payers):
@@ -411,8 +397,6 @@ def companion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context
     """Lines of ``params.when`` need some line of ``params.needs`` on the claim (any date)."""
     book = _book(ctx, edit)
     when, needs = params["when"], params["needs"]
-    if not _concerns(claim, book.universe(when)):
-        return
     lines = [ln for ln in claim.lines if ln.sv1 is not None]
     if any(book.matches(o.code, needs, claim.line_dos(o)) for o in lines):
         return
@@ -431,8 +415,6 @@ def drug_units(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
     per-date limit (a table row with its source) is a warning."""
     book = _book(ctx, edit)
     drugs = params.get("codes", "@drug")
-    if not _concerns(claim, book.universe(drugs)):
-        return
     toxins = {r["code"]: r for r in ctx.catalog.table(edit.pack, params.get("products", "drugs"))}
     for ln in claim.lines:
         if ln.sv1 is None or not book.matches(ln.code, drugs, claim.line_dos(ln)):
@@ -466,8 +448,6 @@ def ndc_format(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
     the payer (registry) or ``params.require`` says so."""
     book = _book(ctx, edit)
     drugs = params.get("codes", "@drug")
-    if not _concerns(claim, book.universe(drugs)):
-        return
     required = bool(params.get("require")) or bool(ctx.payers is not None and ctx.payers.requires_ndc(claim))
     for ln in claim.lines:
         if ln.sv1 is None or not book.matches(ln.code, drugs, claim.line_dos(ln)):
@@ -499,7 +479,7 @@ def diagnosis_exclusion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ct
     rows = _rows(ctx, edit, table)
     book = _book(ctx, edit)
     targets = params.get("codes", "@drug @primary")
-    if not rows or not _concerns(claim, book.universe(targets)):
+    if not rows:
         return
     excluded = ctx.payers.excludes(claim, params.get("exclusion", "cosmetic")) if ctx.payers is not None else None
     if excluded is None:
