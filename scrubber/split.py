@@ -56,10 +56,6 @@ class Piece:
         return sum(u.claims for u in self.units)
 
 
-def _end(seg: Segment) -> int:
-    return seg.offset + len(seg.raw) + 1
-
-
 def plan(path: str | Path, pieces: int) -> list[Piece] | None:
     """Cut ``path`` into about ``pieces`` pieces of similar claim counts, or None when not worth it."""
     path = Path(path)
@@ -117,10 +113,15 @@ def plan(path: str | Path, pieces: int) -> list[Piece] | None:
                     unit = Unit(st_index, position, 0, seg.offset, seg.offset, number)
                     units.append(unit)
                 elif in_header:
+                    if sid == "CLM":
+                        return None  # a claim before any loop: read such a file in one piece
                     header.append(seg)
-                elif sid == "CLM" and unit is not None:
-                    unit.claims += 1
+                elif sid == "CLM":
+                    # Every claim counts for positions, even one outside any 2000A loop (the
+                    # parent checks those itself), so the parent's positions and ours agree.
                     position += 1
+                    if unit is not None:
+                        unit.claims += 1
     all_units = [(e, h, n, t, u) for e, h, n, t, us in units_by_st for u in us]
     total = sum(u.claims for *_x, u in all_units)
     if len(all_units) < 2 or total < 2:

@@ -137,3 +137,22 @@ def test_one_file_over_two_processes_writes_the_same_files(tmp_path: Path, monke
     assert _outputs(single) == _outputs(double)
     report = (single / "big.report.json").read_text()
     assert "X12-STRUCTURE" in report  # the repeated HL id was seen, and the same way in both runs
+
+
+def test_claims_outside_billing_loops_do_not_shift_the_others(tmp_path: Path, monkeypatch) -> None:
+    from scrubber import split
+
+    monkeypatch.setattr(split, "MIN_SPLIT_BYTES", 0)
+    src = tmp_path / "odd.837"
+    _big_file(src)
+    text = src.read_text(encoding="latin-1")
+    # A subscriber loop and its claim before the first billing-provider loop of the second ST.
+    first_hl = text.index("HL*1**20*1~", text.index("ST*837*0002"))
+    stray = "HL*99**22*0~SBR*P*18*******CI~NM1*IL*1*DOE*X****MI*Z1~NM1*PR*2*P*****PI*EHP01~" \
+            "CLM*STRAY*1.00***11:B:1*Y*A*Y*Y~HI*ABK:G243~LX*1~SV1*HC:99213*1.00*UN*1***1~DTP*472*D8*20250110~"
+    src.write_text(text[:first_hl] + stray + text[first_hl:], encoding="latin-1")
+    one, two = tmp_path / "one", tmp_path / "two"
+    scrub_files([str(src)], str(one), OPTIONS, jobs=1)
+    split_options = Options(html=True, now=OPTIONS.now, control_base=OPTIONS.control_base, jobs=2)
+    scrub_files([str(src)], str(two), split_options, jobs=1)
+    assert _outputs(one) == _outputs(two)
