@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from scrubber import __version__
 from scrubber.engine import Engine
@@ -179,17 +179,7 @@ def scrub_to_dir(
     }
     if options.html:
         files["html"] = AtomicFile(outdir / f"{name}.report.html", "utf-8")
-    w837 = Accepted837Writer(files["837"].fh)
-    w277 = Ack277Writer(
-        files["277"].fh,
-        now=moment,
-        control_base=options.control(moment),
-        source_name=options.source_name,
-        source_id=options.source_id,
-    )
-    writers: list[Writer] = [w837, w277, JsonReportWriter(files["json"].fh, input_name=input_label, meta=meta(engine))]
-    if options.html:
-        writers.append(HtmlReportWriter(files["html"].fh, input_name=input_label, meta=meta(engine), registry=engine.payers))
+    writers = make_writers({k: f.fh for k, f in files.items()}, input_label, options, engine, moment)
     try:
         if options.validate:
             summary = _validated(source, input_label, writers, engine, options, files, outdir / f"{name}.999")
@@ -222,6 +212,38 @@ def scrub_to_dir(
     return summary
 
 
+def make_writers(out: dict[str, IO[str]], label: str, options: Options, engine: Engine,
+                 moment: dt.datetime) -> list[Writer]:
+    """One writer per output (keys 837, 277, json, html), all fed by the same pass."""
+    writers: list[Writer] = [
+        Accepted837Writer(out["837"]),
+        Ack277Writer(out["277"], now=moment, control_base=options.control(moment),
+                     source_name=options.source_name, source_id=options.source_id),
+        JsonReportWriter(out["json"], input_name=label, meta=meta(engine)),
+    ]
+    if options.html:
+        writers.append(HtmlReportWriter(out["html"], input_name=label, meta=meta(engine), registry=engine.payers))
+    return writers
+
+
+def validate_then_run(data: BinaryIO, label: str, writers: list[Writer], engine: Engine,
+                      options: Options) -> tuple[Summary, Any]:
+    """pyx12 over ``data`` first (its errors become X12-IG findings), then the usual pass over it."""
+    from scrubber.validate import validate_stream
+
+    data.seek(0)
+    report = validate_stream(data, jobs=validation_jobs(options))
+    data.seek(0)
+    notices = list(report.file_level)
+    if report.errors:
+        notices.insert(0, f"pyx12 reported {report.errors} implementation-guide error(s); see the 999")
+    engine.context.extra["ig"] = report
+    try:
+        return run(data, label, writers, engine, options.progress, notices=notices), report
+    finally:
+        engine.context.extra.pop("ig", None)
+
+
 def validation_jobs(options: Options) -> int:
     """pyx12 is the slow part of --validate: spread its transactions over the cores by default."""
     return options.jobs if options.jobs > 1 else (os.cpu_count() or 1)
@@ -229,34 +251,22 @@ def validation_jobs(options: Options) -> int:
 
 def _validated(source: Any, label: str, writers: list[Writer], engine: Engine, options: Options,
                files: dict[str, AtomicFile], ack_path: Path) -> Summary:
-    """pyx12 first (its errors become X12-IG findings), then the usual pass over the same bytes."""
-    from scrubber.validate import validate_stream
-
+    """``validate_then_run`` over a file, or over standard input kept for the two passes."""
     if isinstance(source, (str, Path)) and source != "-":
         data: Any = open(source, "rb")  # closed below
     else:
-        # Standard input can be read once: keep it (memory, then disk) for the two passes.
-        data = tempfile.SpooledTemporaryFile(16 << 20)
+        data = tempfile.SpooledTemporaryFile(16 << 20)  # memory, then disk
         stream = source if not isinstance(source, (str, Path)) else _stdin()
         while chunk := stream.read(1 << 20):
             data.write(chunk)
     try:
-        data.seek(0)
-        report = validate_stream(data, jobs=validation_jobs(options))
-        data.seek(0)
-        if report.errors:
-            files["999"] = AtomicFile(ack_path)
-            files["999"].fh.write(report.ack_999())
-        notices = list(report.file_level)
-        if report.errors:
-            notices.insert(0, f"pyx12 reported {report.errors} implementation-guide error(s); see {ack_path.name}")
-        engine.context.extra["ig"] = report
-        try:
-            return run(data, label, writers, engine, options.progress, notices=notices)
-        finally:
-            engine.context.extra.pop("ig", None)
+        summary, report = validate_then_run(data, label, writers, engine, options)
     finally:
         data.close()
+    if report.errors:
+        files["999"] = AtomicFile(ack_path)
+        files["999"].fh.write(report.ack_999())
+    return summary
 
 
 def _stdin() -> BinaryIO:
@@ -299,39 +309,16 @@ def scrub_stream(
 ) -> Result:
     options = options or Options()
     engine = engine or Engine(payers=options.payers, only=options.only_edits)
-    moment = options.moment()
     bufs = {k: io.StringIO(newline="") for k in ("837", "277", "json", "html")}
     collect = _Collect()
-    writers: list[Writer] = [
-        Accepted837Writer(bufs["837"]),
-        Ack277Writer(
-            bufs["277"],
-            now=moment,
-            control_base=options.control(moment),
-            source_name=options.source_name,
-            source_id=options.source_id,
-        ),
-        JsonReportWriter(bufs["json"], input_name=name, meta=meta(engine)),
-        collect,
-    ]
-    if options.html:
-        writers.append(HtmlReportWriter(bufs["html"], input_name=name, meta=meta(engine), registry=engine.payers))
+    writers = [*make_writers(bufs, name, options, engine, options.moment()), collect]
+    ack = ""
     if options.validate:
-        from scrubber.validate import validate_stream
-
-        data = io.BytesIO(stream.read())
-        report = validate_stream(data, jobs=validation_jobs(options))
-        data.seek(0)
-        engine.context.extra["ig"] = report
-        try:
-            summary = run(data, name, writers, engine, notices=list(report.file_level))
-        finally:
-            engine.context.extra.pop("ig", None)
-        result = Result(summary, collect.claims, *(bufs[k].getvalue() for k in ("837", "277", "json", "html")))
-        result.ack_999_text = report.ack_999()
-        return result
-    summary = run(stream, name, writers, engine)
-    return Result(summary, collect.claims, *(bufs[k].getvalue() for k in ("837", "277", "json", "html")))
+        summary, report = validate_then_run(io.BytesIO(stream.read()), name, writers, engine, options)
+        ack = report.ack_999()
+    else:
+        summary = run(stream, name, writers, engine)
+    return Result(summary, collect.claims, *(bufs[k].getvalue() for k in ("837", "277", "json", "html")), ack)
 
 
 def scrub_bytes(
