@@ -50,6 +50,7 @@ class Engine:
 
     def check(self, claim: ClaimUnit) -> list[Finding]:
         ctx = self.context
+        ctx.claim_cache.clear()
         if claim.problems:
             # The claim cannot be read reliably: say why, and do not guess at the rest.
             return [f for e, p, c, _t in self._structure for f in c(claim, e, p, ctx)]

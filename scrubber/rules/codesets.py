@@ -54,12 +54,6 @@ class CodeBook:
         """Every code ever given ``role`` (for quick "does this claim concern us" tests)."""
         return self._role_codes.get(role, frozenset())
 
-    def has_role(self, code: str, role: str, day: dt.date | None) -> bool:
-        row = self.rows.get(code)
-        if row is None or row["role"] != role:
-            return False
-        return day is None or row.valid_on(day)
-
     def matches(self, code: str, cell: str, day: dt.date | None) -> bool:
         codes, roles = expand(cell)
         if code in codes:

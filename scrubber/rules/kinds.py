@@ -26,6 +26,8 @@ class Context:
     payers: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
     _memo: dict[Any, Any] = field(default_factory=dict)
+    #: derived views of the claim being checked, shared by its checks; the engine empties it per claim
+    claim_cache: dict[str, Any] = field(default_factory=dict)
 
     def memo(self, key: Any, make: Callable[[], Any]) -> Any:
         """Per-run cache for structures built from tables (indexes, code books)."""

@@ -67,11 +67,15 @@ def _fmt_units(value: Decimal) -> str:
     return format(value.normalize(), "f") if value == value.to_integral() else str(value)
 
 
-def _by_dos(claim: ClaimUnit) -> dict[dt.date | None, list[Line]]:
-    groups: dict[dt.date | None, list[Line]] = defaultdict(list)
-    for ln in claim.lines:
-        if ln.sv1 is not None:
-            groups[claim.line_dos(ln)].append(ln)
+def _by_dos(claim: ClaimUnit, ctx: Context) -> dict[dt.date | None, list[Line]]:
+    """The claim's lines by date of service, built once per claim for all the kinds that need it."""
+    cache = ctx.claim_cache
+    groups = cache.get("by_dos")
+    if groups is None:
+        groups = cache["by_dos"] = defaultdict(list)
+        for ln in claim.lines:
+            if ln.sv1 is not None:
+                groups[claim.line_dos(ln)].append(ln)
     return groups
 
 
@@ -178,7 +182,7 @@ def addon_primary(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
     table = params.get("table", "addons")
     book = _book(ctx, edit)
     rows = _rows(ctx, edit, table)
-    groups = _by_dos(claim)
+    groups = _by_dos(claim, ctx)
     for day, lines in groups.items():
         if day is None:
             continue
@@ -214,7 +218,7 @@ def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
     """
     table = params.get("table", "conflicts")
     book = _book(ctx, edit)
-    groups = _by_dos(claim)
+    groups = _by_dos(claim, ctx)
     flagged: set[int] = set()
     for row in _rows(ctx, edit, table):
         if not payer_matches(claim, row.get("payer"), ctx.payers):
@@ -269,7 +273,7 @@ def unit_limit(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
             continue
         limit = Decimal(row["max"])
         count = row.get("count", "units")
-        for day, lines in _by_dos(claim).items():
+        for day, lines in _by_dos(claim, ctx).items():
             if day is None or not row.valid_on(day):
                 continue
             hits = [ln for ln in lines if book.matches(ln.code, row["codes"], day)]
@@ -307,7 +311,7 @@ def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
     table = params.get("table", "modifier_rules")
     book = _book(ctx, edit)
     flagged: set[int] = set()
-    groups = _by_dos(claim)
+    groups = _by_dos(claim, ctx)
     for row in _rows(ctx, edit, table):
         if not payer_matches(claim, row.get("payer"), ctx.payers):
             continue
@@ -362,7 +366,7 @@ def bilateral_one_line(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx
         if not payer_matches(claim, row.get("payer"), ctx.payers):
             continue
         flagged: set[int] = set()
-        for day, lines in _by_dos(claim).items():
+        for day, lines in _by_dos(claim, ctx).items():
             if day is None or not row.valid_on(day):
                 continue
             hits = [ln for ln in lines if book.matches(ln.code, row["codes"], day)]
@@ -429,7 +433,7 @@ def drug_units(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
     limits = _rows(ctx, edit, params.get("limits", "drug_limits"))
     if not limits:
         return
-    for day, lines in _by_dos(claim).items():
+    for day, lines in _by_dos(claim, ctx).items():
         for row in limits:
             if day is None or not row.valid_on(day) or not payer_matches(claim, row.get("payer"), ctx.payers):
                 continue
