@@ -220,6 +220,8 @@ class Finding:
     segment_number: int | None = None
     source: str = ""
     line_index: int | None = None  # position of the line in the claim (for writers)
+    #: how sure the rule's source makes the finding: "certain", "likely" or "partial-list"
+    confidence: str = ""
 
     @property
     def rejects(self) -> bool:
