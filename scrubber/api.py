@@ -19,6 +19,7 @@ from typing import IO, Any, BinaryIO
 from scrubber import __version__
 from scrubber.engine import Engine
 from scrubber.errors import InputError
+from scrubber.guide import attach as attach_guide
 from scrubber.model import ClaimUnit, GroupEnd, InterchangeEnd, ScrubbedClaim, TransactionEnd
 from scrubber.split import SplitFindings
 from scrubber.split import plan as split_plan
@@ -45,8 +46,16 @@ class Options:
     progress: Any = None
     #: processes for one large file (cut at 2000A loops; the outputs are those of one process)
     jobs: int = 1
-    #: implementation-guide validation through pyx12 (X12-IG findings and NAME.999)
+    #: implementation-guide validation through pyx12 itself (X12-IG findings and pyx12's NAME.999)
     validate: bool = False
+    #: the built-in implementation-guide validator (scrubber.guide): "builtin" or "off"; with
+    #: ``validate`` pyx12 takes its place
+    guide: str = "builtin"
+
+    @property
+    def validator(self) -> str:
+        """Which implementation-guide check runs: "pyx12", "builtin" or "off"."""
+        return "pyx12" if self.validate else ("off" if self.guide == "off" else "builtin")
 
     def moment(self) -> dt.datetime:
         return self.now or dt.datetime.now().replace(microsecond=0)
@@ -67,6 +76,7 @@ class Summary:
     transactions: int = 0
     notices: list[str] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    guide: Any = None  # the built-in validator's run (scrubber.guide.GuideRun), for the 999
 
     @property
     def exit_code(self) -> int:
@@ -96,7 +106,8 @@ def meta(engine: Engine) -> dict[str, Any]:
 
 
 def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine,
-        progress: Any = None, split: Any = None, notices: list[str] | None = None) -> Summary:
+        progress: Any = None, split: Any = None, notices: list[str] | None = None,
+        validator: str = "builtin") -> Summary:
     """Read, check and feed every writer in one pass. Raises InputError for unusable input.
 
     With ``split`` (scrubber.split.SplitFindings) the checks of each claim come from worker
@@ -105,6 +116,7 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
     writers = list(writers)
     reader = Reader(stream)
     summary = Summary(input_name)
+    guide = attach_guide(reader, engine) if validator == "builtin" else None
     txn = None
     position = 0
     for ev in reader.events():
@@ -116,7 +128,8 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
                 found = split.get(ev.transaction.index, position)
                 position += 1
                 if found is not None and not ev.problems and not found[1]:
-                    findings = found[0]
+                    # The guide's walk lives in this process: its findings join the workers'.
+                    findings = engine.with_guide(ev, found[0]) if guide is not None else found[0]
             scrubbed = ScrubbedClaim(ev, findings if findings is not None else engine.check(ev))
             summary.claims += 1
             if progress is not None and summary.claims % 5000 == 0:
@@ -138,6 +151,12 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
                 w.end_interchange(ev.interchange)
     summary.transactions = reader.transactions
     summary.notices = [*(notices or []), *reader.notices]
+    if guide is not None:
+        engine.context.extra.pop("guide", None)
+        summary.guide = guide
+        if guide.errors:
+            summary.notices = [f"the implementation-guide check found {guide.errors} error(s); see the 999",
+                               *summary.notices, *guide.notices]
     for w in writers:
         w.finish(summary.notices)
     return summary
@@ -189,18 +208,24 @@ def scrub_to_dir(
                 with ProcessPoolExecutor(options.jobs) as pool, open(source, "rb") as fh:
                     worker_options = replace(options, progress=None)
                     split = SplitFindings(str(source), pieces, worker_options, pool)
-                    summary = run(fh, input_label, writers, engine, options.progress, split)
+                    summary = run(fh, input_label, writers, engine, options.progress, split,
+                                  validator=options.validator)
             else:
                 with open(source, "rb") as fh:
-                    summary = run(fh, input_label, writers, engine, options.progress)
+                    summary = run(fh, input_label, writers, engine, options.progress, validator=options.validator)
         else:
             stream = source if not isinstance(source, (str, Path)) else _stdin()
-            summary = run(stream, input_label, writers, engine, options.progress)
+            summary = run(stream, input_label, writers, engine, options.progress, validator=options.validator)
     except BaseException:
         for f in files.values():
             f.discard()
         raise
-    if options.validate and "999" not in files:
+    if not options.validate:
+        text = ack_999(summary, moment, options.control(moment))
+        if text:
+            files["999"] = AtomicFile(outdir / f"{name}.999")
+            files["999"].fh.write(text)
+    if "999" not in files:
         (outdir / f"{name}.999").unlink(missing_ok=True)  # no error now: an old 999 would mislead
     if summary.accepted == 0:
         # No claim to forward: a stale accepted 837 from an earlier run must not be sent by mistake.
@@ -210,6 +235,16 @@ def scrub_to_dir(
         f.commit()
         summary.outputs.append(f.path)
     return summary
+
+
+def ack_999(summary: Summary, moment: dt.datetime, control: int) -> str:
+    """The built-in validator's 999 when it found an error, else ""."""
+    guide = summary.guide
+    if guide is None or not guide.errors:
+        return ""
+    from scrubber.writers.ack999 import write_999
+
+    return write_999(guide, now=moment, control=control)
 
 
 def make_writers(out: dict[str, IO[str]], label: str, options: Options, engine: Engine,
@@ -239,7 +274,7 @@ def validate_then_run(data: BinaryIO, label: str, writers: list[Writer], engine:
         notices.insert(0, f"pyx12 reported {report.errors} implementation-guide error(s); see the 999")
     engine.context.extra["ig"] = report
     try:
-        return run(data, label, writers, engine, options.progress, notices=notices), report
+        return run(data, label, writers, engine, options.progress, notices=notices, validator="pyx12"), report
     finally:
         engine.context.extra.pop("ig", None)
 
@@ -317,7 +352,8 @@ def scrub_stream(
         summary, report = validate_then_run(io.BytesIO(stream.read()), name, writers, engine, options)
         ack = report.ack_999()
     else:
-        summary = run(stream, name, writers, engine)
+        summary = run(stream, name, writers, engine, validator=options.validator)
+        ack = ack_999(summary, options.moment(), options.control(options.moment()))
     return Result(summary, collect.claims, *(bufs[k].getvalue() for k in ("837", "277", "json", "html")), ack)
 
 

@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--dask", metavar="ADDRESS", help="scrub the inputs on a dask.distributed scheduler "
                    "(tcp://HOST:PORT; inputs and OUTDIR on storage every worker sees)")
     s.add_argument("--no-html", action="store_true", help="skip the HTML report")
-    s.add_argument("--validate", action="store_true", help="add implementation-guide validation through pyx12")
+    s.add_argument("--validate", nargs="?", const="pyx12", default="builtin", choices=("builtin", "pyx12", "off"),
+                   help="implementation-guide validation: builtin (the default, compiled from pyx12's map), "
+                        "pyx12 (pyx12 itself, slow: the second opinion; bare --validate means this) or off")
     r = sub.add_parser("rules", help="list every edit: id, severity, pack, dates, source")
     r.add_argument("--json", action="store_true", help="machine-readable list")
     e = sub.add_parser("explain", help="explain one edit, with a failing and a passing example")
@@ -79,14 +81,15 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             return 2
         names[name] = path
     progress = Progress(len(inputs))
-    options = Options(html=not args.no_html, payers=payers, validate=args.validate)
+    options = Options(html=not args.no_html, payers=payers, validate=args.validate == "pyx12",
+                      guide="off" if args.validate == "off" else "builtin")
     if args.dask:
         outcomes = _on_dask(args.dask, inputs, args.outdir, options, progress)
         if outcomes is None:
             return 2
     else:
         jobs = args.jobs
-        if len(inputs) == 1 and jobs > 1 and not args.validate:
+        if len(inputs) == 1 and jobs > 1 and not options.validate:
             # One file: cut it at billing-provider loops and check the pieces in parallel.
             options.jobs, jobs = args.jobs, 1
         if jobs <= 1 and progress.enabled:

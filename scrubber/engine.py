@@ -13,8 +13,9 @@ from scrubber.rules.catalog import Catalog, Edit, load_catalog
 from scrubber.rules.kinds import KINDS, TRIGGERS, Check, Context
 
 STRUCTURE = "X12-STRUCTURE"
+GUIDE = "X12-IG"
 #: edits that also run on a claim that cannot be read (the others would guess at missing data)
-ALWAYS = frozenset({STRUCTURE, "X12-IG"})
+ALWAYS = frozenset({STRUCTURE, GUIDE})
 
 
 class Engine:
@@ -47,6 +48,28 @@ class Engine:
                     plan.append((edit, params, check, trigger(edit, params, self.context) if trigger else None))
         self._structure = [p for p in plan if p[0].id in ALWAYS]
         self._plan = [p for p in plan if p[0].id != STRUCTURE]
+        self._guide = [p for p in plan if p[0].id == GUIDE]
+        self._ids = frozenset(p[0].id for p in plan)
+        ids = [p[0].id for p in self._plan]
+        self._before_guide = frozenset(ids[: ids.index(GUIDE)]) if GUIDE in ids else frozenset()
+
+    def runs(self, edit_id: str) -> bool:
+        """Whether the edit is on in this engine."""
+        return edit_id in self._ids
+
+    def with_guide(self, claim: ClaimUnit, found: list[Finding]) -> list[Finding]:
+        """Other processes' findings of ``claim`` with X12-IG's added in plan order.
+
+        X12-IG's state (the walk over the whole file) lives in the process that reads the file,
+        so a worker that checked a piece of it leaves X12-IG out; the order is that of one process.
+        """
+        ctx = self.context
+        guide = [f for e, p, c, _t in self._guide for f in c(claim, e, p, ctx)]
+        if not guide:
+            return found
+        before = self._before_guide
+        cut = next((i for i, f in enumerate(found) if f.edit not in before), len(found))
+        return [*found[:cut], *guide, *found[cut:]]
 
     def check(self, claim: ClaimUnit) -> list[Finding]:
         ctx = self.context

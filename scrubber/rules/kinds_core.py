@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
 from scrubber.model import ClaimUnit, Finding
@@ -191,6 +191,33 @@ def _line_of(claim: ClaimUnit, number: int):  # type: ignore[no-untyped-def]
     return found
 
 
+_SCOPE_WORDS = {
+    "header": "the transaction header (BHT, 1000A submitter, 1000B receiver)",
+    "billing": "the billing provider loop (2000A) above this claim",
+    "subscriber": "the subscriber loop (2000B) above this claim",
+    "patient": "the patient loop (2000C) above this claim",
+}
+
+
+def _guide_findings(claim: ClaimUnit, edit: Edit, guide) -> Iterator[Finding]:  # type: ignore[no-untyped-def]
+    """The built-in validator's errors (scrubber.guide) that hold this claim, one finding each."""
+    from_claim = guide.claim_errors(claim)
+    if not from_claim:
+        return
+    for scope, err, line in from_claim:
+        where = guide.where(err)
+        text = guide.describe(err)
+        if scope == "claim":
+            yield finding(claim, edit, f"Implementation guide: {where}: {text}.", line=line, segment=err.segment,
+                          code=None if line is None else line.code,
+                          suggestion="Correct the segment as the 837P implementation guide requires.")
+        else:
+            name = _SCOPE_WORDS[scope]
+            yield finding(claim, edit, f"Implementation guide: {name} breaks the guide at {where}: {text}.",
+                          segment=err.segment or claim.clm,
+                          suggestion=f"Correct {name.split(' above')[0]}; every claim beneath it is held until then.")
+
+
 @kind("ig_errors")
 def ig_errors(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     """pyx12's implementation-guide errors (``--validate``), on the claim whose segments hold them.
@@ -200,6 +227,9 @@ def ig_errors(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Itera
     """
     report = ctx.extra.get("ig")
     if report is None:
+        guide = ctx.extra.get("guide")
+        if guide is not None:
+            yield from _guide_findings(claim, edit, guide)
         return
     errors = report.by_transaction.get(claim.transaction.index)
     if not errors:

@@ -23,7 +23,6 @@ from scrubber.model import (
 from scrubber.writers.base import Writer
 from scrubber.x12.segments import Segment
 
-
 _WS = " \t\r\n"
 _NOT_LINE_BREAK = str.maketrans("", "", " \t")
 
