@@ -17,8 +17,9 @@ Results are cached per (map node, component separator, segment text): most segme
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from scrubber.guide.fast import segment_pattern
 from scrubber.guide.tables import Comp, Elem, Seg
 from scrubber.x12.segments import Delimiters
 
@@ -242,30 +243,47 @@ def _syntax(code: str, idxs: tuple[int, ...], els: list[str], comp: str, isa: bo
 
 
 class SegmentChecker:
-    """check_segment with a cache: a repeated segment (same node, same text) is judged once."""
+    """Element checks of a segment: one regular expression first, the exact check when it refuses.
 
-    __slots__ = ("_cache", "_delimiters", "comp", "external")
+    The expression (scrubber.guide.fast) accepts only segments without element errors, so the
+    exact check runs only on segments that may have one; its results are kept per segment text,
+    as a faulty segment is often repeated claim after claim.
+    """
+
+    __slots__ = ("_errors", "_patterns", "comp", "external", "sep")
 
     def __init__(self, external: dict[str, frozenset[str]]) -> None:
         self.external = external
-        self.comp = ":"
-        self._delimiters: Delimiters | None = None
-        self._cache: dict[tuple[Seg, str], list[ElementError]] = {}
+        self.sep, self.comp = "*", ":"
+        self._patterns: dict[Seg, Any] = {}
+        self._errors: dict[tuple[Seg, str], list[ElementError]] = {}
 
     def delimiters(self, d: Delimiters) -> None:
-        if d != self._delimiters:
-            self._cache.clear()
-        self._delimiters = d
-        self.comp = d.component
+        if (d.element, d.component) != (self.sep, self.comp):
+            self._patterns.clear()
+            self._errors.clear()
+        self.sep, self.comp = d.element, d.component
+
+    def pattern(self, node: Seg) -> Any:
+        """The node's expression for the current separators (False when none can be made)."""
+        found = self._patterns.get(node)
+        if found is None:
+            found = self._patterns[node] = segment_pattern(node, self.sep, self.comp, self.external) or False
+        return found
 
     def __call__(self, node: Seg, els: list[str], raw: str | None) -> list[ElementError]:
         if raw is None:
             return check_segment(node, els, self.comp, self.external)
+        pattern = self._patterns.get(node)
+        if pattern is None:
+            pattern = self.pattern(node)
+        if pattern and pattern.fullmatch(raw):
+            return []
         key = (node, raw)
-        found = self._cache.get(key)
+        found = self._errors.get(key)
         if found is None:
             found = check_segment(node, els, self.comp, self.external)
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[key] = found
+            if len(self._errors) > 10_000:
+                self._errors.clear()
+            self._errors[key] = found
         return found

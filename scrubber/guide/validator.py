@@ -25,6 +25,10 @@ from scrubber.guide.walker import Walker, WalkError
 from scrubber.x12.segments import Delimiters, Segment
 
 _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
+#: accepted texts remembered per map node (memory stays small whatever the file)
+_SEEN = 2048
+#: segments with bookkeeping besides the walk
+_BOOKKEEPING = frozenset({"HL", "CLM", "LX"})
 _WS = " \t\r\n"
 _A1 = "005010X222A1"
 #: versions the reader takes; pyx12 maps only A1, so GS08/ST03 are checked as A1
@@ -104,23 +108,132 @@ class GuideRun:
         self._hl_stack: list[int] = []
         self._lx = 0
         self._in_txn = False
+        #: fast steps by map node: {segment id: step} or {segment id: {qualifier: step}}
+        self._steps: dict[Any, dict] = {}
+        #: segment texts a node's expression accepted (a set lookup is cheaper than a match)
+        self._seen: dict[Any, set[str]] = {}
+        self._qualified = frozenset(self.tables.key_kinds)
 
     # -- feeding -----------------------------------------------------------------------------
     def tap(self, tokenizer: Any) -> Iterator[Segment]:
-        """Yield the tokenizer's segments, checking each on the way (the reader's own order)."""
-        feed = self.feed
+        """Yield the tokenizer's segments, checking each on the way (the reader's own order).
+
+        The inner branch is the common case, inline for speed: from the current map node, the
+        segment's id (and qualifier) names a known plain step (a segment of the same loop, or a
+        loop entered at its first segment) that passes over no required segment still unseen,
+        stays within the maximums, and whose expression accepts the segment. Everything else goes
+        through ``_segment``, which makes the same checks in full and learns new steps.
+        """
+        walker = self.walker
+        count = walker.count
+        book = _BOOKKEEPING
+        envelope = _ENVELOPE
+        qualified = self._qualified
+        segment = self._segment
+        steps = self._steps
+        # The segment number, the previous segment and its unit live in locals here and are
+        # handed to self only around the slow calls, which read and change them.
+        number = self._number
+        prev, prev_unit, unit = self._prev, self._prev_unit, self._unit
+        in_txn = self._in_txn
+        node = walker.node
+        table = steps.setdefault(node, {})
         for seg in tokenizer:
-            if seg.els[0] == "ISA":
-                self.delimiters(tokenizer.delimiters)
-            feed(seg)
+            els = seg.els
+            sid = els[0]
+            if not in_txn or sid in envelope:
+                if sid == "ISA":
+                    self.delimiters(tokenizer.delimiters)
+                walker.node = node
+                self._number, self._prev, self._prev_unit = number, prev, prev_unit
+                self.feed(seg)
+                number, prev, prev_unit, unit = self._number, self._prev, self._prev_unit, self._unit
+                in_txn = self._in_txn
+                node = walker.node
+                table = steps.setdefault(node, {})
+                yield seg
+                continue
+            number += 1
+            if sid in book:
+                self._number = number
+                self._book(seg, els, sid)
+                unit = self._unit
+            step = table.get(sid)
+            if step is not None and sid in qualified:
+                step = step.get((els[3] if len(els) > 3 else None) if sid == "HL" else
+                                (els[1] if len(els) > 1 else None))
+            if step is not None:
+                misses, limit_slot, limit, slot, loop_slot, a, b, zeros, nxt, pattern, next_table, seen = step
+                if count[limit_slot] < limit:
+                    raw = seg.raw
+                    if raw in seen:
+                        ok = True
+                    elif pattern.fullmatch(raw):
+                        ok = True
+                        if len(seen) < _SEEN:
+                            seen.add(raw)
+                    else:
+                        ok = False
+                    if ok:
+                        for m in misses:
+                            if count[m] < 1:
+                                break
+                        else:
+                            if loop_slot >= 0:  # a loop (re)entered: the counts beneath it start again
+                                count[a:b] = zeros
+                                count[loop_slot] += 1
+                            count[slot] += 1
+                            node = nxt
+                            table = next_table
+                            prev, prev_unit = seg, unit
+                            yield seg
+                            continue
+            walker.node = node
+            self._number, self._prev, self._prev_unit = number, prev, prev_unit
+            segment(seg, els, sid)
+            self._learn(node, els, sid)
+            prev, prev_unit = self._prev, self._prev_unit
+            node = walker.node
+            table = steps.setdefault(node, {})
             yield seg
+        walker.node = node
+        self._number, self._prev, self._prev_unit = number, prev, prev_unit
+
+    def _learn(self, start: Any, els: list[str], sid: str) -> None:
+        """Keep the walk just made as a step for ``tap``'s fast branch, when it is a plain one."""
+        plan = self.walker.last
+        if plan is None or not plan.simple:
+            return
+        nxt = plan.seg
+        pattern = self.check.pattern(nxt)
+        if not pattern:
+            return
+        loop = plan.loop
+        if loop is None:
+            limit_slot, limit, loop_slot, a, b = nxt.slot, nxt.max_use, -1, 0, 0
+        else:
+            limit_slot, limit, loop_slot = loop.slot, loop.max_repeat, loop.slot
+            a, b = loop.below
+        step = (plan.miss_slots, limit_slot, limit, nxt.slot, loop_slot, a, b, plan.zeros, nxt, pattern,
+                self._steps.setdefault(nxt, {}), self._seen.setdefault(nxt, set()))
+        table = self._steps.setdefault(start, {})
+        if sid in self._qualified:
+            q = (els[3] if len(els) > 3 else None) if sid == "HL" else (els[1] if len(els) > 1 else None)
+            table.setdefault(sid, {})[q] = step
+        else:
+            table[sid] = step
 
     def delimiters(self, d: Delimiters) -> None:
+        if self._delims is not None and (d.element, d.component) != (self._sep, self._comp):
+            self.walker.delimiters_changed()
+            self._steps.clear()  # their expressions and qualifiers were read with the old separators
+            self._seen.clear()
         self._delims = d
         self._sep, self._comp = d.element, d.component
         self.check.delimiters(d)
 
     def feed(self, seg: Segment) -> None:
+        """Check one segment (``tap`` does the same, faster, for a whole tokenizer)."""
         els = seg.els
         sid = els[0]
         if sid in _ENVELOPE:
@@ -129,17 +242,22 @@ class GuideRun:
         if not self._in_txn:
             return  # outside ST ... SE the reader stops the file itself
         self._number += 1
+        if sid in _BOOKKEEPING:
+            self._book(seg, els, sid)
+        self._segment(seg, els, sid)
+
+    def _book(self, seg: Segment, els: list[str], sid: str) -> None:
+        """Units and counters: an HL or CLM starts a unit; HL and LX numbers are checked."""
         if sid == "HL":
             self._unit = self._number
             self._hl(seg)
         elif sid == "CLM":
             self._unit = self._number
             self._lx = 0
-        elif sid == "LX":
+        else:  # LX
             self._lx += 1
             if (els[1] if len(els) > 1 else None) != str(self._lx):
                 self._file(seg, GuideError(self._number, sid, seg, reader="lx"))
-        self._segment(seg, els, sid)
 
     def _segment(self, seg: Segment, els: list[str], sid: str) -> None:
         if _SEG_ID.fullmatch(sid) is None:

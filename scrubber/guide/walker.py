@@ -25,11 +25,24 @@ class WalkError(NamedTuple):
     missing_loop: Loop | None = None  # for a missing loop: the loop (node is its first segment)
 
 
-class _Plan(NamedTuple):
-    misses: tuple[tuple[Seg, Loop | None, int], ...]  # (segment, loop or None, slot checked)
-    final: int  # 0 not found, 1 segment, 2 loop entered at its first segment
-    seg: Seg | None
-    loop: Loop | None
+class _Plan:
+    """One walk without its counts: candidates that may be missing, and where it ends."""
+
+    __slots__ = ("final", "loop", "miss_slots", "misses", "seg", "simple", "zeros")
+
+    def __init__(self, misses: tuple[tuple[Seg, Loop | None, int], ...], final: int, seg: Seg | None,
+                 loop: Loop | None) -> None:
+        self.misses = misses  # (segment, loop or None, slot checked)
+        self.final = final  # 0 not found, 1 segment, 2 loop entered at its first segment
+        self.seg = seg
+        self.loop = loop
+        #: the common steps, taken inline by GuideRun.tap: a segment found, or a loop entered at
+        #: its first segment, with nothing missing as long as these counts are not 0
+        self.simple = seg is not None and seg.usage != "N" and (
+            final == _SEGMENT or (final == _ENTER and loop is not None and loop.usage != "N"))
+        self.miss_slots = tuple(m[2] for m in misses)
+        below = loop.below if loop is not None else (0, 0)
+        self.zeros = [0] * (below[1] - below[0])
 
 
 _NOT_FOUND = 0
@@ -38,7 +51,7 @@ _ENTER = 2
 
 
 class Walker:
-    __slots__ = ("_key_kinds", "_plans", "count", "node", "tables")
+    __slots__ = ("_key_kinds", "_plans", "count", "last", "node", "tables")
 
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
@@ -46,6 +59,7 @@ class Walker:
         self.node: Seg | Loop = tables.root
         self._plans: dict[tuple, _Plan] = {}
         self._key_kinds = tables.key_kinds
+        self.last: _Plan | None = None  # the plan of the latest walk
 
     def force(self, path: tuple[str, ...]) -> Seg:
         """ISA and GS: pyx12 jumps to them and restarts the counts beneath their loop."""
@@ -60,21 +74,26 @@ class Walker:
         self.node = seg
         return seg
 
-    def walk(self, els: list[str], comp: str) -> tuple[Seg | None, list[WalkError]]:
-        """The map node of the next segment and the structure errors found on the way to it."""
+    def delimiters_changed(self) -> None:
+        self._plans.clear()  # plans are keyed by raw qualifiers, read with the old separator
+
+    def plan_key(self, els: list[str]) -> tuple:
+        """The memo key of a walk: the node, the id and the raw element that holds the qualifier."""
         sid = els[0]
         kinds = self._key_kinds.get(sid)
         if kinds is None:
-            key: tuple = (self.node, sid)
-        else:
-            e1 = els[1] if len(els) > 1 else None
-            key = (self.node, sid,
-                   e1.rstrip(comp) if e1 is not None and "e1" in kinds else None,
-                   e1.split(comp, 1)[0] if e1 is not None and "c1" in kinds else None,
-                   els[3].rstrip(comp) if len(els) > 3 and "hl3" in kinds else None)
+            return (self.node, sid)
+        if sid == "HL":
+            return (self.node, sid, els[3] if len(els) > 3 else None)
+        return (self.node, sid, els[1] if len(els) > 1 else None)
+
+    def walk(self, els: list[str], comp: str) -> tuple[Seg | None, list[WalkError]]:
+        """The map node of the next segment and the structure errors found on the way to it."""
+        key = self.plan_key(els)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = _plan(self.node, sid, key[2:] if kinds is not None else (None, None, None))
+            plan = self._plans[key] = _plan(self.node, els[0], _qualifiers(els, comp))
+        self.last = plan
         return self._apply(plan)
 
     def _apply(self, plan: _Plan) -> tuple[Seg | None, list[WalkError]]:
@@ -118,6 +137,14 @@ class Walker:
             return seg, errors
         errors.append(WalkError("1", None))
         return None, errors
+
+
+def _qualifiers(els: list[str], comp: str) -> tuple[str | None, str | None, str | None]:
+    """What pyx12's matching reads: element 01 as a whole, its first component, HL03."""
+    e1 = els[1] if len(els) > 1 else None
+    return (e1.rstrip(comp) if e1 is not None else None,
+            e1.split(comp, 1)[0] if e1 is not None else None,
+            els[3].rstrip(comp) if len(els) > 3 else None)
 
 
 def _matches(node: Seg, sid: str, vals: tuple) -> bool:

@@ -201,6 +201,8 @@ _SCOPE_WORDS = {
 
 def _guide_findings(claim: ClaimUnit, edit: Edit, guide) -> Iterator[Finding]:  # type: ignore[no-untyped-def]
     """The built-in validator's errors (scrubber.guide) that hold this claim, one finding each."""
+    if not guide.by_unit:
+        return  # the usual case: no error anywhere so far
     from_claim = guide.claim_errors(claim)
     if not from_claim:
         return
