@@ -139,7 +139,9 @@ def corpus(seed: int, count: int, samples: list[Path]) -> list[tuple[str, str]]:
     for p in samples:
         raw = p.read_bytes().decode("latin-1")
         head = raw.lstrip()
-        if head.startswith("ISA") and len(head) > 106 and head[3] == "*" and head[104] == ":":
+        # small files only (one to three claims), as the mutated files must stay small
+        if head.startswith("ISA") and len(head) > 106 and head[3] == "*" and head[104] == ":" \
+                and raw.count("CLM*") <= 3:
             usable.append((p.name, raw))
     out = []
     for n in range(count):

@@ -242,6 +242,11 @@ def _syntax(code: str, idxs: tuple[int, ...], els: list[str], comp: str, isa: bo
                                 code + "".join(f"{i:02d}" for i in idxs)))
 
 
+#: compiled expressions, shared by every run of the process (a few hundred at most: one per map
+#: segment and separator pair); compiling them costs more than checking a small file
+_COMPILED: dict[tuple[Seg, str, str], Any] = {}
+
+
 class SegmentChecker:
     """Element checks of a segment: one regular expression first, the exact check when it refuses.
 
@@ -268,7 +273,11 @@ class SegmentChecker:
         """The node's expression for the current separators (False when none can be made)."""
         found = self._patterns.get(node)
         if found is None:
-            found = self._patterns[node] = segment_pattern(node, self.sep, self.comp, self.external) or False
+            key = (node, self.sep, self.comp)
+            found = _COMPILED.get(key)
+            if found is None:
+                found = _COMPILED[key] = segment_pattern(node, self.sep, self.comp, self.external) or False
+            self._patterns[node] = found
         return found
 
     def __call__(self, node: Seg, els: list[str], raw: str | None) -> list[ElementError]:

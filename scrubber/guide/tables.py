@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 #: bump when the table layout or what is compiled changes: old cache files are then ignored
-FORMAT = 4
+FORMAT = 5
 MAP_FILE = "837.5010.X222.A1.xml"
 CONTROL_FILE = "x12.control.00501.xml"
 MAXINT = 2147483647
@@ -72,6 +72,9 @@ class Seg:
     key: tuple[str, frozenset[str]] | None
     elements: tuple[Elem | Comp, ...] = ()
     syntax: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    #: a correction to matching (see _correct): when element 01 is refine[0], element refine[1]
+    #: must be one of refine[2] for this node to match
+    refine: tuple[str, int, frozenset[str]] | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -260,7 +263,8 @@ def _pyx12_version() -> str:
 
 
 def _digest(folder: Path) -> str:
-    h = hashlib.sha256()
+    """The map files' hash, and this module's: a changed compiler never reads an old cache."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
     for name in (MAP_FILE, CONTROL_FILE, "dataele.xml", "codes.xml"):
         h.update(name.encode())
         h.update((folder / name).read_bytes())
@@ -303,10 +307,11 @@ def compile_tables(folder: Path | None = None) -> Tables:
 def _correct(loops: list[Loop]) -> list[str]:
     """The map's known departures from the TR3, put right (each one listed in the README).
 
-    Loop 2400 has two PWK segments; pyx12's map lists CT (certificate of medical necessity) in
-    the PWK01 codes of both, so a PWK*CT is matched to the first one, whose PWK02 list lacks the
-    codes the CMN indicator uses (AB, AD, AF, AG, NS), and PWK*CT*AD is refused although the TR3
-    allows it. CT is taken out of the first list, so PWK*CT meets its own segment.
+    Loop 2400 has two PWK segments, and the TR3 lists CT in the PWK01 codes of both: line
+    supplemental information (PWK02 AA, BM, EL, EM, FT, FX) and the certificate of medical
+    necessity indicator (PWK02 AB, AD, AF, AG, NS). pyx12 takes a PWK*CT for the first one
+    always, so PWK*CT*AD is refused although the TR3 allows it. Here a PWK*CT is the first one
+    only when its PWK02 is one of the first one's codes; otherwise it is the second one.
     """
     done: list[str] = []
     for loop in loops:
@@ -316,13 +321,11 @@ def _correct(loops: list[Loop]) -> list[str]:
         with_ct = [p for p in pwks if "CT" in p.key[1]]
         if len(with_ct) == 2:
             first = with_ct[0]
-            codes = first.key[1] - {"CT"}
-            first.key = (first.key[0], codes)
-            el = first.elements[0]
-            if isinstance(el, Elem) and el.codes:
-                el.codes = el.codes - {"CT"}
-            done.append("2400 PWK (line supplemental information): PWK01 code CT removed; PWK*CT is the "
-                        "certificate of medical necessity indicator, the next PWK")
+            pwk02 = first.elements[1] if len(first.elements) > 1 else None
+            if isinstance(pwk02, Elem) and pwk02.codes:
+                first.refine = ("CT", 2, pwk02.codes)
+                done.append("2400 PWK*CT: the line supplemental information PWK when PWK02 is one of its codes, "
+                            "else the certificate of medical necessity PWK (pyx12 always takes the first)")
     return sorted(set(done))
 
 

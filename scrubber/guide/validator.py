@@ -202,7 +202,7 @@ class GuideRun:
     def _learn(self, start: Any, els: list[str], sid: str) -> None:
         """Keep the walk just made as a step for ``tap``'s fast branch, when it is a plain one."""
         plan = self.walker.last
-        if plan is None or not plan.simple:
+        if plan is None or not plan.simple or sid == "PWK":  # PWK is placed by two elements: no fast step
             return
         nxt = plan.seg
         pattern = self.check.pattern(nxt)

@@ -85,6 +85,8 @@ class Walker:
             return (self.node, sid)
         if sid == "HL":
             return (self.node, sid, els[3] if len(els) > 3 else None)
+        if sid == "PWK":  # a PWK*CT is placed by its PWK02 too (scrubber.guide.tables._correct)
+            return (self.node, sid, els[1] if len(els) > 1 else None, els[2] if len(els) > 2 else None)
         return (self.node, sid, els[1] if len(els) > 1 else None)
 
     def walk(self, els: list[str], comp: str) -> tuple[Seg | None, list[WalkError]]:
@@ -139,12 +141,13 @@ class Walker:
         return None, errors
 
 
-def _qualifiers(els: list[str], comp: str) -> tuple[str | None, str | None, str | None]:
-    """What pyx12's matching reads: element 01 as a whole, its first component, HL03."""
+def _qualifiers(els: list[str], comp: str) -> tuple[str | None, ...]:
+    """What pyx12's matching reads: element 01 as a whole, its first component, HL03 (and 02)."""
     e1 = els[1] if len(els) > 1 else None
     return (e1.rstrip(comp) if e1 is not None else None,
             e1.split(comp, 1)[0] if e1 is not None else None,
-            els[3].rstrip(comp) if len(els) > 3 else None)
+            els[3].rstrip(comp) if len(els) > 3 else None,
+            els[2].rstrip(comp) if len(els) > 2 else None)
 
 
 def _matches(node: Seg, sid: str, vals: tuple) -> bool:
@@ -155,7 +158,10 @@ def _matches(node: Seg, sid: str, vals: tuple) -> bool:
         return True
     where, codes = key
     value = vals[0] if where == "e1" else vals[1] if where == "c1" else vals[2]
-    return value is not None and value in codes
+    if value is None or value not in codes:
+        return False
+    refine = node.refine
+    return refine is None or value != refine[0] or (vals[3] is not None and vals[3] in refine[2])
 
 
 def _plan(start: Seg | Loop, sid: str, vals: tuple) -> _Plan:
