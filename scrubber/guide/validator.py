@@ -128,7 +128,6 @@ class GuideRun:
         count = walker.count
         book = _BOOKKEEPING
         envelope = _ENVELOPE
-        qualified = self._qualified
         segment = self._segment
         steps = self._steps
         # The segment number, the previous segment and its unit live in locals here and are
@@ -155,26 +154,24 @@ class GuideRun:
                 continue
             number += 1
             if sid in book:
+                # prev_unit is the unit of the previous segment: only an HL or a CLM starts another
+                prev_unit = unit
                 self._number = number
                 self._book(seg, els, sid)
                 unit = self._unit
+            else:
+                prev_unit = unit
             step = table.get(sid)
-            if step is not None and sid in qualified:
+            if step.__class__ is dict:
                 step = step.get((els[3] if len(els) > 3 else None) if sid == "HL" else
                                 (els[1] if len(els) > 1 else None))
             if step is not None:
                 misses, limit_slot, limit, slot, loop_slot, a, b, zeros, nxt, pattern, next_table, seen = step
                 if count[limit_slot] < limit:
                     raw = seg.raw
-                    if raw in seen:
-                        ok = True
-                    elif pattern.fullmatch(raw):
-                        ok = True
+                    if raw in seen or pattern.fullmatch(raw):
                         if len(seen) < _SEEN:
                             seen.add(raw)
-                    else:
-                        ok = False
-                    if ok:
                         for m in misses:
                             if count[m] < 1:
                                 break
@@ -185,7 +182,7 @@ class GuideRun:
                             count[slot] += 1
                             node = nxt
                             table = next_table
-                            prev, prev_unit = seg, unit
+                            prev = seg
                             yield seg
                             continue
             walker.node = node
