@@ -23,6 +23,7 @@ from typing import Any
 FORMAT = 5
 MAP_FILE = "837.5010.X222.A1.xml"
 CONTROL_FILE = "x12.control.00501.xml"
+KEEP = 3  # cache files kept in the folder
 MAXINT = 2147483647
 
 
@@ -378,5 +379,9 @@ def _save(path: Path, tables: Tables) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
+        # Keep the newest few (several pyx12 versions may share the folder); drop older ones.
+        older = sorted(path.parent.glob("guide-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)[KEEP:]
+        for old in older:
+            old.unlink(missing_ok=True)
     except OSError:
         pass

@@ -201,8 +201,6 @@ _SCOPE_WORDS = {
 
 def _guide_findings(claim: ClaimUnit, edit: Edit, guide) -> Iterator[Finding]:  # type: ignore[no-untyped-def]
     """The built-in validator's errors (scrubber.guide) that hold this claim, one finding each."""
-    if not guide.by_unit:
-        return  # the usual case: no error anywhere so far
     from_claim = guide.claim_errors(claim)
     if not from_claim:
         return
@@ -230,7 +228,7 @@ def ig_errors(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Itera
     report = ctx.extra.get("ig")
     if report is None:
         guide = ctx.extra.get("guide")
-        if guide is not None:
+        if guide is not None and guide.by_unit:  # by_unit stays empty while no error is found
             yield from _guide_findings(claim, edit, guide)
         return
     errors = report.by_transaction.get(claim.transaction.index)
