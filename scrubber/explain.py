@@ -66,8 +66,8 @@ def explain(edit_id: str) -> str:
         out += [f"  {s}~" for s in claim_segments(spec)]
         found = run_example(edit, spec, engine)
         for f in found:
-            out += [f"  -> {f.severity} ({f.confidence}): {f.message}", wrap.fill(f"     fix: {f.suggestion}"),
-                    wrap.fill(f"     source: {f.source}")]
+            out += [f"  -> {f.severity}: {f.message}", wrap.fill(f"     fix: {f.suggestion}"),
+                    wrap.fill(f"     confidence: {f.confidence}; source: {f.source}")]
         if not found:
             out.append("  -> no finding")
     return "\n".join(out)
