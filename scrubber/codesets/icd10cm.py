@@ -151,6 +151,14 @@ class CodeTable:
         """The source key of a change of ``code`` on ``day`` inside a fiscal year, else ""."""
         return self._midyear.get((code, day.toordinal()), "") if day else ""
 
+    def midyear(self) -> dict[str, tuple[dt.date, str]]:
+        """Codes that changed inside a fiscal year: the day and the source key."""
+        return {code: (dt.date.fromordinal(day), key) for (code, day), key in self._midyear.items()}
+
+    def codes(self) -> list[str]:
+        """Every code that is billable on some day of the table, in order."""
+        return list(self._ordered)
+
     def _scan(self, prefix: str) -> list[str]:
         """Codes that extend ``prefix`` (at most _SCAN_LIMIT of them), in order."""
         out = []
