@@ -62,7 +62,8 @@ def test_report_of_a_mixed_file_in_chromium(browser, tmp_path: Path) -> None:
     browser.get(page.as_uri())
     body = browser.find_element("tag name", "body").text
     for expected in ("8\nclaims", "4\naccepted", "4\nrejected", "50.0%", "5,270.00", "Rejected claims (4)",
-                     "partial list", "Noridian JE Part B (Medicare)", "Accepted claims without findings (2)"):
+                     "partial list", "Noridian JE Part B (Medicare)", "Accepted claims without findings (2)",
+                     "(confidence: certain)", "(confidence: likely)", "(confidence: partial-list)"):
         assert expected in body, expected
     rejected = ["claim-CH-MULTI", "claim-CH-WASTE", "claim-CH-BILAT", "claim-CH-COSMETIC"]
     assert [s for s in _visible_sections(browser) if s in rejected] == rejected
