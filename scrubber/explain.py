@@ -56,6 +56,8 @@ def explain(edit_id: str) -> str:
             out.append(wrap.fill(f"  - {table}.csv line {row.line}: "
                                  + ", ".join(f"{k}={v}" for k, v in cells.items())
                                  + f"; dates {when}; {row.confidence}; source {row.source.ref}: {row.source.cite()}{note}"))
+    if edit.kind == "icd_code_validity":
+        out += ["", *_code_tables()]
     if registry:
         out += ["", f"The examples use the payer registry edits/{edit.pack}/{registry}."]
     for label in ("fail", "pass"):
@@ -71,3 +73,16 @@ def explain(edit_id: str) -> str:
         if not found:
             out.append("  -> no finding")
     return "\n".join(out)
+
+
+def _code_tables() -> list[str]:
+    """What DX-CODE-INVALID reads: the shipped code tables, year by year, with where each came from."""
+    from scrubber.codesets import icd9cm, icd10cm
+
+    table = icd10cm.table()
+    out = [f"Code tables (scrubber/codesets/data/, provenance in PROVENANCE-*.md): ICD-10-CM for dates of service "
+           f"{table.first_day} to {table.last_day}:"]
+    out += [f"  - FY{fy}: {count:,} billable codes, from {label}" for fy, (count, label) in sorted(table.years.items())]
+    out += [f"  - mid-year changes: {key}: {text}" for key, text in table.sources.items()]
+    out.append(f"ICD-9-CM: {len(icd9cm.codes().codes):,} codes of CMS version {icd9cm.codes().version} (the final set).")
+    return out

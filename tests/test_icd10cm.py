@@ -96,11 +96,12 @@ def test_every_year_against_the_reference_and_each_disagreement_explained() -> N
             ours = billable_set(day)
             for code in sorted(ours ^ theirs):
                 changed, key = midyear.get(code, (None, ""))
-                disagreements.append((fy, day.isoformat(), code, "ours" if code in ours else "reference", changed, key))
+                disagreements.append((fy, day.isoformat(), code, "our table" if code in ours else "reference", changed, key))
     unexplained = [d for d in disagreements if d[4] is None or abs((d[4] - dt.date.fromisoformat(d[1])).days) > 366]
     assert not unexplained, unexplained
     listing = "\n".join(f"FY{fy} {day}: {icd_display(code)} billable only in the {side}; changed on {when} ({key})"
                         for fy, day, code, side, when, key in disagreements)
+    print(f"\n{len(disagreements)} disagreements with the reference, each a mid-year change:\n{listing}")
     # U07.0/U07.1 (2020-04-01), the 2021-01-01 COVID-19 codes and M35.8, Z28.3x (2022-04-01) and the
     # 42 additions and 7 deletions of 2023-04-01: the reference labels them with a whole fiscal year.
     assert len(disagreements) == 62, listing
