@@ -1,0 +1,235 @@
+"""Check kinds of the ``professional`` pack: what every professional-claim scrubber checks.
+
+NPI check digits, duplicate claims (across the run) and lines, place of service and modifiers
+against CMS's dated code lists, timely filing against the payer's limit. Code lists are the pack's
+tables (``edits/professional/*.csv``); filing limits come from the payer registry, else the table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from scrubber.model import ClaimUnit, Finding, Line
+from scrubber.payers import is_medicare, payer_matches
+from scrubber.rules.catalog import Edit, Row
+from scrubber.rules.kinds import Check, Context, Triggers, finding, kind
+from scrubber.x12.dates import parse_d8
+
+#: NM1 entity codes whose NPI the edit checks, with the loops they name (claim level, line level)
+NPI_ENTITIES = {"85": ("billing provider", "2010AA", "2010AA"), "82": ("rendering provider", "2310B", "2420A"),
+                "77": ("service facility", "2310C", "2420C"), "DN": ("referring provider", "2310A", "2420F"),
+                "DK": ("ordering provider", "2420E", "2420E"), "DQ": ("supervising provider", "2310D", "2420D"),
+                "QB": ("purchased service provider", "2420B", "2420B")}
+
+
+def run_kind(name: str, triggers: Triggers | None = None) -> Callable[[Check], Check]:
+    """A kind that needs the run index: the engine runs it in input order, in the parent process."""
+
+    def register(fn: Check) -> Check:
+        fn.run_level = True  # type: ignore[attr-defined]
+        return kind(name, triggers)(fn)
+
+    return register
+
+
+def npi_check_digit(npi: str) -> int | None:
+    """The Luhn check digit of a 10-digit NPI's first nine digits (with the 80840 prefix)."""
+    if len(npi) != 10 or not npi.isdigit():
+        return None
+    total = 0
+    for i, ch in enumerate(reversed("80840" + npi[:9])):
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return (10 - total % 10) % 10
+
+
+@kind("npi_check_digit")
+def npi_check(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    billing = [s for s in claim.billing.segments if s.els[0] == "NM1"] if claim.billing else []
+    line: Line | None = None
+    for seg in (*billing, *claim.segments):
+        e = seg.els
+        if e[0] == "LX":
+            line = next((ln for ln in claim.lines if ln.lx_segment is seg), line)
+        if e[0] != "NM1" or len(e) < 9 or e[8] != "XX":
+            continue
+        npi = e[9] if len(e) > 9 else ""
+        digit = npi_check_digit(npi)
+        if digit is not None and int(npi[9]) == digit:
+            continue
+        who, claim_loop, line_loop = NPI_ENTITIES.get(e[1], (f"entity {e[1]}", "2310", "2420"))
+        loop = line_loop if line is not None and e[1] != "85" else claim_loop
+        what = (f"NPI {npi!r} is not 10 digits" if digit is None
+                else f"NPI {npi} fails the check digit (the last digit should be {digit})")
+        yield finding(claim, edit, edit.message("npi", who=who, loop=loop, what=what),
+                      line=line if e[1] != "85" else None, segment=seg, code=npi or None)
+
+
+# -- duplicates -----------------------------------------------------------------------------------
+
+
+@run_kind("duplicate_claim")
+def duplicate_claim(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    run, keys = ctx.extra["run"], ctx.claim_cache["keys"]
+    first = run.first(keys.claim_id)
+    key = "same_id"
+    if first is None:
+        first, key = run.first(keys.content), "same_content"
+    if first is not None:
+        yield finding(claim, edit, edit.message(key, claim_id=claim.claim_id, first=first, ordinal=claim.ordinal),
+                      segment=claim.clm)
+
+
+EXPLAINS_REPEAT = frozenset({"76", "77", "91", "59", "XE", "XS", "XP", "XU", "RT", "LT"})
+
+
+@kind("duplicate_line")
+def duplicate_line(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    seen: dict[tuple, Line] = {}
+    for ln in claim.lines:
+        if ln.sv1 is None:
+            continue
+        key = (claim.line_dos(ln), ln.code, tuple(sorted(ln.modifiers)))
+        first = seen.setdefault(key, ln)
+        if first is ln or EXPLAINS_REPEAT.intersection(ln.modifiers):
+            continue
+        mods = "-".join(ln.modifiers) or "no modifier"
+        yield finding(claim, edit, edit.message("repeat", line=ln.number, first=first.number, code=ln.code, mods=mods,
+                                                dos=key[0] or "no date"), line=ln)
+
+
+# -- code lists by date: place of service, modifiers ---------------------------------------------
+
+
+def _table(ctx: Context, edit: Edit, name: str) -> dict[str, list[Row]]:
+    def make() -> dict[str, list[Row]]:
+        out: dict[str, list[Row]] = {}
+        for row in ctx.catalog.table(edit.pack, name):
+            out.setdefault(row["code"], []).append(row)
+        return out
+
+    return ctx.memo(("pro-table", edit.pack, name), make)
+
+
+def _judge(rows: list[Row] | None, day: dt.date) -> tuple[str, Row | None]:
+    """("ok" | "unknown" | "not_yet" | "ended", the row that says so) for a code on a day."""
+    if not rows:
+        return "unknown", None
+    for r in rows:
+        if r.valid_on(day):
+            return "ok", r
+    later = [r for r in rows if r.valid_from and day < r.valid_from]
+    if later:
+        return "not_yet", min(later, key=lambda r: r.valid_from)  # type: ignore[arg-type, return-value]
+    return "ended", max(rows, key=lambda r: r.valid_to or dt.date.max)
+
+
+def _row_severity(state: str, row: Row | None, edit: Edit, partial: bool) -> str | None:
+    """Reject only what a dated, confirmed row makes certain; warn otherwise."""
+    if state == "unknown":
+        return "warn" if partial else None
+    return None if row is not None and row.get("confidence") == "V" else "warn"
+
+
+@kind("place_of_service")
+def place_of_service(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    table = _table(ctx, edit, params.get("table", "pos"))
+    claim_days = sorted({d for ln in claim.lines if not ln.place and (d := claim.line_dos(ln)) is not None})
+    if claim.place and claim_days:
+        yield from _pos(claim, edit, table, claim.place, claim_days[0], None, "CLM05-1")
+    for ln in claim.lines:
+        day = claim.line_dos(ln)
+        if ln.place and day is not None:
+            yield from _pos(claim, edit, table, ln.place, day, ln, "SV105")
+
+
+def _pos(claim: ClaimUnit, edit: Edit, table: dict[str, list[Row]], code: str, day: dt.date, line: Line | None,
+         where: str) -> Iterator[Finding]:
+    state, row = _judge(table.get(code), day)
+    if state == "ok":
+        return
+    text = edit.message(state, where=where, code=code, dos=day, date=row and (row.valid_from or row.valid_to))
+    yield finding(claim, edit, text, line=line, segment=line.sv1 if line else claim.clm, code=code,
+                  severity=_row_severity(state, row, edit, partial=False),
+                  source=row.source.cite() if row else None)
+
+
+@kind("modifier_code")
+def modifier_code(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    table = _table(ctx, edit, params.get("table", "modifiers"))
+    partial = bool(params.get("partial", True))
+    for ln in claim.lines:
+        day = claim.line_dos(ln)
+        for mod in ln.modifiers:
+            if len(mod) != 2 or not mod.isalnum() or not mod.isascii():
+                yield finding(claim, edit, edit.message("malformed", line=ln.number, code=ln.code, mod=mod), line=ln)
+                continue
+            if day is None:
+                continue
+            state, row = _judge(table.get(mod.upper()), day)
+            if state == "ok":
+                continue
+            text = edit.message(state, line=ln.number, code=ln.code, mod=mod, dos=day,
+                                date=row and (row.valid_from or row.valid_to))
+            yield finding(claim, edit, text, line=ln, severity=_row_severity(state, row, edit, partial),
+                          suggestion=edit.message("partial_fix") if state == "unknown" and partial else "",
+                          source=row.source.cite() if row else None)
+
+
+# -- timely filing --------------------------------------------------------------------------------
+
+
+def transaction_date(claim: ClaimUnit) -> dt.date | None:
+    """The day the transaction was created: the latest of BHT04, GS04 and ISA09."""
+    txn = claim.transaction
+    isa = txn.group.interchange.isa.els
+    isa09 = parse_d8("20" + isa[9]) if len(isa) > 9 and len(isa[9]) == 6 else None
+    days = [d for d in (parse_d8(txn.bht04), txn.group.date, isa09) if d is not None]
+    return max(days) if days else None
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, d)
+        except ValueError:
+            continue
+    raise ValueError(day)
+
+
+def _filing_limit(claim: ClaimUnit, edit: Edit, ctx: Context, params: dict[str, Any], day: dt.date):  # type: ignore[no-untyped-def]
+    """(deadline for a service on ``day``, how the limit reads, its source) or None."""
+    payer = ctx.payers.payer_for(claim) if ctx.payers is not None else None
+    if payer is not None and (payer.filing_limit_days or payer.filing_limit_months):
+        src = f"payer registry entry {payer.key} ({payer.name})"
+        if payer.filing_limit_months:
+            return add_months(day, payer.filing_limit_months), f"{payer.filing_limit_months} months", src
+        return day + dt.timedelta(days=payer.filing_limit_days or 0), f"{payer.filing_limit_days} days", src
+    for row in ctx.catalog.table(edit.pack, params.get("table", "filing_limits")):
+        if payer_matches(claim, row["payer"], ctx.payers) and row.valid_on(day):
+            if row["payer"] == "medicare" and not is_medicare(claim, ctx.payers):
+                continue
+            months, days = int(row.get("months", "0") or 0), int(row.get("days", "0") or 0)
+            deadline = add_months(day, months) if months else day + dt.timedelta(days=days)
+            return deadline, f"{months} months" if months else f"{days} days", row.source.cite()
+    return None
+
+
+@kind("timely_filing")
+def timely_filing(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    sent = transaction_date(claim)
+    if sent is None:
+        return
+    for day in claim.service_dates():
+        limit = _filing_limit(claim, edit, ctx, params, day)
+        if limit is None or sent <= limit[0]:
+            continue
+        deadline, text, source = limit
+        yield finding(claim, edit, edit.message("late", dos=day, sent=sent, limit=text, deadline=deadline,
+                                                late=(sent - deadline).days), source=source)
