@@ -86,8 +86,8 @@ def modifier_bits(modifiers: tuple[str, ...]) -> tuple[bool, int]:
 
 def units_milli(text: str) -> int:
     try:
-        return max(0, min(int(round(float(text) * 1000)), 2**31 - 1))
-    except ValueError:
+        return max(0, min(round(float(text) * 1000), 2**31 - 1))
+    except (ValueError, OverflowError):  # "nan", "inf": X12-UNITS reports those
         return 0
 
 
