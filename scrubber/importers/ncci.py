@@ -212,6 +212,9 @@ def read_ptp(m: Member, source_index: int, rationales: dict[str, int], pairs: ar
     day = dt.timedelta(days=1)
     for lineno, f in enumerate(_rows(m, "\t"), start=1):
         if not started:
+            if len(f) == 6 and _CODE.match(f[0]) and _CODE.match(f[1]) and len(f[2]) == 8 and f[2].isdigit():
+                raise NcciImportError(f"{m.where}: line {lineno} has the 6 columns of a Medicaid PTP file; only the "
+                                      "Medicare practitioner files (7 columns) are supported")
             if not _is_ptp_row(f):
                 continue
             if len(f) < 7 or (len(f) > 7 and any(f[7:])):
