@@ -7,6 +7,7 @@ import json
 import random
 import shutil
 import zipfile
+from array import array
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from oracle import assert_valid_277, assert_valid_837
 from scrubber.cli import main
 from scrubber.importers.ncci import import_files
 from scrubber.rules.catalog import Source
-from scrubber.rules.ncci_tables import PtpTable, pack_row
+from scrubber.rules.ncci_tables import PtpTable, from_day, pack_row
 from scrubber.runindex import pack_code
 from scrubber.synth import file_837
 
@@ -167,15 +168,22 @@ def test_ptp_table_lookups_agree_with_a_plain_dict(tmp_path: Path) -> None:
     rng = random.Random(7)
     codes = [f"{n:05d}" for n in rng.sample(range(10000, 99999), 400)] + ["J0585", "G0471", "0001A"]
     source = Source("test", "1", "2026-01-01")
-    rows, expected = [], {}
+    pairs, values, expected = array("q"), array("q"), {}
     for _ in range(5000):
         c1, c2 = rng.sample(codes, 2)
         eff = dt.date(1996, 1, 1) + dt.timedelta(days=rng.randrange(11000))
         end = None if rng.random() < 0.6 else eff + dt.timedelta(days=rng.randrange(1, 2000))
         mi = rng.choice((0, 1, 9))
-        rows.append((pack_code(c1) << 27 | pack_code(c2), pack_row(eff, end, mi, False, 0, 0)))
+        pairs.append(pack_code(c1) << 27 | pack_code(c2))
+        values.append(pack_row(eff, end, mi, False, 0, 0))
         expected.setdefault((c1, c2), set()).add((eff, end, mi))
-    table = PtpTable.build(rows, ["r"], [source])
+    # The same pair and date twice: one edit, the later row wins.
+    pairs.append(pairs[0])
+    values.append(values[0] & 0xFFFF | 1 << 32)  # same effective date, open, indicator 1
+    c1, c2 = next(iter(expected))
+    expected[(c1, c2)] = {x for x in expected[(c1, c2)] if x[0] != from_day(values[0] & 0xFFFF)}
+    expected[(c1, c2)].add((from_day(values[0] & 0xFFFF), None, 1))
+    table = PtpTable.build(pairs, values, ["r"], [source])
     meta = table.save(tmp_path / "ptp.bin")
     loaded = PtpTable.load(tmp_path / "ptp.bin", meta, [source])
     for (c1, c2), want in expected.items():

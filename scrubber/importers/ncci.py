@@ -153,12 +153,13 @@ def _cell(v: object) -> str:
 
 
 def _text_rows(m: Member, sep: str) -> Iterator[list[str]]:
-    text = m.data.decode("latin-1")
+    # Line by line from the bytes: a PTP part is 50-60 MB, its lines need not all be held at once.
+    text = io.TextIOWrapper(io.BytesIO(m.data), encoding="latin-1", newline="")
     if sep == "\t":
-        for line in text.splitlines():
-            yield line.split("\t")
+        for line in text:
+            yield line.rstrip("\r\n").split("\t")
     else:
-        yield from csv.reader(io.StringIO(text, newline=""))
+        yield from csv.reader(text)
 
 
 def _rows(m: Member, sep: str) -> Iterator[list[str]]:
@@ -397,22 +398,12 @@ def _write_ptp(members: list[Member], outdir: Path, manifest: dict, report: Repo
         _add_source(manifest, key, source, m, n)
         manifest["ptp_sources"].append(key)
         report.files.append((m.where, "ptp", n))
-    rows = _dedupe(pairs, values)
-    table = PtpTable.build(rows, sorted(rationales, key=rationales.__getitem__), sources)
+        m.data = b""  # parsed: let the file's bytes go before the next part
+    table = PtpTable.build(pairs, values, sorted(rationales, key=rationales.__getitem__), sources)
     tmp = outdir / ".ptp.bin.tmp"
     manifest["ptp"] = {**table.save(tmp), "file": "ptp.bin"}
     report.ptp_rows = len(table)
     return tmp
-
-
-def _dedupe(pairs: array, values: array) -> list[tuple[int, int]]:
-    """One row per (pair, effective date): the file loaded last (the newest version) wins."""
-    latest: dict[tuple[int, int], int] = {}
-    for i in range(len(pairs)):
-        latest[(pairs[i], values[i] & 0xFFFF)] = i
-    if len(latest) == len(pairs):
-        return list(zip(pairs, values, strict=True))
-    return [(pairs[i], values[i]) for i in sorted(latest.values())]
 
 
 def _write_mue(members: list[Member], outdir: Path, manifest: dict, report: Report) -> Path:

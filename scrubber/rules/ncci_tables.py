@@ -107,16 +107,24 @@ class PtpTable:
         return len(self.pairs)
 
     @classmethod
-    def build(cls, rows: list[tuple[int, int]], rationales: list[str], sources: list[Source]) -> PtpTable:
-        """From (pair key, packed value) rows, any order; the pair key is column 1 << 27 | column 2."""
-        rows.sort()
-        pairs = array("q", (r[0] for r in rows))
-        values = array("q", (r[1] for r in rows))
+    def build(cls, pairs: array, values: array, rationales: list[str], sources: list[Source]) -> PtpTable:
+        """From rows in any order (pair key = column 1 << 27 | column 2; packed value).
+
+        Rows with the same pair and effective date are one edit in several files: the last one
+        given wins (the importer gives files oldest version first).
+        """
+        order = sorted(range(len(pairs)), key=lambda i: pairs[i] << 16 | values[i] & 0xFFFF)  # stable
+        keep = [i for k, i in enumerate(order) if k + 1 == len(order) or
+                (pairs[order[k + 1]] << 16 | values[order[k + 1]] & 0xFFFF) != (pairs[i] << 16 | values[i] & 0xFFFF)]
+        del order
+        pairs, values = array("q", (pairs[i] for i in keep)), array("q", (values[i] for i in keep))
+        del keep
+        rows = pairs
         bits = max(4, (len(rows) * 3 // 2).bit_length())
         slots = array("i", bytes(4 * (1 << bits)))
         mask = (1 << bits) - 1
         prev = None
-        for i, key in enumerate(pairs):
+        for i, key in enumerate(rows):
             if key == prev:
                 continue
             prev = key
@@ -124,7 +132,7 @@ class PtpTable:
             while slots[s]:
                 s = (s + 1) & mask
             slots[s] = i + 1
-        col2_order = array("i", sorted(range(len(pairs)), key=lambda i: (pairs[i] & 0x7FFFFFF, pairs[i] >> 27)))
+        col2_order = array("i", sorted(range(len(pairs)), key=lambda i: (pairs[i] & 0x7FFFFFF) << 27 | pairs[i] >> 27))
         codes = sorted({k >> 27 for k in pairs} | {k & 0x7FFFFFF for k in pairs})
         where = {c: i for i, c in enumerate(codes)}
         starts = {n: array("i", bytes(4 * len(codes))) for n in ("c1_start", "c1_count", "c2_start", "c2_count")}
@@ -233,7 +241,7 @@ def ptp_from_rows(rows: Iterable[Row]) -> PtpTable:
     """A (small) PTP table from CSV rows: column1, column2, modifier, pre1996, rationale."""
     sources: list[Source] = []
     rationales: list[str] = []
-    packed = []
+    pairs, values = array("q"), array("q")
     for r in rows:
         if r.source not in sources:
             sources.append(r.source)
@@ -242,9 +250,10 @@ def ptp_from_rows(rows: Iterable[Row]) -> PtpTable:
         c1, c2 = pack_code(r["column1"]), pack_code(r["column2"])
         if c1 <= 0 or c2 <= 0 or r.valid_from is None:
             raise CatalogError(f"PTP row at line {r.line}: codes of up to 5 letters/digits and valid_from are required")
-        packed.append((c1 << 27 | c2, pack_row(r.valid_from, r.valid_to, int(r["modifier"]), r["pre1996"] == "*",
-                                                rationales.index(r["rationale"]), sources.index(r.source))))
-    return PtpTable.build(packed, rationales, sources)
+        pairs.append(c1 << 27 | c2)
+        values.append(pack_row(r.valid_from, r.valid_to, int(r["modifier"]), r["pre1996"] == "*",
+                               rationales.index(r["rationale"]), sources.index(r.source)))
+    return PtpTable.build(pairs, values, rationales, sources)
 
 
 def _mue(rows: Iterable[Row]) -> dict[str, list[MueRow]]:
