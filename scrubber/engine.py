@@ -71,6 +71,8 @@ class Engine:
         self._only = only
         self._default = self._plan(self.rules.rules)
         self._by_payer: dict[str, Plan] = {}
+        #: keep per-line day keys only when a loaded NCCI table can compare lines across claims
+        self._day_index = self.ncci.needs_day_index()
 
     # -- plans ------------------------------------------------------------------------------------
     def _plan(self, rules: Rules) -> Plan:
@@ -163,7 +165,7 @@ class Engine:
         ctx = self.context
         plan = self.plan_for(claim)
         ctx.claim_cache.clear()
-        keys = ctx.claim_cache["keys"] = claim_keys(claim)
+        keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index)
         ctx.extra["run"] = run
         out: list[Finding] = []
         codes = {ln.code for ln in claim.lines}

@@ -141,20 +141,24 @@ def rendering_npis(claim: ClaimUnit) -> tuple[str, dict[int, str]]:
     return claim_npi or claim.billing_npi, lines
 
 
-def claim_keys(claim: ClaimUnit) -> ClaimKeys:
+def claim_keys(claim: ClaimUnit, with_lines: bool = True) -> ClaimKeys:
+    """The claim's keys; ``with_lines=False`` leaves out the per-line day keys (0) no loaded edit would read."""
     patient = patient_key(claim)
-    claim_npi, line_npis = rendering_npis(claim)
+    claim_npi, line_npis = rendering_npis(claim) if with_lines else ("", {})
     lines = []
     content = []
+    days: dict[tuple[str, dt.date], int] = {}
     for ln in claim.lines:
         dos = claim.line_dos(ln)
         if ln.sv1 is None or dos is None:
             continue
+        content.append(f"{dos.isoformat()}/{ln.code}/{'-'.join(sorted(ln.modifiers))}/{ln.units}")
         bypass, anat = modifier_bits(ln.modifiers)
         npi = line_npis.get(ln.index, claim_npi)
-        lines.append(LineKey(ln.index, ln.number, digest(patient, npi, dos.isoformat()), dos, ln.code,
-                             units_milli(ln.units), bypass, anat))
-        content.append(f"{dos.isoformat()}/{ln.code}/{'-'.join(sorted(ln.modifiers))}/{ln.units}")
+        day = days.get((npi, dos), 0) if with_lines else 0  # 0: no day key (not recorded)
+        if with_lines and not day:
+            day = days[(npi, dos)] = digest(patient, npi, dos.isoformat())
+        lines.append(LineKey(ln.index, ln.number, day, dos, ln.code, units_milli(ln.units), bypass, anat))
     repeat_ok = claim.frequency in REPEATS_ALLOWED
     return ClaimKeys(
         ordinal=claim.ordinal,
@@ -261,6 +265,8 @@ class RunIndex:
             if key is not None and self._claims.get(key) is None:
                 self._claims.put(key, keys.ordinal)
         for lk in keys.lines:
+            if not lk.day:
+                continue
             self._code.append(pack_code(lk.code))
             self._units.append(lk.units)
             self._ordinal.append(keys.ordinal)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from scrubber.model import ClaimUnit, Finding, Line
@@ -34,6 +35,7 @@ def run_kind(name: str, triggers: Triggers | None = None) -> Callable[[Check], C
     return register
 
 
+@lru_cache(maxsize=4096)
 def npi_check_digit(npi: str) -> int | None:
     """The Luhn check digit of a 10-digit NPI's first nine digits (with the 80840 prefix)."""
     if len(npi) != 10 or not npi.isdigit():
@@ -115,6 +117,12 @@ def _table(ctx: Context, edit: Edit, name: str) -> dict[str, list[Row]]:
     return ctx.memo(("pro-table", edit.pack, name), make)
 
 
+def _undated(ctx: Context, edit: Edit, table: dict[str, list[Row]]) -> set[str]:
+    """Codes valid on every date: most claims need no date arithmetic at all."""
+    return ctx.memo(("undated", edit.id), lambda: {c for c, rows in table.items()
+                                                   if any(r.valid_from is None and r.valid_to is None for r in rows)})
+
+
 def _judge(rows: list[Row] | None, day: dt.date) -> tuple[str, Row | None]:
     """("ok" | "unknown" | "not_yet" | "ended", the row that says so) for a code on a day."""
     if not rows:
@@ -138,12 +146,13 @@ def _row_severity(state: str, row: Row | None, edit: Edit, partial: bool) -> str
 @kind("place_of_service")
 def place_of_service(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     table = _table(ctx, edit, params.get("table", "pos"))
-    claim_days = sorted({d for ln in claim.lines if not ln.place and (d := claim.line_dos(ln)) is not None})
-    if claim.place and claim_days:
-        yield from _pos(claim, edit, table, claim.place, claim_days[0], None, "CLM05-1")
+    undated = _undated(ctx, edit, table)
+    if claim.place and claim.place not in undated:  # most claims: a code valid on every date (11, 22, ...)
+        days = sorted({d for ln in claim.lines if not ln.place and (d := claim.line_dos(ln)) is not None})
+        if days:
+            yield from _pos(claim, edit, table, claim.place, days[0], None, "CLM05-1")
     for ln in claim.lines:
-        day = claim.line_dos(ln)
-        if ln.place and day is not None:
+        if ln.place and ln.place not in undated and (day := claim.line_dos(ln)) is not None:
             yield from _pos(claim, edit, table, ln.place, day, ln, "SV105")
 
 
@@ -162,12 +171,15 @@ def _pos(claim: ClaimUnit, edit: Edit, table: dict[str, list[Row]], code: str, d
 def modifier_code(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     table = _table(ctx, edit, params.get("table", "modifiers"))
     partial = bool(params.get("partial", True))
+    undated = _undated(ctx, edit, table)
     for ln in claim.lines:
-        day = claim.line_dos(ln)
         for mod in ln.modifiers:
+            if mod in undated:
+                continue
             if len(mod) != 2 or not mod.isalnum() or not mod.isascii():
                 yield finding(claim, edit, edit.message("malformed", line=ln.number, code=ln.code, mod=mod), line=ln)
                 continue
+            day = claim.line_dos(ln)
             if day is None:
                 continue
             state, row = _judge(table.get(mod.upper()), day)

@@ -353,6 +353,11 @@ class Ncci:
         rows = self.aoc_imported.get(addon) or self.aoc_builtin.get(addon) or []
         return [r for r in rows if r.row.valid_on(day)]
 
+    def needs_day_index(self) -> bool:
+        """Whether PTP pairs or date-of-service MUEs (MAI 2/3) exist to compare lines across claims."""
+        rows = [*self.mue_imported.values(), *self.mue_builtin.values()]
+        return self.imported or bool(self._builtin_ptp) or any(r.mai in (2, 3) for rs in rows for r in rs)
+
     def mue_codes(self) -> frozenset[str]:
         return frozenset(self.mue_imported) | frozenset(self.mue_builtin)
 
