@@ -147,7 +147,7 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             for w in writers:
                 w.end_interchange(ev.interchange)
     summary.transactions = reader.transactions
-    summary.notices = [*engine.notices(), *(notices or []), *reader.notices]
+    summary.notices = [*(notices or []), *engine.notices(), *reader.notices]
     for w in writers:
         w.finish(summary.notices)
     return summary
