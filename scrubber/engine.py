@@ -73,6 +73,7 @@ class Engine:
         self._by_payer: dict[str, Plan] = {}
         #: keep per-line day keys only when a loaded NCCI table can compare lines across claims
         self._day_index = self.ncci.needs_day_index()
+        self._line_codes = None if self._day_index else self.ncci.mue_codes()
 
     # -- plans ------------------------------------------------------------------------------------
     def _plan(self, rules: Rules) -> Plan:
@@ -165,7 +166,7 @@ class Engine:
         ctx = self.context
         plan = self.plan_for(claim)
         ctx.claim_cache.clear()
-        keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index)
+        keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
         ctx.extra["run"] = run
         out: list[Finding] = []
         codes = {ln.code for ln in claim.lines}

@@ -141,8 +141,12 @@ def rendering_npis(claim: ClaimUnit) -> tuple[str, dict[int, str]]:
     return claim_npi or claim.billing_npi, lines
 
 
-def claim_keys(claim: ClaimUnit, with_lines: bool = True) -> ClaimKeys:
-    """The claim's keys; ``with_lines=False`` leaves out the per-line day keys (0) no loaded edit would read."""
+def claim_keys(claim: ClaimUnit, with_lines: bool = True, codes: frozenset[str] | None = None) -> ClaimKeys:
+    """The claim's keys.
+
+    ``with_lines=False`` leaves out the per-line day keys (0) no loaded edit would read; then only
+    lines of ``codes`` (e.g. codes with an MUE) get a line key at all.
+    """
     patient = patient_key(claim)
     claim_npi, line_npis = rendering_npis(claim) if with_lines else ("", {})
     lines = []
@@ -153,6 +157,8 @@ def claim_keys(claim: ClaimUnit, with_lines: bool = True) -> ClaimKeys:
         if ln.sv1 is None or dos is None:
             continue
         content.append(f"{dos.isoformat()}/{ln.code}/{'-'.join(sorted(ln.modifiers))}/{ln.units}")
+        if not with_lines and (codes is None or ln.code not in codes):
+            continue
         bypass, anat = modifier_bits(ln.modifiers)
         npi = line_npis.get(ln.index, claim_npi)
         day = days.get((npi, dos), 0) if with_lines else 0  # 0: no day key (not recorded)

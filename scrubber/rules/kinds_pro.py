@@ -215,33 +215,34 @@ def add_months(day: dt.date, months: int) -> dt.date:
     raise ValueError(day)
 
 
-def _filing_limit(claim: ClaimUnit, edit: Edit, ctx: Context, params: dict[str, Any], day: dt.date):  # type: ignore[no-untyped-def]
-    """(deadline for a service on ``day``, how the limit reads, its source) or None."""
+def _filing_rule(claim: ClaimUnit, edit: Edit, ctx: Context, params: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """(months, days, source text, table row or None) of the claim's payer, or None when it has no limit."""
     payer = ctx.payers.payer_for(claim) if ctx.payers is not None else None
     if payer is not None and (payer.filing_limit_days or payer.filing_limit_months):
-        src = f"payer registry entry {payer.key} ({payer.name})"
-        if payer.filing_limit_months:
-            return add_months(day, payer.filing_limit_months), f"{payer.filing_limit_months} months", src
-        return day + dt.timedelta(days=payer.filing_limit_days or 0), f"{payer.filing_limit_days} days", src
-    for row in ctx.catalog.table(edit.pack, params.get("table", "filing_limits")):
-        if payer_matches(claim, row["payer"], ctx.payers) and row.valid_on(day):
-            if row["payer"] == "medicare" and not is_medicare(claim, ctx.payers):
-                continue
-            months, days = int(row.get("months", "0") or 0), int(row.get("days", "0") or 0)
-            deadline = add_months(day, months) if months else day + dt.timedelta(days=days)
-            return deadline, f"{months} months" if months else f"{days} days", row.source.cite()
-    return None
+        return payer.filing_limit_months or 0, payer.filing_limit_days or 0, \
+            f"payer registry entry {payer.key} ({payer.name})", None
+    rows = [r for r in ctx.catalog.table(edit.pack, params.get("table", "filing_limits"))
+            if payer_matches(claim, r["payer"], ctx.payers) and (r["payer"] != "medicare" or is_medicare(claim, ctx.payers))]
+    return [(int(r.get("months", "0") or 0), int(r.get("days", "0") or 0), r.source.cite(), r) for r in rows] or None
+
+
+def _deadline(day: dt.date, months: int, days: int) -> tuple[dt.date, str]:
+    return (add_months(day, months), f"{months} months") if months else (day + dt.timedelta(days=days), f"{days} days")
 
 
 @kind("timely_filing")
 def timely_filing(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
-    sent = transaction_date(claim)
+    who = (claim.payer_id, claim.subscriber.filing_indicator if claim.subscriber else "")
+    rule = ctx.memo(("filing-rule", edit.id, who), lambda: _filing_rule(claim, edit, ctx, params))
+    sent = transaction_date(claim) if rule else None
     if sent is None:
         return
+    rules = rule if isinstance(rule, list) else [rule]
     for day in claim.service_dates():
-        limit = _filing_limit(claim, edit, ctx, params, day)
-        if limit is None or sent <= limit[0]:
+        limit = next((r for r in rules if r[3] is None or r[3].valid_on(day)), None)
+        if limit is None:
             continue
-        deadline, text, source = limit
-        yield finding(claim, edit, edit.message("late", dos=day, sent=sent, limit=text, deadline=deadline,
-                                                late=(sent - deadline).days), source=source)
+        deadline, text = _deadline(day, limit[0], limit[1])
+        if sent > deadline:
+            yield finding(claim, edit, edit.message("late", dos=day, sent=sent, limit=text, deadline=deadline,
+                                                    late=(sent - deadline).days), source=limit[2])
