@@ -11,6 +11,7 @@ import pytest
 
 from scrubber import split
 from scrubber.api import Options
+from scrubber.config import resolve
 from scrubber.importers.ncci import import_files
 from scrubber.parallel import scrub_files
 from scrubber.runindex import KeyTable, RunIndex, digest, pack_code, unpack_code
@@ -54,6 +55,7 @@ def tables(tmp_path_factory) -> str:
 def test_jobs_2_gives_the_cross_claim_verdicts_of_one_process(tmp_path: Path, tables: str, monkeypatch) -> None:
     monkeypatch.setattr(split, "MIN_SPLIT_BYTES", 0)
     claims, expect = _claims()
+    claims[200] = {"id": "AOC", "member_id": "A1", "lines": [{"code": "64645", "dos": "2024-05-02"}]}  # warns now
     src = tmp_path / "batch.837"
     src.write_text(file_837(claims, claims_per_billing=10, gs_date="2025-02-01"))
     pieces = split.plan(src, 2 * 16)
@@ -71,7 +73,9 @@ def test_jobs_2_gives_the_cross_claim_verdicts_of_one_process(tmp_path: Path, ta
     used = []
     monkeypatch.setattr(api, "SplitFindings", lambda *a: used.append(a) or split.SplitFindings(*a))
     one, two = tmp_path / "one", tmp_path / "two"
-    base = {"html": False, "now": NOW, "control_base": 700, "ncci": tables}
+    # Rule control travels to the workers too: a severity changed there must be the parent's.
+    rules = resolve(use_file=False, severity=["PRO-MODIFIER=warn", "NCCI-AOC=warn"])
+    base = {"html": False, "now": NOW, "control_base": 700, "ncci": tables, "rules": rules}
     (_l, s1, e1), = scrub_files([str(src)], str(one), Options(**base), jobs=1)
     (_l, s2, e2), = scrub_files([str(src)], str(two), Options(**base, jobs=2), jobs=1)
     assert not e1 and not e2
@@ -87,6 +91,8 @@ def test_jobs_2_gives_the_cross_claim_verdicts_of_one_process(tmp_path: Path, ta
     dup = next(f for c in report["claims"] if c["claim_id"] == "P0B" for f in c["findings"])
     assert f"claim {positions['P0A'] + 1} of this file" in dup["message"]
     assert s1.rejected == s2.rejected == len(expect) + 1
+    aoc = next(c for c in report["claims"] if c["claim_id"] == "AOC")
+    assert aoc["status"] == "accepted" and [f["severity"] for f in aoc["findings"] if f["edit"] == "NCCI-AOC"] == ["warn"]
 
 
 def test_each_input_file_has_its_own_index(tmp_path: Path) -> None:
