@@ -55,7 +55,7 @@ def tables(tmp_path_factory) -> str:
 def test_jobs_2_gives_the_cross_claim_verdicts_of_one_process(tmp_path: Path, tables: str, monkeypatch) -> None:
     monkeypatch.setattr(split, "MIN_SPLIT_BYTES", 0)
     claims, expect = _claims()
-    claims[200] = {"id": "AOC", "member_id": "A1", "lines": [{"code": "64645", "dos": "2024-05-02"}]}  # warns now
+    claims[200] = {"id": "AOC", "member_id": "A1", "lines": [{"code": "99292", "dos": "2020-06-01"}]}  # warns now
     src = tmp_path / "batch.837"
     src.write_text(file_837(claims, claims_per_billing=10, gs_date="2025-02-01"))
     pieces = split.plan(src, 2 * 16)
