@@ -47,6 +47,10 @@ class Options:
     jobs: int = 1
     #: implementation-guide validation through pyx12 (X12-IG findings and NAME.999)
     validate: bool = False
+    #: rule control (scrubber.config.RuleConfig): edits off/on, severities, per payer
+    rules: Any = None
+    #: folder written by `scrubber import-ncci` (else the configuration's, else none)
+    ncci: str | None = None
 
     def moment(self) -> dt.datetime:
         return self.now or dt.datetime.now().replace(microsecond=0)
@@ -82,9 +86,11 @@ class _Collect(Writer):
 
 
 def meta(engine: Engine) -> dict[str, Any]:
-    """What the run judged by: pack versions and the payer policies, partial lists flagged."""
+    """What the run judged by: pack versions, payer policies (partial lists flagged), rule control, NCCI."""
     registry = engine.payers
     return {
+        "rule_config": engine.rules.as_dict(),
+        "ncci": engine.ncci.describe(),
         "scrubber": __version__,
         "packs": [{"pack": p.name, "version": p.version, "edits": len(p.edits)} for p in engine.catalog.packs],
         "payer_registry": {
@@ -105,6 +111,7 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
     writers = list(writers)
     reader = Reader(stream)
     summary = Summary(input_name)
+    run_index = engine.new_run()  # cross-claim edits: one index per input file, claims in input order
     txn = None
     position = 0
     for ev in reader.events():
@@ -117,7 +124,10 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
                 position += 1
                 if found is not None and not ev.problems and not found[1]:
                     findings = found[0]
-            scrubbed = ScrubbedClaim(ev, findings if findings is not None else engine.check(ev))
+            if findings is None:
+                findings = engine.check(ev)
+            findings = findings + engine.check_run(ev, run_index, findings)
+            scrubbed = ScrubbedClaim(ev, findings)
             summary.claims += 1
             if progress is not None and summary.claims % 5000 == 0:
                 progress(summary.claims)
@@ -137,10 +147,15 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             for w in writers:
                 w.end_interchange(ev.interchange)
     summary.transactions = reader.transactions
-    summary.notices = [*(notices or []), *reader.notices]
+    summary.notices = [*(notices or []), *engine.notices(), *reader.notices]
     for w in writers:
         w.finish(summary.notices)
     return summary
+
+
+def engine_for(options: Options) -> Engine:
+    """The engine a run's options describe (payers, rule control, NCCI tables)."""
+    return Engine(payers=options.payers, only=options.only_edits, rules=options.rules, ncci=options.ncci)
 
 
 def output_name(input_path: str) -> str:
@@ -165,7 +180,7 @@ def scrub_to_dir(
     Every file appears atomically at the end, or not at all when the input is unusable.
     """
     options = options or Options()
-    engine = engine or Engine(payers=options.payers, only=options.only_edits)
+    engine = engine or engine_for(options)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     if name is None:
@@ -308,7 +323,7 @@ def scrub_stream(
     stream: BinaryIO, name: str = "stdin", *, options: Options | None = None, engine: Engine | None = None
 ) -> Result:
     options = options or Options()
-    engine = engine or Engine(payers=options.payers, only=options.only_edits)
+    engine = engine or engine_for(options)
     bufs = {k: io.StringIO(newline="") for k in ("837", "277", "json", "html")}
     collect = _Collect()
     writers = [*make_writers(bufs, name, options, engine, options.moment()), collect]

@@ -28,8 +28,14 @@ def _parser() -> argparse.ArgumentParser:
                    "(tcp://HOST:PORT; inputs and OUTDIR on storage every worker sees)")
     s.add_argument("--no-html", action="store_true", help="skip the HTML report")
     s.add_argument("--validate", action="store_true", help="add implementation-guide validation through pyx12")
+    _rule_flags(s)
+    s.add_argument("--ncci", metavar="DIR", help="CMS NCCI tables written by `scrubber import-ncci`")
     r = sub.add_parser("rules", help="list every edit: id, severity, pack, dates, source")
     r.add_argument("--json", action="store_true", help="machine-readable list")
+    _rule_flags(r)
+    n = sub.add_parser("import-ncci", help="turn CMS's NCCI practitioner PTP, MUE and add-on code files into tables")
+    n.add_argument("files", nargs="+", metavar="FILE", help="CMS ZIPs, or the TXT/CSV/XLSX files inside, or folders")
+    n.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the tables (use with --ncci DIR)")
     e = sub.add_parser("explain", help="explain one edit, with a failing and a passing example")
     e.add_argument("edit", metavar="EDIT-ID")
     m = sub.add_parser("import-mcd", help="turn a CMS Medicare Coverage Database article download into a payer registry")
@@ -41,6 +47,31 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--base", metavar="FILE", help="registry to update (default: the built-in one)")
     m.add_argument("-o", "--output", required=True, metavar="FILE", help="registry file to write")
     return p
+
+
+def _rule_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="rule configuration (default: scrubber.toml or [tool.scrubber] "
+                   "in pyproject.toml, found walking up from the current folder)")
+    p.add_argument("--no-config", action="store_true", help="ignore configuration files")
+    p.add_argument("--disable", action="append", default=[], metavar="ID", help="switch an edit off (repeatable)")
+    p.add_argument("--enable", action="append", default=[], metavar="ID", help="switch an edit on (repeatable)")
+    p.add_argument("--severity", action="append", default=[], metavar="ID=warn|reject",
+                   help="change an edit's severity (reject:A7:NNN gives the 277CA code of an edit without one)")
+
+
+def _rules_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The effective rule configuration and a checked engine for it, or None after a one-line error."""
+    from scrubber.config import ConfigError, resolve
+    from scrubber.engine import Engine
+    from scrubber.rules.ncci_tables import NcciError
+
+    try:
+        config = resolve(args.config, use_file=not args.no_config, disable=args.disable, enable=args.enable,
+                         severity=args.severity, ncci=getattr(args, "ncci", None))
+        return config, Engine(rules=config)
+    except (ConfigError, NcciError) as exc:
+        _err(str(exc))
+        return None
 
 
 def _err(text: str) -> None:
@@ -78,8 +109,12 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             _err(f"{names[name]} and {path} would both write {name}.* into the output folder")
             return 2
         names[name] = path
+    checked = _rules_config(args)
+    if checked is None:
+        return 2
+    config = checked[0]
     progress = Progress(len(inputs))
-    options = Options(html=not args.no_html, payers=payers, validate=args.validate)
+    options = Options(html=not args.no_html, payers=payers, validate=args.validate, rules=config, ncci=config.ncci)
     if args.dask:
         outcomes = _on_dask(args.dask, inputs, args.outdir, options, progress)
         if outcomes is None:
@@ -128,15 +163,24 @@ def _on_dask(address: str, inputs: list[str], outdir: str, options: Options, pro
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from scrubber.rules.catalog import edit_dates, load_catalog
+    from scrubber.rules.catalog import edit_dates
 
-    catalog = load_catalog()
+    checked = _rules_config(args)
+    if checked is None:
+        return 2
+    config, engine = checked
+    catalog = engine.catalog
     rows = []
+    effective = iter(engine.effective_edits())
     for pack in catalog.packs:
-        for e in pack.edits:
+        for base in pack.edits:
+            eff = next(effective)
+            e = eff or base
             start, end = edit_dates(catalog, e)
             rows.append({
-                "id": e.id, "severity": e.severity, "confidence": e.confidence, "pack": e.pack, "enabled": e.enabled,
+                "id": e.id, "severity": e.severity, "confidence": e.confidence, "pack": e.pack,
+                "enabled": eff is not None,
+                "configured": base.severity != e.severity or base.enabled != (eff is not None),
                 "effective_from": start.isoformat() if start else None,
                 "effective_to": end.isoformat() if end else None,
                 "ack": f"{e.category}:{e.status_code}" if e.category else None,
@@ -148,10 +192,13 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows], indent=2))
         return 0
+    if config.sources:
+        print(f"Rule configuration: {', '.join(config.sources)}" + (
+            f"; per-payer rules for {', '.join(sorted(config.payers))}" if config.payers else "") + "\n")
     width = max(len(r["id"]) for r in rows)
     print(f"{'EDIT':<{width}}  {'SEVERITY':<8}  {'PACK':<16}  {'277CA':<7}  {'DATES OF SERVICE':<26}  SOURCE")
     for r in rows:
-        flag = "" if r["enabled"] else " (off)"
+        flag = ("" if r["enabled"] else " (off)") + (" (configured)" if r["configured"] else "")
         print(f"{r['id']:<{width}}  {r['severity']:<8}  {r['pack']:<16}  {r['ack'] or '-':<7}  {r['_dates']:<26}  "
               f"{r['_short']}{flag}")
     print("\n`scrubber explain EDIT` gives every source, the table rows and an example that fails and one that passes.")
@@ -182,10 +229,26 @@ def cmd_import_mcd(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_ncci(args: argparse.Namespace) -> int:
+    from scrubber.importers.ncci import NcciImportError, import_files
+
+    try:
+        report = import_files(args.files, args.output)
+    except NcciImportError as exc:
+        _err(str(exc))
+        return 2
+    except OSError as exc:
+        _err(f"{args.output}: cannot write the tables ({exc.strerror or type(exc).__name__})")
+        return 2
+    print(report)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        commands = {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain, "import-mcd": cmd_import_mcd}
+        commands = {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain, "import-mcd": cmd_import_mcd,
+                    "import-ncci": cmd_import_ncci}
         return commands[args.command](args)
     except KeyboardInterrupt:
         _err("interrupted")

@@ -110,6 +110,9 @@ class Payer:
     requires_ndc: bool
     excludes: frozenset[str]
     policies: list[Policy]
+    #: timely filing (PRO-TIMELY-FILING): days or months after the date of service; None = the default
+    filing_limit_days: int | None = None
+    filing_limit_months: int | None = None
 
 
 class Registry:
@@ -169,8 +172,19 @@ class Registry:
                 ids=tuple(str(i) for i in raw.get("ids", [])), medicare=bool(raw.get("medicare", False)),
                 requires_ndc=bool(raw.get("requires_ndc", False)), excludes=frozenset(raw.get("excludes", [])),
                 policies=[policies[p] for p in raw.get("policies", [])],
+                filing_limit_days=_limit(raw, "filing_limit_days", where),
+                filing_limit_months=_limit(raw, "filing_limit_months", where),
             ))
         return cls(payers, path, policies)
+
+
+def _limit(raw: dict, key: str, where: str) -> int | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise RegistryError(f"{where}: {key} must be a positive whole number")
+    return value
 
 
 def _date(value: Any, where: str) -> dt.date | None:

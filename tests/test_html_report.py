@@ -117,7 +117,7 @@ def test_a_100000_claim_report_stays_small_and_opens(browser, tmp_path: Path) ->
     with open(src, "w", encoding="latin-1", newline="") as fh:
         txns = []
         for st in range(20):
-            claims = [{"id": f"B{st}-{i}", "member_id": f"M{i}", "charge": "1.00" if i % 10 == 0 else "100.00",
+            claims = [{"id": f"B{st}-{i}", "member_id": f"M{st}-{i}", "charge": "1.00" if i % 10 == 0 else "100.00",
                        "lines": [{"code": "64616" if i % 7 == 0 else "99213", "charge": "100.00"}]}
                       for i in range(5000)]
             txns.append(transaction_segments(claims, control=f"{st + 1:04d}", claims_per_billing=1000))
