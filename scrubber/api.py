@@ -86,9 +86,11 @@ def meta(engine: Engine) -> dict[str, Any]:
     registry = engine.payers
     return {
         "scrubber": __version__,
-        "packs": [{"pack": p.name, "version": p.version, "edits": len(p.edits)} for p in engine.catalog.packs],
+        "packs": [{"pack": p.name, "version": p.version, "edits": len(p.edits), "origin": p.origin}
+                  for p in engine.catalog.packs],
         "payer_registry": {
             "file": registry.path.name if registry is not None and registry.path else None,
+            "layers": [{"file": f.path.name, "origin": f.origin} for f in getattr(registry, "files", [])],
             "policies": [{"policy": p.id, "revision": p.revision, "partial": p.partial, "diagnoses": len(p.diagnoses)}
                          for p in (registry.policies.values() if registry is not None else [])],
         },

@@ -28,9 +28,9 @@ class Engine:
     ) -> None:
         self.catalog = catalog or load_catalog()
         if payers is None:
-            payers = Registry.builtin()
+            payers = Registry.default()
         elif isinstance(payers, (str, Path)):
-            payers = Registry.load(payers)
+            payers = Registry.default(extra=[payers])  # extends the built-in registry, as --payers does
         self.payers = payers
         self.context = Context(self.catalog, today or dt.date.today(), payers)
         plan: list[tuple[Edit, dict[str, Any], Check, frozenset[str] | None]] = []
