@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import tempfile
 from collections.abc import Iterable
@@ -24,7 +25,7 @@ from scrubber.split import SplitFindings
 from scrubber.split import plan as split_plan
 from scrubber.writers.accepted837 import Accepted837Writer
 from scrubber.writers.ack277 import Ack277Writer
-from scrubber.writers.base import AtomicFile, Writer
+from scrubber.writers.base import ENCODING, AtomicFile, Writer
 from scrubber.writers.report_html import HtmlReportWriter
 from scrubber.writers.report_json import JsonReportWriter
 from scrubber.x12.reader import Reader
@@ -279,27 +280,45 @@ def _stdin() -> BinaryIO:
 
 @dataclass(slots=True)
 class Result:
-    """Outputs of one scrub, held in memory."""
+    """Outputs of one scrub, held in memory.
+
+    X12 outputs are ``bytes``: the scrubber reads input one byte per character (latin-1), so every
+    byte of a kept segment comes back out unchanged, whatever the input's own encoding. Reports are
+    text: ``to_json()`` and ``to_html()`` give ``str``, ``worklist()`` the CSV as ``str`` (the file
+    is written as UTF-8), ``report()`` the parsed JSON report.
+    """
 
     summary: Summary
     claims: list[ScrubbedClaim]
-    _837: str
-    _277: str
+    _837: bytes
+    _277: bytes
     _json: str
     _html: str
     ack_999_text: str = ""  # pyx12's 999 when validated and it found errors
+    _worklist: str = ""
 
-    def accepted_837(self) -> str:
+    def accepted_837(self) -> bytes:
+        """The input without its rejected claims (empty when no claim was accepted)."""
         return self._837
 
-    def ack_277(self) -> str:
+    def ack_277(self) -> bytes:
+        """The 277CA: one 2200D per claim of the input."""
         return self._277
 
     def to_json(self) -> str:
+        """The report (schema ``scrubber.report/1``, ``scrubber/schemas/report-1.json``) as JSON text."""
         return self._json
+
+    def report(self) -> dict[str, Any]:
+        """The report as a ``dict`` (parsed from ``to_json()``: a new copy on every call)."""
+        return json.loads(self._json)
 
     def to_html(self) -> str:
         return self._html
+
+    def worklist(self) -> str:
+        """NAME.worklist.csv: one row per finding, header first, spreadsheet formulas defused."""
+        return self._worklist
 
     @property
     def exit_code(self) -> int:
@@ -320,7 +339,9 @@ def scrub_stream(
         ack = report.ack_999()
     else:
         summary = run(stream, name, writers, engine)
-    return Result(summary, collect.claims, *(bufs[k].getvalue() for k in ("837", "277", "json", "html")), ack)
+    x12 = {k: bufs[k].getvalue().encode(ENCODING, "replace") for k in ("837", "277")}
+    return Result(summary, collect.claims, x12["837"], x12["277"], bufs["json"].getvalue(), bufs["html"].getvalue(),
+                  ack)
 
 
 def scrub_bytes(

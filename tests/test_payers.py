@@ -69,8 +69,8 @@ def _write(folder: Path, name: str, text: str | bytes) -> Path:
 
 
 def test_the_built_in_registry_satisfies_the_shipped_schema() -> None:
-    from scrubber.schemas import plain
     from scrubber.resources import read_yaml
+    from scrubber.schemas import plain
 
     assert problems("payers-1", plain(read_yaml(BUILTIN))) == []
     assert [p.origin for p in Registry.builtin().payers] == ["built-in"] * 4

@@ -48,7 +48,8 @@ def problems(name: str, document: Any) -> list[str]:
     """Every way ``document`` fails schema ``name``, each as one line (path: what is wrong)."""
     errors = sorted((_deepest(e) for e in validator(name).iter_errors(document)),
                     key=lambda e: list(map(str, e.absolute_path)))
-    return [f"{location(e.absolute_path)}: {describe(e)}" if e.absolute_path else describe(e) for e in errors]
+    lines = [f"{location(e.absolute_path)}: {describe(e)}" if e.absolute_path else describe(e) for e in errors]
+    return list(dict.fromkeys(lines))  # if/then/else and anyOf can report one fault twice
 
 
 def _deepest(error: Any) -> Any:
@@ -97,6 +98,10 @@ def describe(error: Any) -> str:
         return f"must be {wanted!r}, not {_short(instance)}"
     if kind == "enum":
         return f"must be one of {', '.join(map(str, wanted))}, not {_short(instance)}"
+    if kind == "pattern":
+        return f"{_short(instance)} is not in the expected form ({error.schema.get('description') or wanted})"
+    if kind == "contains":
+        return "has no item of the required kind"
     if kind == "minItems":
         return f"must list at least {wanted}"
     if kind == "minLength":
