@@ -28,6 +28,7 @@ from scrubber.writers.ack277 import Ack277Writer
 from scrubber.writers.base import ENCODING, AtomicFile, Writer
 from scrubber.writers.report_html import HtmlReportWriter
 from scrubber.writers.report_json import JsonReportWriter
+from scrubber.writers.worklist import WorklistWriter
 from scrubber.x12.reader import Reader
 
 
@@ -179,6 +180,7 @@ def scrub_to_dir(
         "277": AtomicFile(outdir / f"{name}.277"),
         "837": AtomicFile(outdir / f"{name}.accepted.837"),
         "json": AtomicFile(outdir / f"{name}.report.json", "ascii"),
+        "worklist": AtomicFile(outdir / f"{name}.worklist.csv", "utf-8"),
     }
     if options.html:
         files["html"] = AtomicFile(outdir / f"{name}.report.html", "utf-8")
@@ -217,13 +219,15 @@ def scrub_to_dir(
 
 def make_writers(out: dict[str, IO[str]], label: str, options: Options, engine: Engine,
                  moment: dt.datetime) -> list[Writer]:
-    """One writer per output (keys 837, 277, json, html), all fed by the same pass."""
+    """One writer per output (keys 837, 277, json, worklist, html), all fed by the same pass."""
     writers: list[Writer] = [
         Accepted837Writer(out["837"]),
         Ack277Writer(out["277"], now=moment, control_base=options.control(moment),
                      source_name=options.source_name, source_id=options.source_id),
         JsonReportWriter(out["json"], input_name=label, meta=meta(engine)),
     ]
+    if "worklist" in out:
+        writers.append(WorklistWriter(out["worklist"]))
     if options.html:
         writers.append(HtmlReportWriter(out["html"], input_name=label, meta=meta(engine), registry=engine.payers))
     return writers
@@ -330,7 +334,7 @@ def scrub_stream(
 ) -> Result:
     options = options or Options()
     engine = engine or Engine(payers=options.payers, only=options.only_edits)
-    bufs = {k: io.StringIO(newline="") for k in ("837", "277", "json", "html")}
+    bufs = {k: io.StringIO(newline="") for k in ("837", "277", "json", "html", "worklist")}
     collect = _Collect()
     writers = [*make_writers(bufs, name, options, engine, options.moment()), collect]
     ack = ""
@@ -341,7 +345,7 @@ def scrub_stream(
         summary = run(stream, name, writers, engine)
     x12 = {k: bufs[k].getvalue().encode(ENCODING, "replace") for k in ("837", "277")}
     return Result(summary, collect.claims, x12["837"], x12["277"], bufs["json"].getvalue(), bufs["html"].getvalue(),
-                  ack)
+                  ack, bufs["worklist"].getvalue())
 
 
 def scrub_bytes(
