@@ -202,13 +202,14 @@ def cmd_payers(args: argparse.Namespace) -> int:
         return 0
     print("Payer registry layers, in order (a later one replaces a payer with the same key or payer id):")
     for f in doc["files"]:
-        print(f"  {f['origin']:<28}  {f['file']}")
+        print(f"  {f['origin']}: {f['file']}")
     print()
-    width = max([len(p["key"]) for p in doc["payers"]] + [5])
-    print(f"{'PAYER':<{width}}  {'MEDICARE':<8}  {'NDC':<3}  {'POLICIES':<20}  {'FROM':<14}  NAME; PAYER IDS (2010BB NM109)")
+    print("Payers:")
     for p in doc["payers"]:
-        print(f"{p['key']:<{width}}  {'yes' if p['medicare'] else 'no':<8}  {'yes' if p['requires_ndc'] else 'no':<3}  "
-              f"{' '.join(p['policies']) or '-':<20}  {p['origin']:<14}  {p['name']}; {' '.join(p['ids'])}")
+        print(f"  {p['key']}: {p['name']} [{p['origin']}]")
+        print(f"    payer ids (2010BB NM109): {' '.join(p['ids'])}; Medicare: {'yes' if p['medicare'] else 'no'}; "
+              f"NDC required: {'yes' if p['requires_ndc'] else 'no'}; excludes: {', '.join(p['excludes']) or '-'}; "
+              f"policies: {', '.join(p['policies']) or '-'}")
     print()
     print("Policies:")
     for pol in doc["policies"]:

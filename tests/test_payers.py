@@ -234,6 +234,7 @@ def test_payers_command_prints_the_effective_registry(tmp_path: Path, capsys) ->
     assert ehp["diagnosis_rows"] == 1 and ehp["procedures"] == ["64616", "J0585"] and ehp["used"]
     assert main(["payers", "--payers", str(reg)]) == 0
     text = capsys.readouterr().out
-    assert "Example Health Plan; EHP01" in text and "EHP-BOTOX 1: Botulinum toxin (complete list" in text
+    assert "ehp: Example Health Plan [--payers]" in text and "payer ids (2010BB NM109): EHP01;" in text
+    assert "EHP-BOTOX 1: Botulinum toxin (complete list" in text
     assert main(["payers"]) == 0
     assert "EHP01" not in capsys.readouterr().out
