@@ -229,7 +229,8 @@ def make_writers(out: dict[str, IO[str]], label: str, options: Options, engine: 
     if "worklist" in out:
         writers.append(WorklistWriter(out["worklist"]))
     if options.html:
-        writers.append(HtmlReportWriter(out["html"], input_name=label, meta=meta(engine), registry=engine.payers))
+        writers.append(HtmlReportWriter(out["html"], input_name=label, meta=meta(engine), registry=engine.payers,
+                                        titles={e.id: e.title for e in engine.catalog.edits.values()}))
     return writers
 
 

@@ -34,16 +34,17 @@ def icd_display(code: str, icd9: bool = False) -> str:
 
 
 _SEE_COMMAND = re.compile(r"\s*\(see `[^`]*`\)")
+_FILE_PATH = re.compile(r"\s*\((?:[\w.-]+/)+[\w.-]+\.(?:md|py|ya?ml|csv|json)\)")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 
 
 def for_billers(text: str) -> str:
     """Text for billers' screens and spreadsheets: engineers' hints (commands, flags) left out.
 
-    "(see `scrubber explain X`)" goes; a sentence that tells to run a command keeps only what comes
+    "(see `scrubber explain X`)" and "(shared/spec/edits.md)" go; a sentence that tells to run a command keeps only what comes
     before its "; " (the advice), or goes whole. The JSON report keeps the full text for engineers.
     """
-    text = _SEE_COMMAND.sub("", text)
+    text = _FILE_PATH.sub("", _SEE_COMMAND.sub("", text))
     if "`" not in text and " --" not in text:
         return text
     kept = []
