@@ -238,3 +238,30 @@ def test_payers_command_prints_the_effective_registry(tmp_path: Path, capsys) ->
     assert "EHP-BOTOX 1: Botulinum toxin (complete list" in text
     assert main(["payers"]) == 0
     assert "EHP01" not in capsys.readouterr().out
+
+
+def _readme_blocks() -> tuple[dict[str, str], str, str]:
+    """The README's "Adding a payer" example: its files, its commands and the output it shows."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    files = dict(re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", text, re.S))
+    run = re.search(r"<!-- run -->\n```sh\n(.*?)```", text, re.S).group(1)
+    output = re.search(r"<!-- output -->\n```\n(.*?)```", text, re.S).group(1)
+    return files, run, output
+
+
+def test_the_readme_example_of_adding_a_payer_runs_as_shown(tmp_path: Path) -> None:
+    files, commands, shown = _readme_blocks()
+    assert set(files) == {"my-payers/ehp.yaml", "my-payers/ehp-mp-412.csv"}
+    for name, content in files.items():
+        _write(tmp_path / Path(name).parent, Path(name).name, content)
+    (tmp_path / "fixtures").mkdir()
+    shutil.copy(FIXTURES / "mixed.837", tmp_path / "fixtures" / "mixed.837")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = ""
+    for line in commands.strip().splitlines():
+        proc = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode in (0, 1) and proc.stderr == "", (line, proc.stderr)
+        out += proc.stdout
+    assert out == shown
