@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 
 def human(text: str) -> str:
@@ -38,6 +39,7 @@ _FILE_PATH = re.compile(r"\s*\((?:[\w.-]+/)+[\w.-]+\.(?:md|py|ya?ml|csv|json)\)"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 
 
+@lru_cache(maxsize=4096)  # sources and suggestions repeat from claim to claim
 def for_billers(text: str) -> str:
     """Text for billers' screens and spreadsheets: engineers' hints (commands, flags) left out.
 
