@@ -86,11 +86,11 @@ def test_the_rejected_claims_index_search_sort_and_detail(browser, tmp_path: Pat
     page = tmp_path / "chemo-mixed.report.html"
     _open(browser, page)
     body = browser.find_element("tag name", "body").text
-    for expected in ("8\nclaims", "3\naccepted", "5\nrejected", "37.5%", "7,055.00", "Rejected claims (5)",
+    for expected in ("8\nclaims", "4\naccepted", "4\nrejected", "50.0%", "5,270.00", "Rejected claims (4)",
                      "partial list", "Noridian JE Part B (Medicare)", "Accepted claims without findings (2)"):
         assert expected in body, expected
     # The index is on the first screen, in file order.
-    rejected = ["CH-MULTI", "CH-64615", "CH-WASTE", "CH-BILAT", "CH-COSMETIC"]
+    rejected = ["CH-MULTI", "CH-WASTE", "CH-BILAT", "CH-COSMETIC"]
     assert _index(browser) == rejected
     assert 0 < _top(browser, "rejected-claims") < 1000
     # Search and sort.
@@ -102,9 +102,12 @@ def test_the_rejected_claims_index_search_sort_and_detail(browser, tmp_path: Pat
     WebDriverWait(browser, 5).until(lambda d: _index(d) == ["CH-BILAT"])
     search.clear()
     search.send_keys(" ")
-    WebDriverWait(browser, 5).until(lambda d: len(_index(d)) == 5)
-    browser.find_element("css selector", "table.index.rejected th[data-col=charge] button").click()
-    assert _index(browser) == ["CH-MULTI", "CH-64615", "CH-WASTE", "CH-BILAT", "CH-COSMETIC"]  # 3010 ... 390, descending
+    WebDriverWait(browser, 5).until(lambda d: len(_index(d)) == 4)
+    charge = browser.find_element("css selector", "table.index.rejected th[data-col=charge] button")
+    charge.click()
+    assert _index(browser) == rejected  # 3010 ... 390: largest first
+    charge.click()
+    assert _index(browser) == rejected[::-1]
     browser.find_element("css selector", "table.index.rejected th[data-col=claim] button").click()
     assert _index(browser) == sorted(rejected)
     # A claim's detail: findings, and its segments with the ones at fault highlighted and annotated.
@@ -115,7 +118,13 @@ def test_the_rejected_claims_index_search_sort_and_detail(browser, tmp_path: Pat
     assert [f.find_element("css selector", "td.seg").text for f in faults] == [
         "SV1*HC:64613*300.00*UN*1***1~", "SV1*HC:64645*150.00*UN*1***2~", "SV1*HC:95874*180.00*UN*2***1~"]
     assert "CHEMO-CODE-DELETED" in faults[0].find_element("css selector", "td.notes").text
+    # Each finding shows its confidence beside its source.
+    sources = [r.find_elements("css selector", "td")[6].text for r in
+               detail.find_elements("css selector", "table.findings tbody tr")]
+    assert [s.rsplit(" (confidence: ", 1)[1] for s in sources] == ["certain)", "likely)", "certain)"]
     _shot(browser, "chemo-mixed-detail.png")
+    browser.find_element("link text", "CH-WASTE").click()
+    assert "(confidence: partial-list)" in browser.find_element("id", "claim-detail").text
     # Links of the old report (#claim-ID) still land on the claim.
     _open(browser, page, "#claim-CH-COSMETIC")
     assert "Claim CH-COSMETIC" in browser.find_element("id", "claim-detail").text
@@ -135,15 +144,15 @@ def test_a_filter_click_lists_the_claims_and_moves_the_view_to_them(browser, tmp
     link.click()
     assert _index(browser) == ["CH-COSMETIC"]
     assert abs(_top(browser, "rejected-claims")) < 5 and browser.execute_script("return window.scrollY") != before
-    assert "1 of 5 claims with CHEMO-COSMETIC" in browser.find_element("css selector", "#rejected-claims .count").text
+    assert "1 of 4 claims with CHEMO-COSMETIC" in browser.find_element("css selector", "#rejected-claims .count").text
     # An edit found only as a warning lists those claims too, and "all edits" brings every claim back.
     browser.execute_script("document.querySelector('#by-edit a[data-edit=PAYER-DX-NOT-COVERED]').click()")
-    assert _index(browser) == ["CH-64615", "CH-WASTE", "CH-BILAT", "CH-COSMETIC"]
-    assert _index(browser, "warned") == ["CH-OK"]
+    assert _index(browser) == ["CH-WASTE", "CH-BILAT", "CH-COSMETIC"]
+    assert _index(browser, "warned") == ["CH-OK", "CH-64615"]
     from selenium.webdriver.support.ui import Select
 
     Select(browser.find_element("css selector", "#rejected-claims select")).select_by_value("")
-    assert len(_index(browser)) == 5
+    assert len(_index(browser)) == 4
     # A #edit= link from elsewhere filters on arrival.
     _open(browser, page, "#edit=CHEMO-BILATERAL-MEDICARE")
     assert _index(browser) == ["CH-BILAT"] and abs(_top(browser, "rejected-claims")) < 5
@@ -200,7 +209,7 @@ def test_markup_and_script_ends_in_claim_values_stay_text(browser, tmp_path: Pat
 def test_engineers_hints_stay_out_of_the_page(tmp_path: Path) -> None:
     """Sources cite publications; "see `scrubber explain`" and command lines stay in the JSON report."""
     result = scrub_bytes((FIXTURES / "chemo-mixed.837").read_bytes(), "chemo-mixed.837")
-    assert "scrubber explain" in result.to_json() and "scrubber import-mcd" in result.to_json()
+    assert "`scrubber import-mcd" in result.to_json()  # the partial lists' fix, for engineers
     page = result.to_html()
     for hint in ("scrubber explain", "scrubber import-mcd", "--payers", "`", "spec/edits.md"):
         assert hint not in page.split("<script>")[0] + page.split("</script>\n")[-1], hint

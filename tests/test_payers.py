@@ -73,7 +73,7 @@ def test_the_built_in_registry_satisfies_the_shipped_schema() -> None:
     from scrubber.schemas import plain
 
     assert problems("payers-1", plain(read_yaml(BUILTIN))) == []
-    assert [p.origin for p in Registry.builtin().payers] == ["built-in"] * 4
+    assert {p.origin for p in Registry.builtin().payers} == {"built-in"}
 
 
 def test_payers_extends_the_built_in_registry(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_a_later_payer_with_the_same_key_or_payer_id_replaces_the_earlier_one(tm
     registry = Registry.default(extra=[same_key])
     jf = next(p for p in registry.payers if p.key == "noridian-jf-b")
     assert (jf.name, jf.ids, jf.policies, jf.origin) == ("JF without policy", ("02202",), [], "--payers")
-    assert len(registry.payers) == 4
+    assert len(registry.payers) == len(Registry.builtin().payers)
     same_id = _write(tmp_path, "b.yaml", HEAD + "payers:\n  - {key: other, name: Other plan, ids: ['01112']}\n")
     registry = Registry.default(extra=[same_id])
     je = next(p for p in registry.payers if p.key == "noridian-je-b")

@@ -70,11 +70,12 @@ def test_hostile_messages_round_trip_through_the_csv_module() -> None:
 
 
 def test_engineers_hints_stay_out_of_the_worklist() -> None:
-    data = (FIXTURES / "mixed.837").read_bytes()
-    result = scrub_bytes(data, "mixed.837")
-    assert "scrubber explain" in result.to_json()  # the JSON report keeps them for engineers
+    data = (FIXTURES / "chemo-mixed.837").read_bytes()
+    result = scrub_bytes(data, "chemo-mixed.837")
+    assert "`scrubber import-mcd" in result.to_json()  # the JSON report keeps them for engineers
     text = result.worklist()
-    assert "`" not in text and "scrubber explain" not in text
+    assert "PAYER-DX-NOT-COVERED" in text and "Check the diagnosis against the full article." in text
+    assert "`" not in text and "scrubber import-mcd" not in text and "--payers" not in text
 
 
 def test_every_run_writes_a_worklist_even_without_findings(tmp_path: Path) -> None:

@@ -237,9 +237,10 @@
     r[7].forEach(function (f) {
       findings.appendChild(el('tr', null, [
         el('td', null, [el('a', {href: '#edit=' + editId(f[0]), title: EDITS[f[0]][1], text: editId(f[0])})]),
-        el('td', {cls: f[1] ? 'sev-reject' : 'sev-warn', text: (f[1] ? 'reject' : 'warn') + (txt(f[9]) ? ' (' + txt(f[9]) + ')' : '')}),
+        el('td', {cls: f[1] ? 'sev-reject' : 'sev-warn', text: f[1] ? 'reject' : 'warn'}),
         el('td', {text: f[2] == null ? 'claim' : String(f[2])}), el('td', {text: f[3]}),
-        el('td', {text: f[4]}), el('td', {text: txt(f[5])}), el('td', {text: txt(f[6])})]));
+        el('td', {text: f[4]}), el('td', {text: txt(f[5])}),
+        el('td', {text: txt(f[6]) + (txt(f[9]) ? ' (confidence: ' + txt(f[9]) + ')' : '')})]));
     });
     panel.appendChild(el('table', {cls: 'findings'}, [el('thead', null, [el('tr', null,
       ['edit', 'severity', 'line', 'code', 'what is wrong', 'how to fix', 'source'].map(function (h) {
