@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scrub", help="scrub 837P files: 277CA, accepted 837, JSON and HTML reports")
     s.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder (every file in it) or - for stdin")
     s.add_argument("-o", "--outdir", required=True, help="folder for the outputs (created if needed)")
-    s.add_argument("--payers", metavar="FILE", help="payer registry replacing the built-in one")
+    _registry_flags(s)
     s.add_argument("--jobs", type=int, default=1, metavar="N", help="scrub N inputs in parallel")
     s.add_argument("--dask", metavar="ADDRESS", help="scrub the inputs on a dask.distributed scheduler "
                    "(tcp://HOST:PORT; inputs and OUTDIR on storage every worker sees)")
@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     n = sub.add_parser("import-ncci", help="turn CMS's NCCI practitioner PTP, MUE and add-on code files into tables")
     n.add_argument("files", nargs="+", metavar="FILE", help="CMS ZIPs, or the TXT/CSV/XLSX files inside, or folders")
     n.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the tables (use with --ncci DIR)")
+    pay = sub.add_parser("payers", help="print the effective payer registry (built-in, plugins, --payers files)")
+    pay.add_argument("--json", action="store_true", help="machine-readable")
+    _registry_flags(pay)
     e = sub.add_parser("explain", help="explain one edit, with a failing and a passing example")
     e.add_argument("edit", metavar="EDIT-ID")
     m = sub.add_parser("import-mcd", help="turn a CMS Medicare Coverage Database article download into a payer registry")
@@ -74,6 +77,39 @@ def _rules_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         return None
 
 
+def _registry_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--payers", metavar="FILE", action="append", default=[],
+                   help="payer registry extending the built-in one (same key or payer id: replaced); repeatable")
+    p.add_argument("--payers-only", metavar="FILE", action="append", default=[],
+                   help="payer registry replacing the built-in one and plugins' registries; repeatable")
+
+
+def _registry(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The effective payer registry, or None after a one-line error (exit 2)."""
+    from scrubber.payers import Registry, RegistryError
+    from scrubber.plugins import PluginError
+
+    try:
+        return Registry.default(extra=args.payers, only=args.payers_only)
+    except (RegistryError, PluginError) as exc:
+        _err(str(exc))
+        return None
+
+
+def _plugin_packs_load() -> bool:
+    """Installed plugin packs load (checked once up front, so a broken one is one line, exit 2)."""
+    from scrubber import plugins
+    from scrubber.rules.catalog import CatalogError, _plugin_packs
+
+    try:
+        if plugins.packs():
+            _plugin_packs()
+    except (plugins.PluginError, CatalogError) as exc:
+        _err(str(exc))
+        return False
+    return True
+
+
 def _err(text: str) -> None:
     sys.stderr.write(f"scrubber: {text}\n")
 
@@ -89,15 +125,9 @@ def _expand(inputs: Sequence[str]) -> list[str]:
 
 
 def cmd_scrub(args: argparse.Namespace) -> int:
-    payers = None
-    if args.payers:
-        from scrubber.payers import Registry, RegistryError
-
-        try:
-            payers = Registry.load(args.payers)
-        except RegistryError as exc:
-            _err(str(exc))
-            return 2
+    payers = _registry(args)
+    if payers is None or not _plugin_packs_load():
+        return 2
     inputs = _expand(args.inputs)
     if not inputs:
         _err("no input files")
@@ -165,11 +195,14 @@ def _on_dask(address: str, inputs: list[str], outdir: str, options: Options, pro
 def cmd_rules(args: argparse.Namespace) -> int:
     from scrubber.rules.catalog import edit_dates
 
+    if not _plugin_packs_load():
+        return 2
     checked = _rules_config(args)
     if checked is None:
         return 2
     config, engine = checked
     catalog = engine.catalog
+    origin = {p.name: p.origin for p in catalog.packs}
     rows = []
     effective = iter(engine.effective_edits())
     for pack in catalog.packs:
@@ -178,7 +211,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
             e = eff or base
             start, end = edit_dates(catalog, e)
             rows.append({
-                "id": e.id, "severity": e.severity, "confidence": e.confidence, "pack": e.pack,
+                "id": e.id, "severity": e.severity, "confidence": e.confidence, "pack": e.pack, "origin": origin[e.pack],
                 "enabled": eff is not None,
                 "configured": base.severity != e.severity or base.enabled != (eff is not None),
                 "effective_from": start.isoformat() if start else None,
@@ -201,7 +234,38 @@ def cmd_rules(args: argparse.Namespace) -> int:
         flag = ("" if r["enabled"] else " (off)") + (" (configured)" if r["configured"] else "")
         print(f"{r['id']:<{width}}  {r['severity']:<8}  {r['pack']:<16}  {r['ack'] or '-':<7}  {r['_dates']:<26}  "
               f"{r['_short']}{flag}")
+    print("\nPacks: " + "; ".join(f"{p.name} {p.version} ({p.origin})" for p in catalog.packs))
     print("\n`scrubber explain EDIT` gives every source, the table rows and an example that fails and one that passes.")
+    return 0
+
+
+def cmd_payers(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    if registry is None:
+        return 2
+    doc = registry.describe()
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    print("Payer registry layers, in order (a later one replaces a payer with the same key or payer id):")
+    for f in doc["files"]:
+        print(f"  {f['origin']}: {f['file']}")
+    print()
+    print("Payers:")
+    for p in doc["payers"]:
+        print(f"  {p['key']}: {p['name']} [{p['origin']}]")
+        print(f"    payer ids (2010BB NM109): {' '.join(p['ids'])}; Medicare: {'yes' if p['medicare'] else 'no'}; "
+              f"NDC required: {'yes' if p['requires_ndc'] else 'no'}; excludes: {', '.join(p['excludes']) or '-'}; "
+              f"policies: {', '.join(p['policies']) or '-'}")
+    print()
+    print("Policies:")
+    for pol in doc["policies"]:
+        state = "partial list" if pol["partial"] else "complete list"
+        unused = "" if pol["used"] else "; no payer names it"
+        print(f"  {pol['id']} {pol['revision']}: {pol['title']} ({state}, {pol['diagnosis_rows']} diagnosis rows, "
+              f"{len(pol['procedures'])} procedures; {pol['origin']}{unused})")
+        print(f"    source: {pol['source']}")
+    print("\nPayer ids differ between clearinghouses: check every id against your clearinghouse's payer list.")
     return 0
 
 
@@ -248,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain, "import-mcd": cmd_import_mcd,
-                    "import-ncci": cmd_import_ncci}
+                    "import-ncci": cmd_import_ncci, "payers": cmd_payers}
         return commands[args.command](args)
     except KeyboardInterrupt:
         _err("interrupted")

@@ -59,9 +59,9 @@ class Engine:
     ) -> None:
         self.catalog = catalog or load_catalog()
         if payers is None:
-            payers = Registry.builtin()
+            payers = Registry.default()
         elif isinstance(payers, (str, Path)):
-            payers = Registry.load(payers)
+            payers = Registry.default(extra=[payers])  # extends the built-in registry, as --payers does
         self.payers = payers
         self.rules = rules or RuleConfig()
         self.rules.check_ids(self.catalog.edits)
