@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import tempfile
 from collections.abc import Iterable
@@ -25,9 +26,10 @@ from scrubber.split import SplitFindings
 from scrubber.split import plan as split_plan
 from scrubber.writers.accepted837 import Accepted837Writer
 from scrubber.writers.ack277 import Ack277Writer
-from scrubber.writers.base import AtomicFile, Writer
+from scrubber.writers.base import ENCODING, AtomicFile, Writer
 from scrubber.writers.report_html import HtmlReportWriter
 from scrubber.writers.report_json import JsonReportWriter
+from scrubber.writers.worklist import WorklistWriter
 from scrubber.x12.reader import Reader
 
 
@@ -56,6 +58,10 @@ class Options:
     def validator(self) -> str:
         """Which implementation-guide check runs: "pyx12", "builtin" or "off"."""
         return "pyx12" if self.validate else ("off" if self.guide == "off" else "builtin")
+    #: rule control (scrubber.config.RuleConfig): edits off/on, severities, per payer
+    rules: Any = None
+    #: folder written by `scrubber import-ncci` (else the configuration's, else none)
+    ncci: str | None = None
 
     def moment(self) -> dt.datetime:
         return self.now or dt.datetime.now().replace(microsecond=0)
@@ -92,13 +98,17 @@ class _Collect(Writer):
 
 
 def meta(engine: Engine) -> dict[str, Any]:
-    """What the run judged by: pack versions and the payer policies, partial lists flagged."""
+    """What the run judged by: pack versions, payer policies (partial lists flagged), rule control, NCCI."""
     registry = engine.payers
     return {
+        "rule_config": engine.rules.as_dict(),
+        "ncci": engine.ncci.describe(),
         "scrubber": __version__,
-        "packs": [{"pack": p.name, "version": p.version, "edits": len(p.edits)} for p in engine.catalog.packs],
+        "packs": [{"pack": p.name, "version": p.version, "edits": len(p.edits), "origin": p.origin}
+                  for p in engine.catalog.packs],
         "payer_registry": {
             "file": registry.path.name if registry is not None and registry.path else None,
+            "layers": [{"file": f.path.name, "origin": f.origin} for f in getattr(registry, "files", [])],
             "policies": [{"policy": p.id, "revision": p.revision, "partial": p.partial, "diagnoses": len(p.diagnoses)}
                          for p in (registry.policies.values() if registry is not None else [])],
         },
@@ -117,6 +127,7 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
     reader = Reader(stream)
     summary = Summary(input_name)
     guide = attach_guide(reader, engine) if validator == "builtin" else None
+    run_index = engine.new_run()  # cross-claim edits: one index per input file, claims in input order
     txn = None
     position = 0
     for ev in reader.events():
@@ -128,9 +139,14 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
                 found = split.get(ev.transaction.index, position)
                 position += 1
                 if found is not None and not ev.problems and not found[1]:
-                    # The guide's walk lives in this process: its findings join the workers'.
-                    findings = engine.with_guide(ev, found[0]) if guide is not None else found[0]
-            scrubbed = ScrubbedClaim(ev, findings if findings is not None else engine.check(ev))
+                    findings = found[0]
+            if findings is None:
+                findings = engine.check(ev)
+            elif guide is not None:
+                # The guide's walk lives in this process: its findings join the workers'.
+                findings = engine.with_guide(ev, findings)
+            findings = findings + engine.check_run(ev, run_index, findings)
+            scrubbed = ScrubbedClaim(ev, findings)
             summary.claims += 1
             if progress is not None and summary.claims % 5000 == 0:
                 progress(summary.claims)
@@ -150,7 +166,7 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             for w in writers:
                 w.end_interchange(ev.interchange)
     summary.transactions = reader.transactions
-    summary.notices = [*(notices or []), *reader.notices]
+    summary.notices = [*(notices or []), *engine.notices(), *reader.notices]
     if guide is not None:
         engine.context.extra.pop("guide", None)
         summary.guide = guide
@@ -160,6 +176,11 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
     for w in writers:
         w.finish(summary.notices)
     return summary
+
+
+def engine_for(options: Options) -> Engine:
+    """The engine a run's options describe (payers, rule control, NCCI tables)."""
+    return Engine(payers=options.payers, only=options.only_edits, rules=options.rules, ncci=options.ncci)
 
 
 def output_name(input_path: str) -> str:
@@ -184,7 +205,7 @@ def scrub_to_dir(
     Every file appears atomically at the end, or not at all when the input is unusable.
     """
     options = options or Options()
-    engine = engine or Engine(payers=options.payers, only=options.only_edits)
+    engine = engine or engine_for(options)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     if name is None:
@@ -195,6 +216,7 @@ def scrub_to_dir(
         "277": AtomicFile(outdir / f"{name}.277"),
         "837": AtomicFile(outdir / f"{name}.accepted.837"),
         "json": AtomicFile(outdir / f"{name}.report.json", "ascii"),
+        "worklist": AtomicFile(outdir / f"{name}.worklist.csv", "utf-8"),
     }
     if options.html:
         files["html"] = AtomicFile(outdir / f"{name}.report.html", "utf-8")
@@ -249,15 +271,18 @@ def ack_999(summary: Summary, moment: dt.datetime, control: int) -> str:
 
 def make_writers(out: dict[str, IO[str]], label: str, options: Options, engine: Engine,
                  moment: dt.datetime) -> list[Writer]:
-    """One writer per output (keys 837, 277, json, html), all fed by the same pass."""
+    """One writer per output (keys 837, 277, json, worklist, html), all fed by the same pass."""
     writers: list[Writer] = [
         Accepted837Writer(out["837"]),
         Ack277Writer(out["277"], now=moment, control_base=options.control(moment),
                      source_name=options.source_name, source_id=options.source_id),
         JsonReportWriter(out["json"], input_name=label, meta=meta(engine)),
     ]
+    if "worklist" in out:
+        writers.append(WorklistWriter(out["worklist"]))
     if options.html:
-        writers.append(HtmlReportWriter(out["html"], input_name=label, meta=meta(engine), registry=engine.payers))
+        writers.append(HtmlReportWriter(out["html"], input_name=label, meta=meta(engine), registry=engine.payers,
+                                        titles={e.id: e.title for e in engine.catalog.edits.values()}))
     return writers
 
 
@@ -312,27 +337,45 @@ def _stdin() -> BinaryIO:
 
 @dataclass(slots=True)
 class Result:
-    """Outputs of one scrub, held in memory."""
+    """Outputs of one scrub, held in memory.
+
+    X12 outputs are ``bytes``: the scrubber reads input one byte per character (latin-1), so every
+    byte of a kept segment comes back out unchanged, whatever the input's own encoding. Reports are
+    text: ``to_json()`` and ``to_html()`` give ``str``, ``worklist()`` the CSV as ``str`` (the file
+    is written as UTF-8), ``report()`` the parsed JSON report.
+    """
 
     summary: Summary
     claims: list[ScrubbedClaim]
-    _837: str
-    _277: str
+    _837: bytes
+    _277: bytes
     _json: str
     _html: str
     ack_999_text: str = ""  # pyx12's 999 when validated and it found errors
+    _worklist: str = ""
 
-    def accepted_837(self) -> str:
+    def accepted_837(self) -> bytes:
+        """The input without its rejected claims (empty when no claim was accepted)."""
         return self._837
 
-    def ack_277(self) -> str:
+    def ack_277(self) -> bytes:
+        """The 277CA: one 2200D per claim of the input."""
         return self._277
 
     def to_json(self) -> str:
+        """The report (schema ``scrubber.report/1``, ``scrubber/schemas/report-1.json``) as JSON text."""
         return self._json
+
+    def report(self) -> dict[str, Any]:
+        """The report as a ``dict`` (parsed from ``to_json()``: a new copy on every call)."""
+        return json.loads(self._json)
 
     def to_html(self) -> str:
         return self._html
+
+    def worklist(self) -> str:
+        """NAME.worklist.csv: one row per finding, header first, spreadsheet formulas defused."""
+        return self._worklist
 
     @property
     def exit_code(self) -> int:
@@ -343,8 +386,8 @@ def scrub_stream(
     stream: BinaryIO, name: str = "stdin", *, options: Options | None = None, engine: Engine | None = None
 ) -> Result:
     options = options or Options()
-    engine = engine or Engine(payers=options.payers, only=options.only_edits)
-    bufs = {k: io.StringIO(newline="") for k in ("837", "277", "json", "html")}
+    engine = engine or engine_for(options)
+    bufs = {k: io.StringIO(newline="") for k in ("837", "277", "json", "html", "worklist")}
     collect = _Collect()
     writers = [*make_writers(bufs, name, options, engine, options.moment()), collect]
     ack = ""
@@ -354,7 +397,9 @@ def scrub_stream(
     else:
         summary = run(stream, name, writers, engine, validator=options.validator)
         ack = ack_999(summary, options.moment(), options.control(options.moment()))
-    return Result(summary, collect.claims, *(bufs[k].getvalue() for k in ("837", "277", "json", "html")), ack)
+    x12 = {k: bufs[k].getvalue().encode(ENCODING, "replace") for k in ("837", "277")}
+    return Result(summary, collect.claims, x12["837"], x12["277"], bufs["json"].getvalue(), bufs["html"].getvalue(),
+                  ack, bufs["worklist"].getvalue())
 
 
 def scrub_bytes(

@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scrub", help="scrub 837P files: 277CA, accepted 837, JSON and HTML reports")
     s.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder (every file in it) or - for stdin")
     s.add_argument("-o", "--outdir", required=True, help="folder for the outputs (created if needed)")
-    s.add_argument("--payers", metavar="FILE", help="payer registry replacing the built-in one")
+    _registry_flags(s)
     s.add_argument("--jobs", type=int, default=1, metavar="N", help="scrub N inputs in parallel")
     s.add_argument("--dask", metavar="ADDRESS", help="scrub the inputs on a dask.distributed scheduler "
                    "(tcp://HOST:PORT; inputs and OUTDIR on storage every worker sees)")
@@ -30,8 +30,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--validate", nargs="?", const="pyx12", default="builtin", choices=("builtin", "pyx12", "off"),
                    help="implementation-guide validation: builtin (the default, compiled from pyx12's map), "
                         "pyx12 (pyx12 itself, slow: the second opinion; bare --validate means this) or off")
+    _rule_flags(s)
+    s.add_argument("--ncci", metavar="DIR", help="CMS NCCI tables written by `scrubber import-ncci`")
     r = sub.add_parser("rules", help="list every edit: id, severity, pack, dates, source")
     r.add_argument("--json", action="store_true", help="machine-readable list")
+    _rule_flags(r)
+    n = sub.add_parser("import-ncci", help="turn CMS's NCCI practitioner PTP, MUE and add-on code files into tables")
+    n.add_argument("files", nargs="+", metavar="FILE", help="CMS ZIPs, or the TXT/CSV/XLSX files inside, or folders")
+    n.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the tables (use with --ncci DIR)")
+    pay = sub.add_parser("payers", help="print the effective payer registry (built-in, plugins, --payers files)")
+    pay.add_argument("--json", action="store_true", help="machine-readable")
+    _registry_flags(pay)
     e = sub.add_parser("explain", help="explain one edit, with a failing and a passing example")
     e.add_argument("edit", metavar="EDIT-ID")
     m = sub.add_parser("import-mcd", help="turn a CMS Medicare Coverage Database article download into a payer registry")
@@ -43,6 +52,64 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--base", metavar="FILE", help="registry to update (default: the built-in one)")
     m.add_argument("-o", "--output", required=True, metavar="FILE", help="registry file to write")
     return p
+
+
+def _rule_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="rule configuration (default: scrubber.toml or [tool.scrubber] "
+                   "in pyproject.toml, found walking up from the current folder)")
+    p.add_argument("--no-config", action="store_true", help="ignore configuration files")
+    p.add_argument("--disable", action="append", default=[], metavar="ID", help="switch an edit off (repeatable)")
+    p.add_argument("--enable", action="append", default=[], metavar="ID", help="switch an edit on (repeatable)")
+    p.add_argument("--severity", action="append", default=[], metavar="ID=warn|reject",
+                   help="change an edit's severity (reject:A7:NNN gives the 277CA code of an edit without one)")
+
+
+def _rules_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The effective rule configuration and a checked engine for it, or None after a one-line error."""
+    from scrubber.config import ConfigError, resolve
+    from scrubber.engine import Engine
+    from scrubber.rules.ncci_tables import NcciError
+
+    try:
+        config = resolve(args.config, use_file=not args.no_config, disable=args.disable, enable=args.enable,
+                         severity=args.severity, ncci=getattr(args, "ncci", None))
+        return config, Engine(rules=config)
+    except (ConfigError, NcciError) as exc:
+        _err(str(exc))
+        return None
+
+
+def _registry_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--payers", metavar="FILE", action="append", default=[],
+                   help="payer registry extending the built-in one (same key or payer id: replaced); repeatable")
+    p.add_argument("--payers-only", metavar="FILE", action="append", default=[],
+                   help="payer registry replacing the built-in one and plugins' registries; repeatable")
+
+
+def _registry(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The effective payer registry, or None after a one-line error (exit 2)."""
+    from scrubber.payers import Registry, RegistryError
+    from scrubber.plugins import PluginError
+
+    try:
+        return Registry.default(extra=args.payers, only=args.payers_only)
+    except (RegistryError, PluginError) as exc:
+        _err(str(exc))
+        return None
+
+
+def _plugin_packs_load() -> bool:
+    """Installed plugin packs load (checked once up front, so a broken one is one line, exit 2)."""
+    from scrubber import plugins
+    from scrubber.rules.catalog import CatalogError, _plugin_packs
+
+    try:
+        if plugins.packs():
+            _plugin_packs()
+    except (plugins.PluginError, CatalogError) as exc:
+        _err(str(exc))
+        return False
+    return True
 
 
 def _err(text: str) -> None:
@@ -60,15 +127,9 @@ def _expand(inputs: Sequence[str]) -> list[str]:
 
 
 def cmd_scrub(args: argparse.Namespace) -> int:
-    payers = None
-    if args.payers:
-        from scrubber.payers import Registry, RegistryError
-
-        try:
-            payers = Registry.load(args.payers)
-        except RegistryError as exc:
-            _err(str(exc))
-            return 2
+    payers = _registry(args)
+    if payers is None or not _plugin_packs_load():
+        return 2
     inputs = _expand(args.inputs)
     if not inputs:
         _err("no input files")
@@ -80,9 +141,13 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             _err(f"{names[name]} and {path} would both write {name}.* into the output folder")
             return 2
         names[name] = path
+    checked = _rules_config(args)
+    if checked is None:
+        return 2
+    config = checked[0]
     progress = Progress(len(inputs))
     options = Options(html=not args.no_html, payers=payers, validate=args.validate == "pyx12",
-                      guide="off" if args.validate == "off" else "builtin")
+                      guide="off" if args.validate == "off" else "builtin", rules=config, ncci=config.ncci)
     if args.dask:
         outcomes = _on_dask(args.dask, inputs, args.outdir, options, progress)
         if outcomes is None:
@@ -131,15 +196,27 @@ def _on_dask(address: str, inputs: list[str], outdir: str, options: Options, pro
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from scrubber.rules.catalog import edit_dates, load_catalog
+    from scrubber.rules.catalog import edit_dates
 
-    catalog = load_catalog()
+    if not _plugin_packs_load():
+        return 2
+    checked = _rules_config(args)
+    if checked is None:
+        return 2
+    config, engine = checked
+    catalog = engine.catalog
+    origin = {p.name: p.origin for p in catalog.packs}
     rows = []
+    effective = iter(engine.effective_edits())
     for pack in catalog.packs:
-        for e in pack.edits:
+        for base in pack.edits:
+            eff = next(effective)
+            e = eff or base
             start, end = edit_dates(catalog, e)
             rows.append({
-                "id": e.id, "severity": e.severity, "pack": e.pack, "enabled": e.enabled,
+                "id": e.id, "severity": e.severity, "confidence": e.confidence, "pack": e.pack, "origin": origin[e.pack],
+                "enabled": eff is not None,
+                "configured": base.severity != e.severity or base.enabled != (eff is not None),
                 "effective_from": start.isoformat() if start else None,
                 "effective_to": end.isoformat() if end else None,
                 "ack": f"{e.category}:{e.status_code}" if e.category else None,
@@ -151,13 +228,47 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows], indent=2))
         return 0
+    if config.sources:
+        print(f"Rule configuration: {', '.join(config.sources)}" + (
+            f"; per-payer rules for {', '.join(sorted(config.payers))}" if config.payers else "") + "\n")
     width = max(len(r["id"]) for r in rows)
     print(f"{'EDIT':<{width}}  {'SEVERITY':<8}  {'PACK':<16}  {'277CA':<7}  {'DATES OF SERVICE':<26}  SOURCE")
     for r in rows:
-        flag = "" if r["enabled"] else " (off)"
+        flag = ("" if r["enabled"] else " (off)") + (" (configured)" if r["configured"] else "")
         print(f"{r['id']:<{width}}  {r['severity']:<8}  {r['pack']:<16}  {r['ack'] or '-':<7}  {r['_dates']:<26}  "
               f"{r['_short']}{flag}")
+    print("\nPacks: " + "; ".join(f"{p.name} {p.version} ({p.origin})" for p in catalog.packs))
     print("\n`scrubber explain EDIT` gives every source, the table rows and an example that fails and one that passes.")
+    return 0
+
+
+def cmd_payers(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    if registry is None:
+        return 2
+    doc = registry.describe()
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    print("Payer registry layers, in order (a later one replaces a payer with the same key or payer id):")
+    for f in doc["files"]:
+        print(f"  {f['origin']}: {f['file']}")
+    print()
+    print("Payers:")
+    for p in doc["payers"]:
+        print(f"  {p['key']}: {p['name']} [{p['origin']}]")
+        print(f"    payer ids (2010BB NM109): {' '.join(p['ids'])}; Medicare: {'yes' if p['medicare'] else 'no'}; "
+              f"NDC required: {'yes' if p['requires_ndc'] else 'no'}; excludes: {', '.join(p['excludes']) or '-'}; "
+              f"policies: {', '.join(p['policies']) or '-'}")
+    print()
+    print("Policies:")
+    for pol in doc["policies"]:
+        state = "partial list" if pol["partial"] else "complete list"
+        unused = "" if pol["used"] else "; no payer names it"
+        print(f"  {pol['id']} {pol['revision']}: {pol['title']} ({state}, {pol['diagnosis_rows']} diagnosis rows, "
+              f"{len(pol['procedures'])} procedures; {pol['origin']}{unused})")
+        print(f"    source: {pol['source']}")
+    print("\nPayer ids differ between clearinghouses: check every id against your clearinghouse's payer list.")
     return 0
 
 
@@ -185,10 +296,26 @@ def cmd_import_mcd(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_ncci(args: argparse.Namespace) -> int:
+    from scrubber.importers.ncci import NcciImportError, import_files
+
+    try:
+        report = import_files(args.files, args.output)
+    except NcciImportError as exc:
+        _err(str(exc))
+        return 2
+    except OSError as exc:
+        _err(f"{args.output}: cannot write the tables ({exc.strerror or type(exc).__name__})")
+        return 2
+    print(report)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        commands = {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain, "import-mcd": cmd_import_mcd}
+        commands = {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain, "import-mcd": cmd_import_mcd,
+                    "import-ncci": cmd_import_ncci, "payers": cmd_payers}
         return commands[args.command](args)
     except KeyboardInterrupt:
         _err("interrupted")

@@ -158,10 +158,12 @@ def check_piece(path: str, piece: Piece, options: Any) -> dict[tuple[int, int], 
     from scrubber.engine import Engine
     from scrubber.x12.reader import Reader
 
-    key = id(options.payers) if options.payers is not None else None
+    key = (id(options.payers) if options.payers is not None else None, repr(getattr(options, "rules", None)),
+           getattr(options, "ncci", None))
     engine = _ENGINES.get(key)
     if engine is None:
-        engine = _ENGINES[key] = Engine(payers=options.payers, only=options.only_edits)
+        engine = _ENGINES[key] = Engine(payers=options.payers, only=options.only_edits,
+                                        rules=getattr(options, "rules", None), ncci=getattr(options, "ncci", None))
     reader = Reader(io.BytesIO(piece_bytes(path, piece)))
     out: dict[tuple[int, int], tuple[list[Finding], bool]] = {}
     units = iter(piece.units)

@@ -23,11 +23,15 @@ def claims_of(data: bytes) -> list[ClaimUnit]:
     return [e for e in Reader(io.BytesIO(data)).events() if isinstance(e, ClaimUnit)]
 
 
-def ack_claims(ack: str) -> list[tuple[str, str, Decimal]]:
+def _bytes(x12: str | bytes) -> bytes:
+    return x12 if isinstance(x12, bytes) else x12.encode("latin-1")
+
+
+def ack_claims(ack: str | bytes) -> list[tuple[str, str, Decimal]]:
     """(TRN02, STC03, STC04) of every 2200D in a 277CA."""
     out = []
     trn = None
-    for seg in Tokenizer(io.BytesIO(ack.encode("latin-1"))):
+    for seg in Tokenizer(io.BytesIO(_bytes(ack))):
         if seg.id == "HL":
             trn = None
             level = seg.el(3)
@@ -39,11 +43,11 @@ def ack_claims(ack: str) -> list[tuple[str, str, Decimal]]:
     return out
 
 
-def check_balances(ack: str) -> None:
+def check_balances(ack: str | bytes) -> None:
     """2200B and 2200C QTY/AMT equal what the claims beneath them say."""
     levels: list[dict] = []
     cur: dict | None = None
-    for seg in Tokenizer(io.BytesIO(ack.encode("latin-1"))):
+    for seg in Tokenizer(io.BytesIO(_bytes(ack))):
         if seg.id == "ST":
             levels = []
         if seg.id == "HL":
@@ -94,6 +98,9 @@ def check_result(data: bytes, result: Result, *, input_is_valid: bool = True) ->
     statuses = [c["status"] for c in report["claims"]]
     for c in report["claims"]:
         assert (c["status"] == "rejected") == any(f["severity"] == "reject" for f in c["findings"])
+        for f in c["findings"]:  # every finding says how sure it is, and only a certain one rejects
+            assert f["confidence"] in ("certain", "likely", "partial-list"), f
+            assert f["severity"] == "warn" or f["confidence"] == "certain", f
 
     acks = ack_claims(result.ack_277())
     assert [a[0] or "0" for a in acks] == [c.claim_id or "0" for c in source]
@@ -104,7 +111,7 @@ def check_result(data: bytes, result: Result, *, input_is_valid: bool = True) ->
 
     accepted = [c for c, s in zip(source, statuses, strict=True) if s == "accepted"]
     if accepted:
-        out = result.accepted_837().encode("latin-1")
+        out = result.accepted_837()
         kept = claims_of(out)
         assert [c.claim_id for c in kept] == [c.claim_id for c in accepted]
         for a, b in zip(kept, accepted, strict=True):
@@ -114,5 +121,5 @@ def check_result(data: bytes, result: Result, *, input_is_valid: bool = True) ->
         baseline = None if input_is_valid else data.decode("latin-1")
         assert_valid_837(result.accepted_837(), baseline=baseline)
     else:
-        assert result.accepted_837() == ""
+        assert result.accepted_837() == b""
     return report

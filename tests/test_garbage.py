@@ -270,7 +270,8 @@ def test_stdin_good_file(tmp_path: Path) -> None:
     assert proc.returncode in (0, 1), proc.stderr
     assert proc.returncode == 1  # GOOD-3 does not balance
     assert proc.stderr == b""
-    assert leftovers(outdir) == ["stdin.277", "stdin.accepted.837", "stdin.report.html", "stdin.report.json"]
+    assert leftovers(outdir) == ["stdin.277", "stdin.accepted.837", "stdin.report.html", "stdin.report.json",
+                                "stdin.worklist.csv"]
     report = json.loads((outdir / "stdin.report.json").read_text())
     assert report["input"] == "stdin"
     assert (report["claims_total"], report["accepted"], report["rejected"]) == (3, 2, 1)

@@ -153,7 +153,7 @@ def test_a_line_error_rejects_that_line_in_the_277ca_and_the_rest_of_the_file_go
                                  {"id": "OK2"}))
     result = scrub_bytes(text.encode(), "l.837", options=Options(html=False, now=NOW))
     assert [sc.claim.claim_id for sc in result.claims if sc.rejected] == ["BAD"]
-    ack = result.ack_277()
+    ack = result.ack_277().decode("latin-1")
     bad = ack[ack.index("TRN*2*BAD"):]
     bad = bad[: bad.index("HL*", 1) if "HL*" in bad[1:] else len(bad)]
     assert bad.count("SVC*") == 1 and "SVC*HC:99214" in bad and "STC*A3:21**U" in bad
@@ -200,7 +200,7 @@ def test_indented_segments_come_out_without_their_indentation() -> None:
     indented = "\n".join(("   " + line if i % 3 else line) for i, line in enumerate(text.split("\n")))
     result = scrub_bytes(indented.encode(), "i.837", options=Options(html=False, now=NOW))
     assert not any(sc.rejected for sc in result.claims)
-    out = result.accepted_837()
+    out = result.accepted_837().decode("latin-1")
     assert out.count("\n") > 20 and not any(line.startswith((" ", "\t")) for line in out.split("\n"))
     assert_valid_837(out)
     assert_valid_277(result.ack_277())

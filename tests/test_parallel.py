@@ -55,7 +55,7 @@ def test_process_pool_writes_the_same_files(inputs, single, tmp_path: Path) -> N
     _same(outcomes, ref_outcomes)
     assert _outputs(tmp_path) == reference
     # the broken input wrote nothing; mixed and multi-interchange have guide errors: a 999 each
-    assert len(reference) == 6 * 4 + 2 and {"mixed.999", "multi-interchange.999"} <= set(reference)
+    assert len(reference) == 6 * 5 + 2 and {"mixed.999", "multi-interchange.999"} <= set(reference)
     assert outcomes[-1][1] is None and "ISA" in outcomes[-1][2]
 
 
@@ -75,8 +75,8 @@ def test_dask_from_the_command_line(inputs, tmp_path: Path, capsys) -> None:
         code = main(["scrub", *inputs[:2], "-o", str(tmp_path), "--no-html", "--dask", cluster.scheduler_address])
     assert code == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "chemo-mixed.277", "chemo-mixed.accepted.837", "chemo-mixed.report.json",
-        "mixed.277", "mixed.999", "mixed.accepted.837", "mixed.report.json"]
+        "chemo-mixed.277", "chemo-mixed.accepted.837", "chemo-mixed.report.json", "chemo-mixed.worklist.csv",
+        "mixed.277", "mixed.999", "mixed.accepted.837", "mixed.report.json", "mixed.worklist.csv"]
 
 
 def test_unreachable_scheduler_exits_2(tmp_path: Path, capsys) -> None:
