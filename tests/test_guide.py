@@ -219,3 +219,16 @@ def test_999_of_mutated_files_validate(seed: int) -> None:
             assert_valid_999(result.ack_999_text)
             done += 1
     assert done >= 5
+
+
+def test_command_line_choices(tmp_path: Path) -> None:
+    from scrubber.cli import main
+
+    src = tmp_path / "c.837"
+    src.write_text(file_837([{"id": "X", "lines": [{"code": "99213", "basis": "XX"}]}]))
+    assert main(["scrub", str(src), "-o", str(tmp_path / "builtin"), "--no-html"]) == 1
+    assert (tmp_path / "builtin" / "c.999").exists()
+    assert main(["scrub", str(src), "-o", str(tmp_path / "off"), "--no-html", "--validate", "off"]) == 0
+    assert not (tmp_path / "off" / "c.999").exists()
+    assert main(["scrub", str(src), "-o", str(tmp_path / "pyx12"), "--no-html", "--validate", "pyx12"]) == 1
+    assert "pyx12 error 7" in (tmp_path / "pyx12" / "c.report.json").read_text()
