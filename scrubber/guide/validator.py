@@ -21,7 +21,7 @@ from typing import Any
 
 from scrubber.guide.elements import ElementError, SegmentChecker
 from scrubber.guide.tables import Loop, Seg, Tables, load_tables
-from scrubber.guide.walker import Walker, WalkError
+from scrubber.guide.walker import Walker, WalkError, first_component_ids, qualifier
 from scrubber.x12.segments import Delimiters, Segment
 
 _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
@@ -130,6 +130,7 @@ class GuideRun:
         envelope = _ENVELOPE
         segment = self._segment
         steps = self._steps
+        first_component = first_component_ids(self.tables)
         # The segment number, the previous segment and its unit live in locals here and are
         # handed to self only around the slow calls, which read and change them.
         number = self._number
@@ -163,8 +164,14 @@ class GuideRun:
                 prev_unit = unit
             step = table.get(sid)
             if step.__class__ is dict:
-                step = step.get((els[3] if len(els) > 3 else None) if sid == "HL" else
-                                (els[1] if len(els) > 1 else None))
+                if len(els) < 2:
+                    step = step.get(None)
+                elif sid == "HL":
+                    step = step.get(els[3] if len(els) > 3 else None)
+                elif sid in first_component:
+                    step = step.get(els[1].partition(self._comp)[0])
+                else:
+                    step = step.get(els[1])
             if step is not None:
                 misses, limit_slot, limit, slot, loop_slot, a, b, zeros, nxt, pattern, next_table, seen = step
                 if count[limit_slot] < limit:
@@ -215,7 +222,8 @@ class GuideRun:
                 self._steps.setdefault(nxt, {}), self._seen.setdefault(nxt, set()))
         table = self._steps.setdefault(start, {})
         if sid in self._qualified:
-            q = (els[3] if len(els) > 3 else None) if sid == "HL" else (els[1] if len(els) > 1 else None)
+            q = (els[3] if len(els) > 3 else None) if sid == "HL" else \
+                qualifier(els, first_component_ids(self.tables), self._comp)
             table.setdefault(sid, {})[q] = step
         else:
             table[sid] = step
@@ -227,6 +235,7 @@ class GuideRun:
             self._seen.clear()
         self._delims = d
         self._sep, self._comp = d.element, d.component
+        self.walker.set_component(d.component)
         self.check.delimiters(d)
 
     def feed(self, seg: Segment) -> None:

@@ -51,7 +51,7 @@ _ENTER = 2
 
 
 class Walker:
-    __slots__ = ("_key_kinds", "_plans", "count", "last", "node", "tables")
+    __slots__ = ("_comp", "_first_component", "_key_kinds", "_plans", "count", "last", "node", "tables")
 
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
@@ -60,6 +60,10 @@ class Walker:
         self._plans: dict[tuple, _Plan] = {}
         self._key_kinds = tables.key_kinds
         self.last: _Plan | None = None  # the plan of the latest walk
+        #: ids matched by the first component of element 01 (HI, SV1, SV5): keyed by it alone, so
+        #: the memo holds one entry per qualifier, not one per diagnosis or procedure code
+        self._first_component = first_component_ids(tables)
+        self._comp = ":"
 
     def force(self, path: tuple[str, ...]) -> Seg:
         """ISA and GS: pyx12 jumps to them and restarts the counts beneath their loop."""
@@ -87,7 +91,10 @@ class Walker:
             return (self.node, sid, els[3] if len(els) > 3 else None)
         if sid == "PWK":  # a PWK*CT is placed by its PWK02 too (scrubber.guide.tables._correct)
             return (self.node, sid, els[1] if len(els) > 1 else None, els[2] if len(els) > 2 else None)
-        return (self.node, sid, els[1] if len(els) > 1 else None)
+        return (self.node, sid, qualifier(els, self._first_component, self._comp))
+
+    def set_component(self, comp: str) -> None:
+        self._comp = comp
 
     def walk(self, els: list[str], comp: str) -> tuple[Seg | None, list[WalkError]]:
         """The map node of the next segment and the structure errors found on the way to it."""
@@ -139,6 +146,17 @@ class Walker:
             return seg, errors
         errors.append(WalkError("1", None))
         return None, errors
+
+
+def first_component_ids(tables: Tables) -> frozenset[str]:
+    return frozenset(sid for sid, kinds in tables.key_kinds.items() if kinds == ("c1",))
+
+
+def qualifier(els: list[str], first_component: frozenset[str], comp: str = ":") -> str | None:
+    """The raw text a segment is matched by: element 01 (its first component for HI, SV1, SV5)."""
+    if len(els) < 2:
+        return None
+    return els[1].partition(comp)[0] if els[0] in first_component else els[1]
 
 
 def _qualifiers(els: list[str], comp: str) -> tuple[str | None, ...]:
