@@ -56,8 +56,17 @@ class Engine:
             return [f for e, p, c, _t in self._structure for f in c(claim, e, p, ctx)]
         out: list[Finding] = []
         codes = {ln.code for ln in claim.lines}
-        for edit, params, check, trigger in self._plan:
-            if trigger is not None and trigger.isdisjoint(codes):
-                continue
-            out.extend(check(claim, edit, params, ctx))
+        edit = None
+        try:  # one guard per claim, not per check: the loop is the hot path
+            for edit, params, check, trigger in self._plan:
+                if trigger is not None and trigger.isdisjoint(codes):
+                    continue
+                out.extend(check(claim, edit, params, ctx))
+        except Exception as exc:
+            # A value no check foresaw: the claim is held with the reason, and the run goes on.
+            # The exception's text may quote claim content: name its type only.
+            what = edit.id if edit is not None else "a"
+            claim.problems.append((f"the {what} check could not judge a value in this claim ({type(exc).__name__})",
+                                   claim.clm))
+            return self.check(claim)
         return out
