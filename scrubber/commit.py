@@ -134,11 +134,9 @@ class OutputSet:
         for fname in self.files.values():
             target = self.outdir / fname
             for src in self.protect:
-                with contextlib.suppress(OSError):
-                    if target.exists() and os.path.samefile(target, src):
-                        raise OutputError(
-                            f"output folder {show_path(self.outdir)}: {show_path(fname)} is an input of this run and "
-                            "would be replaced by an output; write the outputs to another folder (-o)")
+                if _same_file(target, src):
+                    raise OutputError(f"output folder {show_path(self.outdir)}: {show_path(fname)} is an input of "
+                                      "this run and an output would replace it; write the outputs to another folder")
 
     # -- writing ----------------------------------------------------------------------------
     def open(self, key: str, encoding: str = "latin-1") -> IO[str]:
@@ -210,6 +208,13 @@ class OutputSet:
         if self._lock is not None:
             _release(self._lock, self.outdir / LOCK.format(self.name))
             self._lock = None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False  # one of them does not exist: nothing to overwrite
 
 
 # -- recovery -------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def scrub_one(path: str, outdir: str, options: Options) -> Outcome:
     except InputError as exc:
         return label, None, str(exc)
     except OutputError as exc:
-        return label, None, f"{exc} (while writing the outputs of {label})"
+        return label, None, str(exc) if label in str(exc) else f"{exc}; input {label} not scrubbed"
     except KeyboardInterrupt:
         if stopping():  # in a worker: report it; the parent stops the run
             return label, None, "interrupted; its earlier outputs are unchanged"

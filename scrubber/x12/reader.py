@@ -235,7 +235,7 @@ class Reader:
         if interchange is not None:
             raise InputError(f"input ends inside interchange {interchange.control!r}: no IEA", offset=end)
         if n_interchanges == 0:
-            raise InputError("the input is empty")
+            raise InputError("the input is empty" if end == 0 else "the input holds only blank space or padding")
         if self.transactions == 0:
             raise InputError("no 837P transaction (ST*837) in the input")
         if self.claims == 0:
