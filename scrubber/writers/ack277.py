@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tempfile
+import unicodedata
 from decimal import Decimal
 from typing import IO
 
@@ -84,46 +85,44 @@ def delimiters_277(d: Delimiters) -> Delimiters:
     return Delimiters(*used)
 
 
-_CONTROL = "".join(chr(c) for c in (*range(32), 127))
+#: printable ASCII: the X12 extended character set that pyx12 checks AN and ID values against
+PRINTABLE = frozenset(chr(c) for c in range(32, 127))
 
 
-def _whole_characters(cut: str, whole: str) -> str:
-    """``cut`` (a prefix of ``whole``) without a UTF-8 sequence split at its end, if ``whole`` is UTF-8."""
+def _to_ascii(text: str) -> str:
+    """Letters with accents as their base letters (the 837's bytes were read as latin-1, and are
+    UTF-8 more often than not); what has no ASCII form goes."""
     try:
-        whole.encode("latin-1").decode("utf-8")
+        text = text.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
-        return cut
-    for _ in range(4):
-        try:
-            cut.encode("latin-1").decode("utf-8")
-            return cut
-        except UnicodeDecodeError:
-            cut = cut[:-1]
-    return cut
+        pass
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
 class Values:
     """Values from the 837 made fit for a 277CA with delimiters ``d``.
 
-    The 277CA's delimiters become a space and control characters go (pyx12 refuses both); no
-    surrounding blanks; at most ``max_len`` characters, a UTF-8 character never cut in two. Other
-    bytes stay as the 837 has them (the printable ASCII of the X12 character set, and names in the
-    input's own encoding). A value that ends up shorter than ``min_len`` is "" (the caller decides).
+    Only printable ASCII (accented letters become their base letter); the 277CA's delimiters
+    become a space and control characters go (pyx12 refuses both); no surrounding blanks; at most
+    ``max_len`` characters. A value that ends up shorter than ``min_len`` is "" (the caller decides
+    what goes there then).
     """
 
     def __init__(self, d: Delimiters) -> None:
-        self._delims = "".join(dict.fromkeys((d.element, d.component, d.repetition, d.segment)))
-        self._bad = re.compile("[" + re.escape(_CONTROL + self._delims) + "]")
-        self._table = {**{ord(c): None for c in _CONTROL}, **{ord(c): " " for c in self._delims}}
+        delims = {d.element, d.component, d.repetition, d.segment}
+        self.allowed = PRINTABLE.difference(delims)
+        self._bad = re.compile("[^" + "".join(re.escape(c) for c in sorted(self.allowed)) + "]")
+        self._delims = delims
 
     def __call__(self, value: str, max_len: int, min_len: int = 1) -> str:
         if len(value) <= max_len and self._bad.search(value) is None and value[:1] != " " and value[-1:] != " ":
             return value if len(value) >= min_len else ""
-        head = value[: 4 * max_len + 64]  # a megabyte of name needs no more than its start looked at
-        text = " ".join(head.translate(self._table).split(" "))
-        text = text.strip(" ")
-        if len(text) > max_len:
-            text = _whole_characters(text[:max_len], text).rstrip(" ")
+        text = value[: 4 * max_len + 64]  # a megabyte of name needs no more than its start looked at
+        if not text.isascii():
+            text = _to_ascii(text)
+        allowed, delims = self.allowed, self._delims
+        text = "".join(c if c in allowed else " " if c in delims else "" for c in text)
+        text = " ".join(text.split())[:max_len].strip(" ")
         return text if len(text) >= min_len else ""
 
 

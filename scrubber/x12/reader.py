@@ -33,6 +33,9 @@ Event = Interchange | Group | Transaction | ClaimUnit | TransactionEnd | GroupEn
 #: segments in one claim or loop, far above any real one (the guide's 50 lines make a few thousand):
 #: a unit is held in memory whole, so this bounds memory whatever the input
 MAX_UNIT_SEGMENTS = 200_000
+#: segments that open or close something inside a transaction; envelope ones there mean a lost SE
+_ENVELOPE = frozenset({"ISA", "IEA", "GS", "GE", "ST"})
+_IN_TRANSACTION = frozenset({"HL", "CLM", "SE", *_ENVELOPE})
 #: file notices kept (a file of a million empty transactions would otherwise make a million)
 MAX_NOTICES = 1000
 
@@ -87,7 +90,7 @@ class Reader:
                 if seg_no > unit_end:
                     raise InputError(f"more than {MAX_UNIT_SEGMENTS} segments in one claim or loop of transaction "
                                      f"{txn.control!r}", offset=seg.offset, segment=seg_no)
-                if sid not in ("HL", "CLM", "SE"):
+                if sid not in _IN_TRANSACTION:
                     if claim_segments is not None:
                         claim_segments.append(seg)
                     elif loop_segments is not None:
@@ -101,6 +104,9 @@ class Reader:
                     yield claim()
                     claim_segments = None
                 unit_end = seg_no + MAX_UNIT_SEGMENTS
+                if sid in _ENVELOPE:
+                    raise InputError(f"{sid} inside transaction {txn.control!r}: its SE is missing",
+                                     offset=seg.offset, segment=seg_no)
                 if sid == "CLM":
                     claim_segments = [seg]
                     continue
