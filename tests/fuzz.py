@@ -16,11 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from invariants import ack_claims, check_balances, claims_of
+from invariants import ack_claims, check_balances, claims_of, trn02
 from oracle import interchanges, validate
 
-from scrubber.model import ClaimUnit
-from scrubber.writers.ack277 import REF_MAX, Values, delimiters_277
 from scrubber.x12.segments import Tokenizer
 
 #: values an element may be set to: each has broken something once, somewhere
@@ -173,11 +171,6 @@ class Tally:
     @property
     def failures(self) -> list[str]:
         return [*self.tracebacks, *self.unexpected, *self.lost_claims, *self.invalid_277]
-
-
-def trn02(claim: ClaimUnit) -> str:
-    """What 2200D TRN02 must hold for a claim: CLM01, fitted to the 277CA (``Values``), or "0"."""
-    return Values(delimiters_277(claim.delimiters))(claim.claim_id, REF_MAX) or "0"
 
 
 def check_outputs(case: str, data: bytes, outdir: Path, name: str, tally: Tally) -> None:

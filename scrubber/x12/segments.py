@@ -139,6 +139,16 @@ def _read(stream: BinaryIO, offset: int) -> bytes:
         raise InputError(f"cannot read ({exc.strerror or type(exc).__name__})", offset=offset) from None
 
 
+def _too_long(parts: list[str], limit: int, base: int, term: str) -> None:
+    """No terminator within ``limit`` characters: reading on would hold the whole file (and cost
+    time growing with its square); no real segment comes near it."""
+    for part in parts:
+        if len(part) > limit:
+            raise InputError(f"no segment terminator {term!r} within {limit} characters (longer than any real "
+                             "segment; see --max-segment)", offset=base)
+        base += len(part) + 1
+
+
 class Tokenizer:
     """Iterate segments of a byte stream. ``delimiters`` is that of the current interchange."""
 
@@ -204,6 +214,8 @@ class Tokenizer:
             sep = delims.element
             parts = buf.split(term)
             last = len(parts) - 1
+            if len(buf) > limit and max(map(len, parts)) > limit:
+                _too_long(parts, limit, base, term)
             i = 0
             restart = False
             while i < last:
@@ -244,11 +256,6 @@ class Tokenizer:
             if restart:
                 continue
             buf = parts[last]
-            if len(buf) > limit:
-                # No terminator within the limit: reading on would hold the whole file (and cost
-                # time growing with its square); no real segment comes near it.
-                raise InputError(f"no segment terminator {term!r} within {limit} characters (longer than "
-                                 "any real segment; see --max-segment)", offset=base)
             if not more():
                 text = buf.strip(_WS + "\x00\x1a")
                 if text:
