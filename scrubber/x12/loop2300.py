@@ -25,7 +25,7 @@ def is_amount(text: str) -> bool:
     body = text[1:] if text[0] == "-" else text
     if body.count(".") > 1 or body in ("", ".") or "-" in body:
         return False
-    return len(body) - body.count(".") <= AMOUNT_DIGITS
+    return len(body) <= AMOUNT_DIGITS or (len(body) == AMOUNT_DIGITS + 1 and "." in body)
 
 
 def unreadable_claim(ordinal: int, segments: list[Segment], transaction: Transaction,
