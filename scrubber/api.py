@@ -20,7 +20,7 @@ from scrubber.commit import OutputSet
 from scrubber.engine import Engine
 from scrubber.errors import InputError
 from scrubber.model import ClaimUnit, GroupEnd, InterchangeEnd, ScrubbedClaim, TransactionEnd
-from scrubber.pool import process_pool
+from scrubber.pool import process_pool, stop
 from scrubber.split import SplitFindings
 from scrubber.split import plan as split_plan
 from scrubber.writers.accepted837 import Accepted837Writer
@@ -210,11 +210,7 @@ def scrub_to_dir(
             else:
                 pieces = split_plan(source, options.jobs * 16, options.max_segment) if is_path and options.jobs > 1 else None
                 if pieces:
-                    with process_pool(options.jobs) as pool:
-                        worker_options = replace(options, progress=None)
-                        split = SplitFindings(str(source), pieces, worker_options, pool)
-                        summary = run(stream, input_label, writers, engine, options.progress, split,
-                                      max_segment=options.max_segment)
+                    summary = _run_split(stream, str(source), pieces, input_label, writers, engine, options)
                 else:
                     summary = run(stream, input_label, writers, engine, options.progress,
                                   max_segment=options.max_segment)
@@ -225,6 +221,21 @@ def scrub_to_dir(
         if is_path:
             stream.close()
     return summary
+
+
+def _run_split(stream: BinaryIO, path: str, pieces: list, label: str, writers: list[Writer], engine: Engine,
+               options: Options) -> Summary:
+    """``run`` with the checks of one large file spread over worker processes (scrubber.split)."""
+    pool = process_pool(options.jobs)
+    split = None
+    try:
+        split = SplitFindings(path, pieces, replace(options, progress=None), pool)
+        return run(stream, label, writers, engine, options.progress, split, max_segment=options.max_segment)
+    except KeyboardInterrupt:
+        stop(pool, [f for f in split.futures if f is not None] if split else [])
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # an unusable input: the pieces not begun are dropped
 
 
 def _open_input(path: str | Path) -> BinaryIO:
