@@ -154,7 +154,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         for e in pack.edits:
             start, end = edit_dates(catalog, e)
             rows.append({
-                "id": e.id, "severity": e.severity, "pack": e.pack, "enabled": e.enabled,
+                "id": e.id, "severity": e.severity, "confidence": e.confidence, "pack": e.pack, "enabled": e.enabled,
                 "effective_from": start.isoformat() if start else None,
                 "effective_to": end.isoformat() if end else None,
                 "ack": f"{e.category}:{e.status_code}" if e.category else None,

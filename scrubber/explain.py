@@ -31,6 +31,7 @@ def explain(edit_id: str) -> str:
         f"pack {edit.pack}; severity {edit.severity}"
         + (f"; 277CA {edit.category}:{edit.status_code}" if edit.category else "; report only (no 277CA code)")
         + ("" if edit.enabled else "; OFF by default")
+        + f"; confidence {edit.confidence} (table rows may say otherwise; a finding that is not certain only warns)"
     )
     start, end = edit_dates(catalog, edit)
     out.append(f"dates of service: {start or 'any'} to {end or 'open'} (to = first day it no longer applies)")
@@ -42,17 +43,21 @@ def explain(edit_id: str) -> str:
         "",
         "Sources:",
     ]
-    out += [f"  - {s.cite()}" + (f" [{s.title}]" if s.title else "") for s in edit.sources]
+    out += [f"  - {s.cite()}" + (f" [{s.ref}: {s.kind}]" if s.ref else "") + (f" {s.url}" if s.url else "")
+            for s in edit.sources]
     rows = edit_rows(catalog, edit)
     if rows:
         out += ["", f"Table rows (edits/{edit.pack}/):"]
         for table, row in rows:
-            cells = {k: v for k, v in row.cells.items() if v and k not in ("edit", "source", "valid_from", "valid_to", "note")}
+            cells = {k: v for k, v in row.cells.items()
+                     if v and k not in ("edit", "source", "valid_from", "valid_to", "note", "confidence")}
             when = f"{row.valid_from or 'any'} to {row.valid_to or 'open'}"
             note = f"; {row['note']}" if row.get("note") else ""
             out.append(wrap.fill(f"  - {table}.csv line {row.line}: "
                                  + ", ".join(f"{k}={v}" for k, v in cells.items())
-                                 + f"; dates {when}; source {row.source.cite()}{note}"))
+                                 + f"; dates {when}; {row.confidence}; source {row.source.ref}: {row.source.cite()}{note}"))
+    if edit.kind == "icd_code_validity":
+        out += ["", *_code_tables()]
     if registry:
         out += ["", f"The examples use the payer registry edits/{edit.pack}/{registry}."]
     for label in ("fail", "pass"):
@@ -63,7 +68,21 @@ def explain(edit_id: str) -> str:
         out += [f"  {s}~" for s in claim_segments(spec)]
         found = run_example(edit, spec, engine)
         for f in found:
-            out += [f"  -> {f.severity}: {f.message}", wrap.fill(f"     fix: {f.suggestion}")]
+            out += [f"  -> {f.severity}: {f.message}", wrap.fill(f"     fix: {f.suggestion}"),
+                    wrap.fill(f"     confidence: {f.confidence}; source: {f.source}")]
         if not found:
             out.append("  -> no finding")
     return "\n".join(out)
+
+
+def _code_tables() -> list[str]:
+    """What DX-CODE-INVALID reads: the shipped code tables, year by year, with where each came from."""
+    from scrubber.codesets import icd9cm, icd10cm
+
+    table = icd10cm.table()
+    out = [f"Code tables (scrubber/codesets/data/, provenance in PROVENANCE-*.md): ICD-10-CM for dates of service "
+           f"{table.first_day} to {table.last_day}:"]
+    out += [f"  - FY{fy}: {count:,} billable codes, from {label}" for fy, (count, label) in sorted(table.years.items())]
+    out += [f"  - mid-year changes: {key}: {text}" for key, text in table.sources.items()]
+    out.append(f"ICD-9-CM: {len(icd9cm.codes().codes):,} codes of CMS version {icd9cm.codes().version} (the final set).")
+    return out
