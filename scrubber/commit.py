@@ -23,6 +23,7 @@ split it; a SIGKILL there leaves the journal, which the next run in the folder c
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -47,6 +48,7 @@ _SUFFIXES = (".scrubber-lock", ".scrubber-stage", ".scrubber-commit")
 #: tests only: kill this process (SIGKILL) at the named point of a commit
 FAULT_ENV = "SCRUBBER_TEST_KILL_AT"
 _swept: set[str] = set()
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
 def folder_error(outdir: Path | str, exc: OSError, doing: str) -> OutputError:
@@ -294,6 +296,11 @@ def _acquire(path: Path, wait: bool = True) -> int | None:
             except BlockingIOError:
                 os.close(fd)
                 return None
+            except OSError as exc:
+                if exc.errno not in _NO_LOCKS:
+                    raise
+                os.close(fd)  # a file system without locks (some network mounts): go on unlocked
+                return -1
             held = os.fstat(fd)
             try:
                 now = os.stat(path)
