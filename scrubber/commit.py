@@ -66,6 +66,8 @@ def show_path(path: Path | str) -> str:
 
 def prepare_folder(outdir: Path | str) -> Path:
     """Create the output folder if needed; OutputError when that is impossible or it is no folder."""
+    if str(outdir) == "":
+        raise OutputError("output folder '': an empty name (give a folder, . for this one)")
     outdir = Path(outdir)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
