@@ -145,11 +145,25 @@ class Engine:
             return [f for e, p, c, _t in plan.structure for f in c(claim, e, p, ctx)]
         out: list[Finding] = []
         codes = {ln.code for ln in claim.lines}
-        for edit, params, check, trigger in plan.claim:
-            if trigger is not None and trigger.isdisjoint(codes):
-                continue
-            out.extend(check(claim, edit, params, ctx))
+        edit = None
+        try:  # one guard per claim, not per check: the loop is the hot path
+            for edit, params, check, trigger in plan.claim:
+                if trigger is not None and trigger.isdisjoint(codes):
+                    continue
+                out.extend(check(claim, edit, params, ctx))
+        except Exception as exc:
+            return self._held(claim, edit, exc)
         return _apply(out, plan.severity)
+
+    def _held(self, claim: ClaimUnit, edit: Edit | None, exc: Exception) -> list[Finding]:
+        """A value no check foresaw: the claim is held with the reason, and the run goes on.
+
+        The exception's text may quote claim content: name its type only.
+        """
+        what = edit.id if edit is not None else "a"
+        claim.problems.append((f"the {what} check could not judge a value in this claim ({type(exc).__name__})",
+                               claim.clm))
+        return self.check(claim)
 
     def new_run(self) -> RunIndex:
         """A fresh run index: one per input file."""
@@ -166,14 +180,18 @@ class Engine:
         ctx = self.context
         plan = self.plan_for(claim)
         ctx.claim_cache.clear()
-        keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
-        ctx.extra["run"] = run
         out: list[Finding] = []
-        codes = {ln.code for ln in claim.lines}
-        for edit, params, check, trigger in plan.run:
-            if trigger is not None and trigger.isdisjoint(codes):
-                continue
-            out.extend(check(claim, edit, params, ctx))
+        edit = None
+        try:
+            keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
+            ctx.extra["run"] = run
+            codes = {ln.code for ln in claim.lines}
+            for edit, params, check, trigger in plan.run:
+                if trigger is not None and trigger.isdisjoint(codes):
+                    continue
+                out.extend(check(claim, edit, params, ctx))
+        except Exception as exc:
+            return self._held(claim, edit, exc)
         out = _apply(out, plan.severity)
         if not any(f.rejects for f in findings) and not any(f.rejects for f in out):
             run.record(keys)
