@@ -156,7 +156,7 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             for w in writers:
                 w.end_interchange(ev.interchange)
     summary.transactions = reader.transactions
-    summary.notices = [*(notices or []), *engine.notices(), *reader.notices]
+    summary.notices = [*(notices or []), *engine.notices(run_index), *reader.notices]
     for w in writers:
         w.finish(summary.notices)
     return summary

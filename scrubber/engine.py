@@ -197,10 +197,11 @@ class Engine:
             run.record(keys)
         return out
 
-    def notices(self) -> list[str]:
-        """What the report should say about the run's rule data (e.g. no NCCI tables loaded)."""
+    def notices(self, run: RunIndex | None = None) -> list[str]:
+        """What the report should say about the run's rule data (e.g. no NCCI tables loaded), and what
+        run-level kinds tallied over the file instead of repeating it on every claim."""
         ncci_on = any(step[0].pack == "ncci" for step in (*self._default.claim, *self._default.run))
-        return self.ncci.notices() if ncci_on else []
+        return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
 
 
 def _apply(findings: list[Finding], severity: dict[str, Severity]) -> list[Finding]:
