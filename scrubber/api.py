@@ -12,25 +12,27 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from scrubber import __version__
+from scrubber.commit import OutputSet
 from scrubber.engine import Engine
 from scrubber.errors import InputError
 from scrubber.guide import attach as attach_guide
 from scrubber.model import ClaimUnit, GroupEnd, InterchangeEnd, ScrubbedClaim, TransactionEnd
+from scrubber.pool import process_pool, stop
 from scrubber.split import SplitFindings
 from scrubber.split import plan as split_plan
 from scrubber.writers.accepted837 import Accepted837Writer
 from scrubber.writers.ack277 import Ack277Writer
-from scrubber.writers.base import ENCODING, AtomicFile, Writer
+from scrubber.writers.base import ENCODING, Writer
 from scrubber.writers.report_html import HtmlReportWriter
 from scrubber.writers.report_json import JsonReportWriter
 from scrubber.writers.worklist import WorklistWriter
 from scrubber.x12.reader import Reader
+from scrubber.x12.segments import MAX_SEGMENT
 
 
 @dataclass(slots=True)
@@ -48,20 +50,22 @@ class Options:
     progress: Any = None
     #: processes for one large file (cut at 2000A loops; the outputs are those of one process)
     jobs: int = 1
-    #: implementation-guide validation through pyx12 itself (X12-IG findings and pyx12's NAME.999)
+    #: implementation-guide validation through pyx12 (X12-IG findings and NAME.999)
     validate: bool = False
     #: the built-in implementation-guide validator (scrubber.guide): "builtin" or "off"; with
     #: ``validate`` pyx12 takes its place
     guide: str = "builtin"
+    #: rule control (scrubber.config.RuleConfig): edits off/on, severities, per payer
+    rules: Any = None
+    #: folder written by `scrubber import-ncci` (else the configuration's, else none)
+    ncci: str | None = None
+    #: longest segment read (characters); input without terminators fails fast instead of filling memory
+    max_segment: int = MAX_SEGMENT
 
     @property
     def validator(self) -> str:
         """Which implementation-guide check runs: "pyx12", "builtin" or "off"."""
         return "pyx12" if self.validate else ("off" if self.guide == "off" else "builtin")
-    #: rule control (scrubber.config.RuleConfig): edits off/on, severities, per payer
-    rules: Any = None
-    #: folder written by `scrubber import-ncci` (else the configuration's, else none)
-    ncci: str | None = None
 
     def moment(self) -> dt.datetime:
         return self.now or dt.datetime.now().replace(microsecond=0)
@@ -117,14 +121,14 @@ def meta(engine: Engine) -> dict[str, Any]:
 
 def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine,
         progress: Any = None, split: Any = None, notices: list[str] | None = None,
-        validator: str = "builtin") -> Summary:
+        max_segment: int = MAX_SEGMENT, validator: str = "builtin") -> Summary:
     """Read, check and feed every writer in one pass. Raises InputError for unusable input.
 
     With ``split`` (scrubber.split.SplitFindings) the checks of each claim come from worker
     processes; a claim the parent reads as structurally broken is checked here.
     """
     writers = list(writers)
-    reader = Reader(stream)
+    reader = Reader(stream, max_segment=max_segment)
     summary = Summary(input_name)
     guide = attach_guide(reader, engine) if validator == "builtin" else None
     run_index = engine.new_run()  # cross-claim edits: one index per input file, claims in input order
@@ -166,7 +170,7 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             for w in writers:
                 w.end_interchange(ev.interchange)
     summary.transactions = reader.transactions
-    summary.notices = [*(notices or []), *engine.notices(), *reader.notices]
+    summary.notices = [*(notices or []), *engine.notices(run_index), *reader.notices]
     if guide is not None:
         engine.context.extra.pop("guide", None)
         summary.guide = guide
@@ -192,6 +196,24 @@ def output_name(input_path: str) -> str:
     return stem if dot and stem else base
 
 
+#: every output of an input NAME, in the order a commit renames them into place: the JSON report
+#: last, so a consumer that reacts to it finds the rest already there. A name not written in a run
+#: is removed by its commit (no stale accepted 837, 999 or report beside new outputs).
+OUTPUT_FILES = {
+    "277": "{}.277",
+    "837": "{}.accepted.837",
+    "999": "{}.999",
+    "worklist": "{}.worklist.csv",
+    "html": "{}.report.html",
+    "json": "{}.report.json",
+}
+
+
+def output_files(name: str) -> dict[str, str]:
+    """Output key -> file name in the output folder, for the input's NAME."""
+    return {key: pattern.format(name) for key, pattern in OUTPUT_FILES.items()}
+
+
 def scrub_to_dir(
     source: str | Path | BinaryIO,
     outdir: str | Path,
@@ -202,61 +224,80 @@ def scrub_to_dir(
 ) -> Summary:
     """Scrub one input into ``outdir``: NAME.277, NAME.accepted.837, NAME.report.json/.html.
 
-    Every file appears atomically at the end, or not at all when the input is unusable.
+    The outputs are committed as one set (scrubber.commit): all of them appear together at the end,
+    or, when the input is unusable or anything fails first, none of the earlier ones changes.
+    Raises InputError (the input) or OutputError (the output folder).
     """
     options = options or Options()
     engine = engine or engine_for(options)
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    is_path = isinstance(source, (str, Path)) and source != "-"
     if name is None:
-        name = "stdin" if source == "-" or not isinstance(source, (str, Path)) else output_name(str(source))
-    input_label = os.path.basename(str(source)) if isinstance(source, (str, Path)) and source != "-" else name
+        name = output_name(str(source)) if is_path else "stdin"
+    input_label = _readable(os.path.basename(str(source))) if is_path else name
     moment = options.moment()
-    files = {
-        "277": AtomicFile(outdir / f"{name}.277"),
-        "837": AtomicFile(outdir / f"{name}.accepted.837"),
-        "json": AtomicFile(outdir / f"{name}.report.json", "ascii"),
-        "worklist": AtomicFile(outdir / f"{name}.worklist.csv", "utf-8"),
-    }
-    if options.html:
-        files["html"] = AtomicFile(outdir / f"{name}.report.html", "utf-8")
-    writers = make_writers({k: f.fh for k, f in files.items()}, input_label, options, engine, moment)
+    stream = _open_input(source) if is_path else (source if not isinstance(source, (str, Path)) else _stdin())
     try:
-        if options.validate:
-            summary = _validated(source, input_label, writers, engine, options, files, outdir / f"{name}.999")
-        elif isinstance(source, (str, Path)) and source != "-":
-            pieces = split_plan(source, options.jobs * 16) if options.jobs > 1 else None
-            if pieces:
-                with ProcessPoolExecutor(options.jobs) as pool, open(source, "rb") as fh:
-                    worker_options = replace(options, progress=None)
-                    split = SplitFindings(str(source), pieces, worker_options, pool)
-                    summary = run(fh, input_label, writers, engine, options.progress, split,
-                                  validator=options.validator)
+        with OutputSet(outdir, name, output_files(name), protect=[source] if is_path else []) as out:
+            handles = {"277": out.open("277"), "837": out.open("837"), "json": out.open("json", "ascii"),
+                       "worklist": out.open("worklist", "utf-8")}
+            if options.html:
+                handles["html"] = out.open("html", "utf-8")
+            writers = make_writers(handles, input_label, options, engine, moment)
+            if options.validate:
+                summary, ack = _validated(stream, is_path, input_label, writers, engine, options)
+                if ack:
+                    out.open("999").write(ack)
             else:
-                with open(source, "rb") as fh:
-                    summary = run(fh, input_label, writers, engine, options.progress, validator=options.validator)
-        else:
-            stream = source if not isinstance(source, (str, Path)) else _stdin()
-            summary = run(stream, input_label, writers, engine, options.progress, validator=options.validator)
-    except BaseException:
-        for f in files.values():
-            f.discard()
-        raise
-    if not options.validate:
-        text = ack_999(summary, moment, options.control(moment))
-        if text:
-            files["999"] = AtomicFile(outdir / f"{name}.999")
-            files["999"].fh.write(text)
-    if "999" not in files:
-        (outdir / f"{name}.999").unlink(missing_ok=True)  # no error now: an old 999 would mislead
-    if summary.accepted == 0:
-        # No claim to forward: a stale accepted 837 from an earlier run must not be sent by mistake.
-        files.pop("837").discard()
-        (outdir / f"{name}.accepted.837").unlink(missing_ok=True)
-    for f in files.values():
-        f.commit()
-        summary.outputs.append(f.path)
+                pieces = split_plan(source, options.jobs * 16, options.max_segment) if is_path and options.jobs > 1 else None
+                if pieces:
+                    summary = _run_split(stream, str(source), pieces, input_label, writers, engine, options)
+                else:
+                    summary = run(stream, input_label, writers, engine, options.progress,
+                                  max_segment=options.max_segment, validator=options.validator)
+                text = ack_999(summary, moment, options.control(moment))
+                if text:
+                    out.open("999").write(text)  # not opened: an earlier NAME.999 goes at the commit
+            if summary.accepted == 0:
+                out.discard("837")  # no claim to forward: an earlier accepted 837 goes too
+            summary.outputs = out.commit()
+    finally:
+        if is_path:
+            stream.close()
     return summary
+
+
+def _run_split(stream: BinaryIO, path: str, pieces: list, label: str, writers: list[Writer], engine: Engine,
+               options: Options) -> Summary:
+    """``run`` with the checks of one large file spread over worker processes (scrubber.split)."""
+    pool = process_pool(options.jobs)
+    split = None
+    try:
+        split = SplitFindings(path, pieces, replace(options, progress=None), pool)
+        return run(stream, label, writers, engine, options.progress, split, max_segment=options.max_segment,
+                   validator=options.validator)
+    except KeyboardInterrupt:
+        stop(pool, [f for f in split.futures if f is not None] if split else [])
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # an unusable input: the pieces not begun are dropped
+
+
+def _open_input(path: str | Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise InputError("no such file") from None
+    except IsADirectoryError:
+        raise InputError("is a directory") from None
+    except PermissionError:
+        raise InputError("permission denied") from None
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or type(exc).__name__})") from None
+
+
+def _readable(text: str) -> str:
+    """A file name for reports: bytes that are not UTF-8 shown as U+FFFD, never lone surrogates."""
+    return os.fsencode(text).decode("utf-8", "replace")
 
 
 def ack_999(summary: Summary, moment: dt.datetime, control: int) -> str:
@@ -292,14 +333,16 @@ def validate_then_run(data: BinaryIO, label: str, writers: list[Writer], engine:
     from scrubber.validate import validate_stream
 
     data.seek(0)
-    report = validate_stream(data, jobs=validation_jobs(options))
+    report = validate_stream(data, jobs=validation_jobs(options), max_segment=options.max_segment)
     data.seek(0)
     notices = list(report.file_level)
     if report.errors:
-        notices.insert(0, f"pyx12 reported {report.errors} implementation-guide error(s); see the 999")
+        notices.insert(0, f"pyx12 reported {report.errors} implementation-guide error(s)"
+                       + ("; see the 999" if report.acks else ""))
     engine.context.extra["ig"] = report
     try:
-        return run(data, label, writers, engine, options.progress, notices=notices, validator="pyx12"), report
+        return run(data, label, writers, engine, options.progress, notices=notices,
+                   max_segment=options.max_segment, validator="pyx12"), report
     finally:
         engine.context.extra.pop("ig", None)
 
@@ -309,24 +352,21 @@ def validation_jobs(options: Options) -> int:
     return options.jobs if options.jobs > 1 else (os.cpu_count() or 1)
 
 
-def _validated(source: Any, label: str, writers: list[Writer], engine: Engine, options: Options,
-               files: dict[str, AtomicFile], ack_path: Path) -> Summary:
-    """``validate_then_run`` over a file, or over standard input kept for the two passes."""
-    if isinstance(source, (str, Path)) and source != "-":
-        data: Any = open(source, "rb")  # closed below
+def _validated(stream: BinaryIO, is_path: bool, label: str, writers: list[Writer], engine: Engine,
+               options: Options) -> tuple[Summary, str]:
+    """``validate_then_run`` over a file, or over standard input kept for the two passes; (summary, 999)."""
+    if is_path:
+        data: Any = stream
     else:
         data = tempfile.SpooledTemporaryFile(16 << 20)  # memory, then disk
-        stream = source if not isinstance(source, (str, Path)) else _stdin()
         while chunk := stream.read(1 << 20):
             data.write(chunk)
     try:
         summary, report = validate_then_run(data, label, writers, engine, options)
     finally:
-        data.close()
-    if report.errors:
-        files["999"] = AtomicFile(ack_path)
-        files["999"].fh.write(report.ack_999())
-    return summary
+        if not is_path:
+            data.close()
+    return summary, report.ack_999() if report.errors else ""
 
 
 def _stdin() -> BinaryIO:
@@ -395,7 +435,7 @@ def scrub_stream(
         summary, report = validate_then_run(io.BytesIO(stream.read()), name, writers, engine, options)
         ack = report.ack_999()
     else:
-        summary = run(stream, name, writers, engine, validator=options.validator)
+        summary = run(stream, name, writers, engine, max_segment=options.max_segment, validator=options.validator)
         ack = ack_999(summary, options.moment(), options.control(options.moment()))
     x12 = {k: bufs[k].getvalue().encode(ENCODING, "replace") for k in ("837", "277")}
     return Result(summary, collect.claims, x12["837"], x12["277"], bufs["json"].getvalue(), bufs["html"].getvalue(),

@@ -11,8 +11,11 @@ from pathlib import Path
 
 from scrubber import __version__
 from scrubber.api import Options, output_name
-from scrubber.parallel import scrub_files, scrub_on_dask
+from scrubber.commit import prepare_folder, show_path
+from scrubber.errors import OutputError
+from scrubber.parallel import error_line, scrub_files, scrub_on_dask
 from scrubber.progress import Progress
+from scrubber.x12.segments import MAX_SEGMENT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
                         "pyx12 (pyx12 itself, slow: the second opinion; bare --validate means this) or off")
     _rule_flags(s)
     s.add_argument("--ncci", metavar="DIR", help="CMS NCCI tables written by `scrubber import-ncci`")
+    s.add_argument("--max-segment", type=_positive, default=MAX_SEGMENT, metavar="BYTES",
+                   help="longest segment accepted (default 1 MiB); a longer one makes the input unusable")
     r = sub.add_parser("rules", help="list every edit: id, severity, pack, dates, source")
     r.add_argument("--json", action="store_true", help="machine-readable list")
     _rule_flags(r)
@@ -112,6 +117,13 @@ def _plugin_packs_load() -> bool:
     return True
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
 def _err(text: str) -> None:
     sys.stderr.write(f"scrubber: {text}\n")
 
@@ -138,16 +150,23 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     for path in inputs:
         name = output_name(path)
         if name in names:
-            _err(f"{names[name]} and {path} would both write {name}.* into the output folder")
+            _err(f"{show_path(names[name])} and {show_path(path)} would both write {show_path(name)}.* "
+                 "into the output folder")
             return 2
         names[name] = path
     checked = _rules_config(args)
     if checked is None:
         return 2
     config = checked[0]
+    try:
+        prepare_folder(args.outdir)
+    except OutputError as exc:
+        _err(str(exc))
+        return 2
     progress = Progress(len(inputs))
     options = Options(html=not args.no_html, payers=payers, validate=args.validate == "pyx12",
-                      guide="off" if args.validate == "off" else "builtin", rules=config, ncci=config.ncci)
+                      guide="off" if args.validate == "off" else "builtin", rules=config, ncci=config.ncci,
+                      max_segment=args.max_segment)
     if args.dask:
         outcomes = _on_dask(args.dask, inputs, args.outdir, options, progress)
         if outcomes is None:
@@ -166,7 +185,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     status = 0
     for label, summary, error in results:
         if summary is None:
-            _err(f"{label}: {error}")
+            _err(error_line(label, error))
             status = 2
             continue
         status = max(status, summary.exit_code)
@@ -312,6 +331,10 @@ def cmd_import_ncci(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # File names that are not UTF-8 (or not in the terminal's encoding) print as escapes.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = _parser().parse_args(argv)
     try:
         commands = {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain, "import-mcd": cmd_import_mcd,

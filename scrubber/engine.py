@@ -146,10 +146,14 @@ class Engine:
             return [f for e, p, c, _t in plan.structure for f in c(claim, e, p, ctx)]
         out: list[Finding] = []
         codes = {ln.code for ln in claim.lines}
-        for edit, params, check, trigger in plan.claim:
-            if trigger is not None and trigger.isdisjoint(codes):
-                continue
-            out.extend(check(claim, edit, params, ctx))
+        edit = None
+        try:  # one guard per claim, not per check: the loop is the hot path
+            for edit, params, check, trigger in plan.claim:
+                if trigger is not None and trigger.isdisjoint(codes):
+                    continue
+                out.extend(check(claim, edit, params, ctx))
+        except Exception as exc:
+            return self._held(claim, edit, exc)
         return _apply(out, plan.severity)
 
     def runs(self, edit_id: str) -> bool:
@@ -175,6 +179,16 @@ class Engine:
         cut = next((i for i, f in enumerate(found) if f.edit not in before), len(found))
         return [*found[:cut], *guide, *found[cut:]]
 
+    def _held(self, claim: ClaimUnit, edit: Edit | None, exc: Exception) -> list[Finding]:
+        """A value no check foresaw: the claim is held with the reason, and the run goes on.
+
+        The exception's text may quote claim content: name its type only.
+        """
+        what = edit.id if edit is not None else "a"
+        claim.problems.append((f"the {what} check could not judge a value in this claim ({type(exc).__name__})",
+                               claim.clm))
+        return self.check(claim)
+
     def new_run(self) -> RunIndex:
         """A fresh run index: one per input file."""
         return RunIndex()
@@ -190,23 +204,28 @@ class Engine:
         ctx = self.context
         plan = self.plan_for(claim)
         ctx.claim_cache.clear()
-        keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
-        ctx.extra["run"] = run
         out: list[Finding] = []
-        codes = {ln.code for ln in claim.lines}
-        for edit, params, check, trigger in plan.run:
-            if trigger is not None and trigger.isdisjoint(codes):
-                continue
-            out.extend(check(claim, edit, params, ctx))
+        edit = None
+        try:
+            keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
+            ctx.extra["run"] = run
+            codes = {ln.code for ln in claim.lines}
+            for edit, params, check, trigger in plan.run:
+                if trigger is not None and trigger.isdisjoint(codes):
+                    continue
+                out.extend(check(claim, edit, params, ctx))
+        except Exception as exc:
+            return self._held(claim, edit, exc)
         out = _apply(out, plan.severity)
         if not any(f.rejects for f in findings) and not any(f.rejects for f in out):
             run.record(keys)
         return out
 
-    def notices(self) -> list[str]:
-        """What the report should say about the run's rule data (e.g. no NCCI tables loaded)."""
+    def notices(self, run: RunIndex | None = None) -> list[str]:
+        """What the report should say about the run's rule data (e.g. no NCCI tables loaded), and what
+        run-level kinds tallied over the file instead of repeating it on every claim."""
         ncci_on = any(step[0].pack == "ncci" for step in (*self._default.claim, *self._default.run))
-        return self.ncci.notices() if ncci_on else []
+        return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
 
 
 def _apply(findings: list[Finding], severity: dict[str, Severity]) -> list[Finding]:

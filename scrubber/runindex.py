@@ -251,6 +251,17 @@ class RunIndex:
         self._flags = array("i")  # bit 0: non-anatomic bypass modifier; anatomic set in _anat
         self._anat = array("i")
         self._next = array("i")
+        #: file-level observations of run kinds: notice template -> (claims, first date, last date)
+        self.tallies: dict[str, tuple[int, dt.date, dt.date]] = {}
+
+    def tally(self, template: str, day: dt.date) -> None:
+        """Count one claim toward a file notice instead of a finding on every claim."""
+        n, first, last = self.tallies.get(template, (0, day, day))
+        self.tallies[template] = (n + 1, min(first, day), max(last, day))
+
+    def notices(self) -> list[str]:
+        return [t.format(claims=n, first=first.isoformat(), last=last.isoformat())
+                for t, (n, first, last) in self.tallies.items()]
 
     def first(self, key: int | None) -> int | None:
         """Ordinal of the earlier accepted claim recorded under ``key``."""

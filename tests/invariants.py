@@ -10,6 +10,7 @@ from oracle import assert_valid_277, assert_valid_837
 
 from scrubber.api import Result
 from scrubber.model import ClaimUnit
+from scrubber.writers.ack277 import REF_MAX, Values, delimiters_277
 from scrubber.x12.reader import Reader
 from scrubber.x12.segments import Tokenizer
 
@@ -25,6 +26,12 @@ def claims_of(data: bytes) -> list[ClaimUnit]:
 
 def _bytes(x12: str | bytes) -> bytes:
     return x12 if isinstance(x12, bytes) else x12.encode("latin-1")
+
+
+def trn02(claim: ClaimUnit) -> str:
+    """What 2200D TRN02 holds for a claim: CLM01 exactly when it fits a 277CA, else fitted (no
+    delimiter or control character, at most 50 characters), "0" when nothing is left."""
+    return Values(delimiters_277(claim.delimiters))(claim.claim_id, REF_MAX) or "0"
 
 
 def ack_claims(ack: str | bytes) -> list[tuple[str, str, Decimal]]:
@@ -103,7 +110,7 @@ def check_result(data: bytes, result: Result, *, input_is_valid: bool = True) ->
             assert f["severity"] == "warn" or f["confidence"] == "certain", f
 
     acks = ack_claims(result.ack_277())
-    assert [a[0] or "0" for a in acks] == [c.claim_id or "0" for c in source]
+    assert [a[0] or "0" for a in acks] == [trn02(c) for c in source]
     assert [("rejected" if a[1] == "U" else "accepted") for a in acks] == statuses
     assert all(a[1] in ("WQ", "U") for a in acks)
     check_balances(result.ack_277())

@@ -12,8 +12,7 @@ from typing import Any
 
 from scrubber.model import ClaimUnit, Finding
 from scrubber.rules.catalog import Edit
-from scrubber.rules.kinds import Context, finding, kind
-from scrubber.rules.kinds_pro import run_kind
+from scrubber.rules.kinds import Context, finding, kind, run_kind
 from scrubber.rules.ncci_tables import Ncci, PtpEdit
 from scrubber.runindex import Earlier, LineKey, line_of
 

@@ -8,14 +8,14 @@ tables (``edits/professional/*.csv``); filing limits come from the payer registr
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
 from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.payers import is_medicare, payer_matches
 from scrubber.rules.catalog import Edit, Row
-from scrubber.rules.kinds import Check, Context, Triggers, finding, kind
+from scrubber.rules.kinds import Context, finding, kind, run_kind
 from scrubber.x12.dates import parse_d8
 
 #: NM1 entity codes whose NPI the edit checks, with the loops they name (claim level, line level)
@@ -23,16 +23,6 @@ NPI_ENTITIES = {"85": ("billing provider", "2010AA", "2010AA"), "82": ("renderin
                 "77": ("service facility", "2310C", "2420C"), "DN": ("referring provider", "2310A", "2420F"),
                 "DK": ("ordering provider", "2420E", "2420E"), "DQ": ("supervising provider", "2310D", "2420D"),
                 "QB": ("purchased service provider", "2420B", "2420B")}
-
-
-def run_kind(name: str, triggers: Triggers | None = None) -> Callable[[Check], Check]:
-    """A kind that needs the run index: the engine runs it in input order, in the parent process."""
-
-    def register(fn: Check) -> Check:
-        fn.run_level = True  # type: ignore[attr-defined]
-        return kind(name, triggers)(fn)
-
-    return register
 
 
 @lru_cache(maxsize=4096)
