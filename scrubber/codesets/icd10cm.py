@@ -110,6 +110,14 @@ class CodeTable:
                 return True
         return False
 
+    def boundaries(self) -> list[dt.date]:
+        """Every day on which some code's verdict (or its wording) changes, and the table's ends."""
+        days = {n for spans in self._spans.values() for span in spans for n in span}
+        days |= {n for windows in self._doubt.values() for a, b, _k in windows for n in (a, b)}
+        days |= {n for _code, n in self._midyear}
+        days.discard(_OPEN)
+        return sorted({self.first_day, self.end, *map(dt.date.fromordinal, days)})
+
     @property
     def last_day(self) -> dt.date:
         return self.end - dt.timedelta(days=1)

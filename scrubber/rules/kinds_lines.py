@@ -21,7 +21,7 @@ from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.payers import is_medicare, payer_matches
 from scrubber.rules.catalog import Edit, Row
 from scrubber.rules.codesets import CodeBook, expand
-from scrubber.rules.kinds import Context, finding, kind
+from scrubber.rules.kinds import Context, finding, kind, pack_dates
 from scrubber.text import icd_display
 from scrubber.x12.loop2300 import is_amount
 
@@ -123,7 +123,7 @@ def _dated_codes(edit: Edit, params: dict[str, Any], ctx: Context) -> frozenset[
 # -- code validity by date of service ------------------------------------------------------------
 
 
-@kind("code_validity", triggers=_dated_codes)
+@kind("code_validity", triggers=_dated_codes, bounds=pack_dates)
 def code_validity(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """A code billed outside the dates it is valid (``mode``: deleted | not_yet_valid)."""
     book = _book(ctx, edit)
@@ -173,7 +173,7 @@ def _replacements(ctx: Context, edit: Edit, params: dict[str, Any], ln: Line, da
 # -- add-on codes ----------------------------------------------------------------------------------
 
 
-@kind("addon_primary", triggers=_table_trigger("addon", "addons"))
+@kind("addon_primary", triggers=_table_trigger("addon", "addons"), bounds=pack_dates)
 def addon_primary(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """An add-on code needs an eligible primary on the same claim and date of service."""
     table = params.get("table", "addons")
@@ -207,7 +207,7 @@ def addon_primary(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
 # -- codes that must not appear together ------------------------------------------------------------
 
 
-@kind("code_conflict", triggers=_table_trigger("code", "conflicts"))
+@kind("code_conflict", triggers=_table_trigger("code", "conflicts"), bounds=pack_dates)
 def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (code, with, scope dos|claim, mode both|only, flag code|with|both, context).
 
@@ -262,7 +262,8 @@ def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
 # -- units per date of service ------------------------------------------------------------------------
 
 
-@kind("unit_limit", triggers=_table_trigger("codes", "unit_limits"))
+@kind("unit_limit", triggers=_table_trigger("codes", "unit_limits"), bounds=pack_dates,
+      units=_table_trigger("codes", "unit_limits"))
 def unit_limit(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (codes, max, count units|lines|units_and_lines): the lines past the limit on a date are at fault."""
     table = params.get("table", "unit_limits")
@@ -300,7 +301,7 @@ def unit_limit(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
 # -- modifiers ---------------------------------------------------------------------------------------
 
 
-@kind("modifier_rule", triggers=_table_trigger("codes", "modifier_rules"))
+@kind("modifier_rule", triggers=_table_trigger("codes", "modifier_rules"), bounds=pack_dates)
 def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (codes, rule, modifiers, payer, unless_line): forbidden | one_of | not_together | not_with_line.
 
@@ -353,7 +354,8 @@ def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
                 )
 
 
-@kind("bilateral_one_line", triggers=_table_trigger("codes", "bilateral"))
+@kind("bilateral_one_line", triggers=_table_trigger("codes", "bilateral"), bounds=pack_dates,
+      units=_table_trigger("codes", "bilateral"))
 def bilateral_one_line(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (codes, payer): a bilateral service on one line with modifier 50 and 1 unit.
 
@@ -395,7 +397,7 @@ def bilateral_one_line(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx
 # -- companions on one claim ------------------------------------------------------------------------
 
 
-@kind("companion", triggers=_param_trigger("when"))
+@kind("companion", triggers=_param_trigger("when"), bounds=pack_dates)
 def companion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Lines of ``params.when`` need some line of ``params.needs`` on the claim (any date)."""
     book = _book(ctx, edit)
@@ -412,7 +414,12 @@ def companion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context
 # -- drugs -------------------------------------------------------------------------------------------
 
 
-@kind("drug_units", triggers=_param_trigger("codes", default="@drug"))
+def _limited_drugs(edit: Edit, params: dict[str, Any], ctx: Context) -> frozenset[str]:
+    """The drug codes a per-date unit limit names (their units are summed and compared)."""
+    return _universe(ctx, edit, params.get("limits", "drug_limits"), "code")
+
+
+@kind("drug_units", triggers=_param_trigger("codes", default="@drug"), bounds=pack_dates, units=_limited_drugs)
 def drug_units(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Units of a drug code must be a positive whole number of billing units; above a payer's
     per-date limit (a table row with its source) is a warning."""
@@ -445,7 +452,7 @@ def drug_units(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
                               severity="warn", row=row)
 
 
-@kind("ndc_format", triggers=_param_trigger("codes", default="@drug"))
+@kind("ndc_format", triggers=_param_trigger("codes", default="@drug"), bounds=pack_dates)
 def ndc_format(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """A drug line's 2410 NDC: 11 digits (qualifier N4) with a positive CTP quantity; required when
     the payer (registry) or ``params.require`` says so."""
@@ -474,7 +481,7 @@ def ndc_format(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
 # -- diagnoses ------------------------------------------------------------------------------------------
 
 
-@kind("diagnosis_exclusion", triggers=_param_trigger("codes", default="@drug @primary"))
+@kind("diagnosis_exclusion", triggers=_param_trigger("codes", default="@drug @primary"), bounds=pack_dates)
 def diagnosis_exclusion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """For payers that exclude a class of service (e.g. cosmetic), lines of ``params.codes`` whose
     pointed diagnoses are all in the table's list, and lines billed with a listed procedure."""

@@ -78,7 +78,19 @@ def _fix(edit: Edit, key: str, **values: Any) -> str:
     return edit.message(key, **values) + " " + edit.message("appeal")
 
 
-@kind("payer_dx_covered", triggers=_policy_codes)
+def _policy_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date]:
+    """Every date of the registry's policies: their windows and their rows'."""
+    registry = ctx.payers
+    out: set[dt.date | None] = set()
+    for p in registry.policies.values() if registry is not None else ():
+        out |= {p.effective_from, p.effective_to}
+        for row in (*p.diagnoses, *p.prior_auth, *p.notes):
+            out |= {row.valid_from, row.valid_to}
+    out.discard(None)
+    return sorted(out)  # type: ignore[type-var]
+
+
+@kind("payer_dx_covered", triggers=_policy_codes, bounds=_policy_dates)
 def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, payer in _covering(ctx, claim):
         rows = policy.rows_for(ln.code, day)
@@ -106,7 +118,7 @@ def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: 
         )
 
 
-@kind("payer_dx_paired", triggers=_policy_codes)
+@kind("payer_dx_paired", triggers=_policy_codes, bounds=_policy_dates)
 def payer_dx_paired(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, _payer in _covering(ctx, claim):
         rows = policy.rows_for(ln.code, day)
@@ -131,7 +143,7 @@ def payer_dx_paired(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: C
             )
 
 
-@kind("payer_prior_auth", triggers=_policy_codes)
+@kind("payer_prior_auth", triggers=_policy_codes, bounds=_policy_dates)
 def payer_prior_auth(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     if claim.prior_auth:
         return
@@ -151,7 +163,7 @@ def payer_prior_auth(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: 
         )
 
 
-@kind("payer_policy_note", triggers=_policy_codes)
+@kind("payer_policy_note", triggers=_policy_codes, bounds=_policy_dates)
 def payer_policy_note(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, payer in _covering(ctx, claim):
         codes = [d.code for d in _pointed(claim, ln)]

@@ -28,6 +28,11 @@ def is_amount(text: str) -> bool:
     return len(body) <= AMOUNT_DIGITS or (len(body) == AMOUNT_DIGITS + 1 and "." in body)
 
 
+def positive_whole(text: str) -> bool:
+    """"1", "250": a positive whole number written plainly, as units nearly always are."""
+    return text.isdigit() and text.isascii() and text[0] != "0" and len(text) <= AMOUNT_DIGITS
+
+
 def unreadable_claim(ordinal: int, segments: list[Segment], transaction: Transaction,
                      billing: BillingProvider | None, subscriber: Subscriber | None, patient: Patient | None,
                      exc: Exception) -> ClaimUnit:
@@ -105,7 +110,10 @@ def build_claim(
                         claim.diagnoses.append(Diagnosis(dx_position, parts[0], code, seg))
                         if not code:
                             problems.append((f"diagnosis {dx_position} has no code", seg))
-            elif sid in ("NM1", "SBR"):
+            elif sid == "NM1":
+                sub = True
+                claim.names.append((seg, None))
+            elif sid == "SBR":
                 sub = True
             elif sub:
                 continue
@@ -124,7 +132,10 @@ def build_claim(
                 problems.append((f"line {line.lx} has two SV1 segments", seg))
                 continue
             _read_sv1(line, seg, component, problems)
-        elif sid in ("NM1", "SVD", "LQ"):
+        elif sid == "NM1":
+            sub = True
+            claim.names.append((seg, line))
+        elif sid in ("SVD", "LQ"):
             sub = True
         elif sid == "LIN" and not sub:
             line.lin = seg
