@@ -137,8 +137,9 @@ def _edits(engine: Any, claims: list[ClaimUnit], repeat: int) -> None:
     ctx = engine.context
     plan = engine._default
     out = []
-    for edit, params, check, trigger in plan.claim:
-        def run_step() -> None:
+    for step in plan.claim:
+        def run_step(step: Any = step) -> None:
+            edit, params, check, trigger = step
             for c in claims:
                 if c.problems:
                     continue
@@ -148,7 +149,7 @@ def _edits(engine: Any, claims: list[ClaimUnit], repeat: int) -> None:
                 for _f in check(c, edit, params, ctx):
                     pass
 
-        out.append((_median(run_step, repeat) * 1e6 / len(claims), edit.id, check.__name__))
+        out.append((_median(run_step, repeat) * 1e6 / len(claims), step[0].id, step[2].__name__))
     for us, eid, kind in sorted(out, reverse=True):
         print(f"  {us:7.2f} µs  {eid:<32} {kind}")
 
