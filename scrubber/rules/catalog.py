@@ -121,9 +121,10 @@ class Row:
         return self.cells.get("confidence", "")
 
     def valid_on(self, day: dt.date | None) -> bool:
+        start, end = self.valid_from, self.valid_to
         if day is None:
-            return self.valid_from is None and self.valid_to is None
-        return within(day, self.valid_from, self.valid_to)
+            return start is None and end is None
+        return (start is None or day >= start) and (end is None or day < end)
 
 
 @dataclass(slots=True)
