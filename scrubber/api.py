@@ -403,7 +403,7 @@ class Result:
         return self._277
 
     def to_json(self) -> str:
-        """The report (schema ``scrubber.report/1``, ``scrubber/schemas/report-1.json``) as JSON text."""
+        """The report (schema ``scrubber.report/2``, ``scrubber/schemas/report-2.json``) as JSON text."""
         return self._json
 
     def report(self) -> dict[str, Any]:

@@ -22,6 +22,8 @@ _XML_UNSAFE = {c: "\ufffd" for c in range(32) if c not in (9, 10, 13)}
 
 def for_markup(text: str) -> str:
     """``human(text)`` made safe to place in an HTML/XML document."""
+    if text.isascii() and text.isprintable():  # nearly always: nothing to change
+        return text
     return human(text).translate(_XML_UNSAFE)
 
 
@@ -46,6 +48,8 @@ def for_billers(text: str) -> str:
     "(see `scrubber explain X`)" and "(shared/spec/edits.md)" go; a sentence that tells to run a command keeps only what comes
     before its "; " (the advice), or goes whole. The JSON report keeps the full text for engineers.
     """
+    if "(" not in text and "`" not in text and " --" not in text:
+        return text  # no hint in it (both patterns above need a parenthesis)
     text = _FILE_PATH.sub("", _SEE_COMMAND.sub("", text))
     if "`" not in text and " --" not in text:
         return text

@@ -24,7 +24,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def defused(value: Any) -> str:
     """A cell as text that no spreadsheet evaluates."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text[:1] in _FORMULA_FIRST and text else text
+
+
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
 
 
 class WorklistWriter(Writer):
@@ -36,10 +39,10 @@ class WorklistWriter(Writer):
         if not scrubbed.findings:
             return
         c = scrubbed.claim
-        claim_id, payer_id = for_markup(c.claim_id), for_markup(c.payer_id)
-        for f in scrubbed.findings:
-            self._csv.writerow([defused(v) for v in (
-                claim_id, payer_id, f.line, for_markup(f.code or ""), f.edit, f.severity, f.confidence,
-                for_billers(for_markup(f.message)), for_billers(for_markup(f.suggestion)),
-                for_billers(f.source), f.segment_number,
-            )])
+        claim_id, payer_id = defused(for_markup(c.claim_id)), defused(for_markup(c.payer_id))
+        # Line and segment numbers are numbers (never a formula); every text cell is defused.
+        self._csv.writerows([
+            (claim_id, payer_id, f.line, defused(for_markup(f.code or "")), defused(f.edit), defused(f.severity),
+             defused(f.confidence), defused(for_billers(for_markup(f.message))),
+             defused(for_billers(for_markup(f.suggestion))), defused(for_billers(f.source)), f.segment_number)
+            for f in scrubbed.findings])
