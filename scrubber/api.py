@@ -149,7 +149,9 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             elif guide is not None:
                 # The guide's walk lives in this process: its findings join the workers'.
                 findings = engine.with_guide(ev, findings)
-            findings = findings + engine.check_run(ev, run_index, findings)
+            across = engine.check_run(ev, run_index, findings)
+            if across:
+                findings = findings + across
             scrubbed = ScrubbedClaim(ev, findings)
             summary.claims += 1
             if progress is not None and summary.claims % 5000 == 0:

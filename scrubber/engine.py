@@ -271,7 +271,7 @@ class Engine:
         except Exception as exc:
             return self._held(claim, edit, exc)
         out = _apply(out, plan.severity)
-        if not any(f.rejects for f in findings) and not any(f.rejects for f in out):
+        if not _rejects(findings) and not _rejects(out):
             run.record(keys)
         return out
 
@@ -289,6 +289,13 @@ class _Failed(Exception):
         super().__init__(edit.id)
         self.edit = edit
         self.exc = exc
+
+
+def _rejects(findings: list[Finding]) -> bool:
+    for f in findings:
+        if f.severity == "reject":
+            return True
+    return False
 
 
 def _apply(findings: list[Finding], severity: dict[str, Severity]) -> list[Finding]:

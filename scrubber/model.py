@@ -244,7 +244,10 @@ class ScrubbedClaim:
 
     @property
     def rejected(self) -> bool:
-        return any(f.severity == "reject" for f in self.findings)
+        for f in self.findings:  # a loop, not any(): every writer asks, and most claims have no finding
+            if f.severity == "reject":
+                return True
+        return False
 
 
 @dataclass(slots=True)

@@ -90,32 +90,68 @@ def _policy_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.d
     return sorted(out)  # type: ignore[type-var]
 
 
+class _Covered:
+    """What a policy says of one procedure code on one day: its rows, and how to match a diagnosis."""
+
+    __slots__ = ("exact", "examples", "prefixes", "rows", "source")
+
+    def __init__(self, policy: Policy, code: str, day: dt.date) -> None:
+        self.rows = policy.rows_for(code, day)
+        self.exact = frozenset(r.dx for r in self.rows if not r.dx.endswith("*"))
+        self.prefixes = tuple(r.dx[:-1] for r in self.rows if r.dx.endswith("*"))
+        self.examples = _examples(self.rows) if self.rows else ""
+        self.source = _source(policy, self.rows[0]) if self.rows else ""
+
+    def matches(self, dx: str) -> bool:
+        """``DxRow.matches`` of any of the rows."""
+        code = dx.replace(".", "").upper()
+        return code in self.exact or code.startswith(self.prefixes)
+
+
+def _covered(ctx: Context, policy: Policy, code: str, day: dt.date) -> _Covered:
+    """``_Covered`` once per policy, code and day (claims of a file repeat them)."""
+    memo = ctx.memo("payer-covered", dict)
+    key = (id(policy), code, day)  # policies live as long as the run's registry
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= 4096:
+            memo.clear()
+        found = memo[key] = _Covered(policy, code, day)
+    return found
+
+
 @kind("payer_dx_covered", triggers=_policy_codes, bounds=_policy_dates)
 def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, payer in _covering(ctx, claim):
-        rows = policy.rows_for(ln.code, day)
-        if not rows:
+        covered = _covered(ctx, policy, ln.code, day)
+        if not covered.rows:
             continue  # the policy lists nothing for this code on this date: nothing to judge
         pointed = _pointed(claim, ln)
-        if any(r.matches(d.code) for d in pointed for r in rows):
+        if any(covered.matches(d.code) for d in pointed):
             continue
-        elsewhere = next((d for d in claim.diagnoses if d not in pointed and any(r.matches(d.code) for r in rows)), None)
-        note = edit.message("elsewhere", dx=_show(elsewhere), line=ln.number) if elsewhere else ""
-        pointers = ", ".join(f"{_show(d)} (pointer {d.position})" for d in pointed) or "no diagnosis"
-        values = {"line": ln.number, "code": ln.code, "dos": day.isoformat(), "pointed": pointers,
-                  "payer": payer, "policy": policy.label(), "policy_id": policy.id, "elsewhere": note,
-                  "examples": _examples(rows)}
-        partial = policy.partial
-        if partial:
-            confidence = "partial-list"
-        else:
-            confidence = "certain" if all(r.confidence == "certain" for r in rows) else "likely"
-        yield finding(
-            claim, edit, edit.message("partial" if partial else "not_covered", **values), line=ln,
-            suggestion=_fix(edit, "partial_fix" if partial else "fix", **values),
-            severity="warn" if partial else policy.on_not_covered, source=_source(policy, rows[0]),
-            confidence=confidence,
-        )
+        yield _not_covered(claim, edit, ln, day, policy, payer, covered, pointed)
+
+
+def _not_covered(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date, policy: Policy, payer: str,
+                 covered: _Covered, pointed: list[Diagnosis]) -> Finding:
+    rows = covered.rows
+    elsewhere = next((d for d in claim.diagnoses if d not in pointed and covered.matches(d.code)), None)
+    note = edit.message("elsewhere", dx=_show(elsewhere), line=ln.number) if elsewhere else ""
+    pointers = ", ".join(f"{_show(d)} (pointer {d.position})" for d in pointed) or "no diagnosis"
+    values = {"line": ln.number, "code": ln.code, "dos": day.isoformat(), "pointed": pointers,
+              "payer": payer, "policy": policy.label(), "policy_id": policy.id, "elsewhere": note,
+              "examples": covered.examples}
+    partial = policy.partial
+    if partial:
+        confidence = "partial-list"
+    else:
+        confidence = "certain" if all(r.confidence == "certain" for r in rows) else "likely"
+    return finding(
+        claim, edit, edit.message("partial" if partial else "not_covered", **values), line=ln,
+        suggestion=_fix(edit, "partial_fix" if partial else "fix", **values),
+        severity="warn" if partial else policy.on_not_covered, source=covered.source,
+        confidence=confidence,
+    )
 
 
 @kind("payer_dx_paired", triggers=_policy_codes, bounds=_policy_dates)
