@@ -6,6 +6,8 @@ Only what edits and writers use is lifted out of the segments; everything else s
 
 from __future__ import annotations
 
+import re
+
 from scrubber.model import BillingProvider, ClaimUnit, Diagnosis, Line, Patient, Subscriber, Transaction
 from scrubber.x12.dates import parse_dtp
 from scrubber.x12.segments import Segment
@@ -18,8 +20,14 @@ AMOUNT_DIGITS = 18
 _LX_DIGITS = 6
 
 
+#: the usual shape of an amount ("135.00", "0", "1250.5"): certainly an R element
+_PLAIN_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{0,2})?")
+
+
 def is_amount(text: str) -> bool:
     """X12 R (decimal) element: optional minus, at most 18 digits, at most one point."""
+    if _PLAIN_AMOUNT.fullmatch(text):
+        return True
     if not text or len(text) > AMOUNT_DIGITS + 2 or not _AMOUNT_CHARS.issuperset(text):
         return False
     body = text[1:] if text[0] == "-" else text
@@ -91,8 +99,8 @@ def build_claim(
     dx_position = 0
     lines = claim.lines
     for seg in segments[1:]:
-        sid = seg.els[0]
         e = seg.els
+        sid = e[0]
         if sid == "LX":
             line = Line(len(lines) + 1, e[1] if len(e) > 1 else "", seg)
             lines.append(line)
@@ -170,12 +178,12 @@ def _read_sv1(line: Line, seg: Segment, component: str, problems: list) -> None:
     proc = e[1].split(component) if len(e) > 1 else [""]
     line.qualifier = proc[0]
     line.code = proc[1] if len(proc) > 1 else ""
-    line.modifiers = tuple(m for m in proc[2:6] if m)
+    line.modifiers = tuple(filter(None, proc[2:6]))
     line.charge = e[2] if len(e) > 2 else ""
     line.basis = e[3] if len(e) > 3 else ""
     line.units = e[4] if len(e) > 4 else ""
     line.place = e[5] if len(e) > 5 else ""
-    line.pointers = tuple(p for p in e[7].split(component)) if len(e) > 7 and e[7] else ()
+    line.pointers = tuple(e[7].split(component)) if len(e) > 7 and e[7] else ()
     if not line.code:
         other = _other_separator(e[1] if len(e) > 1 else "", component)
         if other:
