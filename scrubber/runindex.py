@@ -230,10 +230,13 @@ class KeyTable:
         i = shard.slot(key)
         return shard.vals[i] if shard.keys[i] == key else None
 
-    def put(self, key: int, value: int) -> None:
+    def put(self, key: int, value: int, replace: bool = True) -> None:
+        """Map ``key`` to ``value`` (or, with ``replace=False``, only if ``key`` has no value yet)."""
         n = key & ((1 << _SHARD_BITS) - 1)
         shard = self._shards[n]
         i = shard.slot(key)
+        if not replace and shard.keys[i] == key:
+            return
         if shard.keys[i] == 0:
             shard.used += 1
             if shard.used * 3 > len(shard.keys) * 2:
@@ -300,8 +303,8 @@ class RunIndex:
     def record(self, keys: ClaimKeys) -> None:
         """Remember an accepted claim."""
         for key in (keys.content, keys.claim_id):
-            if key is not None and self._claims.get(key) is None:
-                self._claims.put(key, keys.ordinal)
+            if key is not None:
+                self._claims.put(key, keys.ordinal, replace=False)
         for lk in keys.lines:
             if not lk.day:
                 continue

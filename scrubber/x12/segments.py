@@ -220,9 +220,7 @@ class Tokenizer:
             restart = False
             while i < last:
                 raw = parts[i]
-                text = raw
-                if text and (text[0] in _WS or text[-1] in _WS):
-                    text = text.strip(_WS)
+                text = raw.strip(_WS)  # the same object when there is nothing to strip
                 if not text:
                     # An empty segment (two terminators in a row, or a blank line when the
                     # terminator is a newline) carries nothing: note where, and read on.
