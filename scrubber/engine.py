@@ -36,7 +36,7 @@ GUIDE = "X12-IG"
 ALWAYS = frozenset({STRUCTURE, GUIDE})
 #: claim shapes remembered per plan; when full, the memory starts again (a file of all-different
 #: claims then costs what it cost without it)
-MEMO_SIZE = 1 << 14
+MEMO_SIZE = 1 << 13
 
 Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
 
