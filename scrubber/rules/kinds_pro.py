@@ -244,7 +244,7 @@ def _deadline(day: dt.date, months: int, days: int) -> tuple[dt.date, str]:
 
 
 #: (payer, day) deadlines remembered; the memory starts again when full
-_DEADLINES = 1 << 14
+_DEADLINES = 1 << 12
 
 
 @kind("timely_filing")
