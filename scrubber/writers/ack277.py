@@ -220,6 +220,7 @@ class Ack277Writer(Writer):
         self._st_amounts = [Decimal(0), Decimal(0)]
         self._st_segments = 0
         self._fmt_ix: Interchange | None = None
+        self._last_patient: tuple | None = None
         self._fmt: tuple[tuple[str, str, str, str], Values]
         self._clean: Values
 
@@ -298,7 +299,16 @@ class Ack277Writer(Writer):
 
     def _patient(self, claim: ClaimUnit) -> str:
         """2100D: the patient's name and the subscriber's member id (NM108/NM109 are required:
-        UNKNOWN when the 837 has no usable one)."""
+        UNKNOWN when the 837 has no usable one). Claims of one patient in a row share it."""
+        who = (claim.patient, claim.subscriber, self._cur)
+        last = self._last_patient
+        if last is not None and last[0] is who[0] and last[1] is who[1] and last[2] is who[2]:
+            return last[3]
+        text = self._patient_segment(claim)
+        self._last_patient = (*who, text)
+        return text
+
+    def _patient_segment(self, claim: ClaimUnit) -> str:
         sep, _comp, term, _rep = self._cur
         clean = self._clean
         who = claim.patient or claim.subscriber

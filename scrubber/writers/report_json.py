@@ -88,14 +88,24 @@ def _text(value: str) -> str:
     return json.dumps(value)
 
 
-def clean_row(sc: ScrubbedClaim) -> str:
-    """A claim without findings as one compact JSON array of ``CLEAN_COLUMNS``."""
+Shared = tuple[Any, Any, Any, str]
+
+
+def clean_row(sc: ScrubbedClaim, shared: Shared | None = None) -> tuple[str, Shared]:
+    """A claim without findings as one compact JSON array of ``CLEAN_COLUMNS``.
+
+    ``shared`` is what the previous claim returned: the columns its transaction and loops give
+    (interchange, transaction, payer, billing NPI), reused while they are the same objects.
+    """
     c = sc.claim
-    txn = c.transaction
+    txn, sub, billing = c.transaction, c.subscriber, c.billing
+    if shared is None or shared[0] is not txn or shared[1] is not sub or shared[2] is not billing:
+        shared = (txn, sub, billing, f"{_text(txn.group.interchange.control)},{_text(txn.control)},"
+                                     f"{_text(c.payer_id)},{_text(c.billing_npi)}")
     dates = ",".join([f'"{_iso(d)}"' for d in c.service_dates()])
-    return (f"[{c.ordinal},{_text(human(c.claim_id))},{_text(txn.group.interchange.control)},{_text(txn.control)},"
-            f"{_text(c.payer_id)},{_text(c.billing_npi)},{_text(charge_text(c.charge))},[{dates}],"
-            f"[{c.segments[0].number},{c.segments[-1].number}]]")
+    row = (f"[{c.ordinal},{_text(human(c.claim_id))},{shared[3]},{_text(charge_text(c.charge))},[{dates}],"
+           f"[{c.segments[0].number},{c.segments[-1].number}]]")
+    return row, shared
 
 
 class _Spool:
@@ -139,6 +149,7 @@ class JsonReportWriter(Writer):
         self.by_edit: dict[str, int] = {}
         self._flagged = _Spool()
         self._clean = _Spool()
+        self._shared: Shared | None = None
 
     def claim(self, scrubbed: ScrubbedClaim) -> None:
         c = scrubbed.claim
@@ -147,7 +158,8 @@ class JsonReportWriter(Writer):
         if not findings:  # the common case: accepted, one compact row
             self.accepted += 1
             self.charges += _amount(c.charge)
-            self._clean.add(clean_row(scrubbed))
+            row, self._shared = clean_row(scrubbed, self._shared)
+            self._clean.add(row)
             return
         amount = _amount(c.charge)
         self.charges += amount
