@@ -134,8 +134,9 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
     run_index = engine.new_run()  # cross-claim edits: one index per input file, claims in input order
     txn = None
     position = 0
+    take = [w.claim for w in writers]
     for ev in reader.events():
-        if isinstance(ev, ClaimUnit):
+        if ev.__class__ is ClaimUnit:
             findings = None
             if split is not None:
                 if ev.transaction is not txn:
@@ -156,12 +157,12 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             summary.claims += 1
             if progress is not None and summary.claims % 5000 == 0:
                 progress(summary.claims)
-            if scrubbed.rejected:
+            if findings and scrubbed.rejected:
                 summary.rejected += 1
             else:
                 summary.accepted += 1
-            for w in writers:
-                w.claim(scrubbed)
+            for claim in take:
+                claim(scrubbed)
         elif isinstance(ev, TransactionEnd):
             for w in writers:
                 w.end_transaction(ev.transaction)
