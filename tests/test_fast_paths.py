@@ -7,6 +7,7 @@ odd, and require the same result.
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from decimal import Decimal, InvalidOperation
@@ -115,3 +116,40 @@ def test_edit_messages_collapse_blank_space_as_before() -> None:
             except KeyError:
                 continue
             assert got == " ".join(edit.messages[key].format(claim_id=claim_id, first=1, ordinal=2).split())
+
+
+def test_worklist_rows_are_what_the_csv_module_writes() -> None:
+    import csv
+
+    from scrubber.writers.worklist import row
+
+    rng = random.Random(3)
+    alphabet = ['a', 'Z', ' ', ',', '"', '\n', '\r', '\t', "'", '=', '-', 'Ñ', '“', '\x00', ';', '\\']
+    for _ in range(3000):
+        cells = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(1, 11))]
+        out = io.StringIO(newline="")
+        csv.writer(out, lineterminator="\r\n").writerow(cells)
+        assert row(cells) == out.getvalue(), cells
+
+
+def test_claims_in_full_are_what_json_writes() -> None:
+    from test_engine_memo import _bench_claims
+
+    from scrubber.engine import Engine
+    from scrubber.model import ClaimUnit, ScrubbedClaim
+    from scrubber.synth import file_837
+    from scrubber.x12.reader import Reader
+
+    engine = Engine()
+    odd = file_837([{"id": 'Q"UOTE\\D', "member_id": "M1", "dx": ["G24.3"], "lines": [{"code": "99213", "mods": ["ZX"]}]},
+                    {"id": "MU\u00d1OZ", "member_id": "M2", "dx": ["G24.3"], "lines": [{"code": "64615", "units": "0"}]}])
+    claims = [ev for ev in Reader(io.BytesIO(odd.encode("utf-8"))).events() if isinstance(ev, ClaimUnit)]
+    claims += _bench_claims(400, heavy=True)
+    flagged = 0
+    for claim in claims:
+        sc = ScrubbedClaim(claim, engine.check(claim))
+        if sc.findings:
+            flagged += 1
+            expected = json.dumps({"ordinal": claim.ordinal, **report_json.claim_dict(sc)}, separators=(",", ":"))
+            assert report_json.flagged_json(sc) == expected
+    assert flagged > 300
