@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,9 @@ from scrubber.rules import (  # noqa: F401  (importing registers the kinds)
     kinds_pro,
 )
 from scrubber.rules.catalog import Catalog, Edit, load_catalog
-from scrubber.rules.kinds import BOUNDS, KINDS, TRIGGERS, UNITS, Check, Context
+from scrubber.rules.kinds import BOUNDS, KINDS, READS, TRIGGERS, UNITS, Check, Context
 from scrubber.rules.ncci_tables import Ncci
-from scrubber.rules.shape import Shape, claim_shape, epoch_bounds
+from scrubber.rules.shape import ALWAYS_READ, FACETS, Shape, claim_shape, epoch_bounds
 from scrubber.runindex import RunIndex, claim_keys
 
 STRUCTURE = "X12-STRUCTURE"
@@ -36,7 +37,9 @@ GUIDE = "X12-IG"
 ALWAYS = frozenset({STRUCTURE, GUIDE})
 #: claim shapes remembered per plan; when full, the memory starts again (a file of all-different
 #: claims then costs what it cost without it)
-MEMO_SIZE = 1 << 13
+MEMO_SIZE = 1 << 12
+#: per step with ``reads``: its verdicts remembered by the facets it reads
+STEP_MEMO_SIZE = 1 << 11
 
 Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
 
@@ -58,6 +61,10 @@ class Plan:
     #: claim shape -> the steps to run on a claim of that shape: the unshaped steps its codes
     #: trigger and the shaped steps that found something on it
     memo: dict[Shape, tuple[Step, ...]] = field(default_factory=dict)
+    #: per ``claim`` step whose kind declares ``reads``: the facets it reads (an itemgetter over
+    #: the shape), and its verdicts by them (True: found something); None for the others
+    facets: list[Any] = field(default_factory=list)
+    step_memo: list[dict[Any, bool]] = field(default_factory=list)
 
 
 class Engine:
@@ -120,6 +127,8 @@ class Engine:
                     else:
                         plan.claim.append(step)
                         plan.shaped.append(kind_name in BOUNDS)
+                        plan.facets.append(_facets(kind_name))
+                        plan.step_memo.append({})
                         if kind_name in BOUNDS:
                             dates.update(BOUNDS[kind_name](edit, params, self.context))
                         if kind_name in UNITS:
@@ -181,7 +190,7 @@ class Engine:
                 for edit, params, check, _t in steps:
                     out.extend(check(claim, edit, params, ctx))
             else:
-                steps = self._check_all(claim, plan, out)
+                steps = self._check_all(claim, plan, out, key)
                 if key is not None:
                     if len(plan.memo) >= MEMO_SIZE:
                         plan.memo.clear()
@@ -192,21 +201,33 @@ class Engine:
             return self._held(claim, edit, exc)
         return _apply(out, plan.severity)
 
-    def _check_all(self, claim: ClaimUnit, plan: Plan, out: list[Finding]) -> tuple[Step, ...]:
-        """Every step of the plan the claim's codes trigger; returns those a claim of its shape needs."""
+    def _check_all(self, claim: ClaimUnit, plan: Plan, out: list[Finding], key: Shape | None) -> tuple[Step, ...]:
+        """Every step of the plan the claim's codes trigger (but those known to find nothing by the
+        facets they read); returns the steps a claim of its shape needs."""
         ctx = self.context
         codes = {ln.code for ln in claim.lines}
         needed = []
-        for step, shaped in zip(plan.claim, plan.shaped, strict=True):
+        for i, step in enumerate(plan.claim):
             edit, params, check, trigger = step
             if trigger is not None and trigger.isdisjoint(codes):
                 continue
+            facets = plan.facets[i] if key is not None else None
+            if facets is not None:
+                seen = facets(key)
+                memo = plan.step_memo[i]
+                if memo.get(seen) is False:
+                    continue
             before = len(out)
             try:
                 out.extend(check(claim, edit, params, ctx))
             except Exception as exc:
                 raise _Failed(edit, exc) from exc
-            if not shaped or len(out) > before:
+            found = len(out) > before
+            if facets is not None:
+                if len(memo) >= STEP_MEMO_SIZE:
+                    memo.clear()
+                memo[seen] = found
+            if found or not plan.shaped[i]:
                 needed.append(step)
         return tuple(needed)
 
@@ -280,6 +301,17 @@ class Engine:
         run-level kinds tallied over the file instead of repeating it on every claim."""
         ncci_on = any(step[0].pack == "ncci" for step in (*self._default.claim, *self._default.run))
         return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
+
+
+def _facets(kind_name: str) -> Any:
+    """The facets of the shape a kind with ``reads`` reads (codes and dates, and those it names)."""
+    names = READS.get(kind_name)
+    if kind_name not in BOUNDS or names is None:
+        return None
+    unknown = set(names) - set(FACETS)
+    if unknown:
+        raise ValueError(f"check kind {kind_name!r} reads unknown facets {sorted(unknown)}")
+    return itemgetter(*ALWAYS_READ, *sorted(FACETS.index(n) for n in names))
 
 
 class _Failed(Exception):

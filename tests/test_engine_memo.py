@@ -27,8 +27,8 @@ from mutate import corpus
 from scrubber.engine import MEMO_SIZE, Engine
 from scrubber.errors import InputError
 from scrubber.model import ClaimUnit
-from scrubber.rules.kinds import BOUNDS, KINDS
-from scrubber.rules.shape import claim_shape, epoch_bounds
+from scrubber.rules.kinds import BOUNDS, KINDS, READS
+from scrubber.rules.shape import FACETS, claim_shape, epoch_bounds
 from scrubber.synth import file_837
 from scrubber.x12.reader import Reader
 
@@ -118,6 +118,21 @@ def test_generated_claims_get_the_same_findings(heavy: bool) -> None:
     assert hits > len(claims)  # beyond the replay, claims of the first round met known shapes
 
 
+def test_steps_remember_by_the_facets_they_read() -> None:
+    """Claims that differ only in a pointer still share what the modifier rules found (nothing)."""
+    engine = Engine(today=TODAY)
+    claims = _bench_claims(400, heavy=True)
+    for c in claims:
+        engine.check(c)
+    plan = engine.plan_for(claims[0])
+    by_edit = {step[0].id: memo for step, memo in zip(plan.claim, plan.step_memo, strict=True)}
+    assert by_edit["CHEMO-WASTE-MODIFIER"] and False in by_edit["CHEMO-WASTE-MODIFIER"].values()
+    assert True in by_edit["CHEMO-WASTE-MODIFIER"].values()  # some claims broke the rule
+    assert not by_edit["X12-CLAIM-BALANCE"]  # no bounds: nothing remembered, it runs on every claim
+    # the steps' keys hold fewer facets than whole shapes, so they are fewer than the shapes seen
+    assert len(by_edit["CHEMO-WASTE-MODIFIER"]) < len(plan.memo)
+
+
 def test_mutated_files_and_samples_get_the_same_findings() -> None:
     samples = sorted(p for p in SAMPLES.glob("*") if p.is_file()) if SAMPLES.exists() else []
     claims = [c for _name, text in corpus(11, 300, samples) for c in _claims(text.encode("latin-1"))]
@@ -169,12 +184,19 @@ def test_the_memory_stays_bounded() -> None:
 
 
 def test_kinds_with_bounds_are_the_ones_the_shape_documents() -> None:
-    """A new kind with bounds must read only what the shape holds: listed here so adding one is a decision."""
-    assert set(BOUNDS) == {
-        "diagnosis_pointer", "service_date", "service_units", "duplicate_line", "place_of_service", "modifier_code",
-        "icd_version", "icd_code_validity", "payer_dx_covered", "payer_dx_paired", "payer_prior_auth",
-        "payer_policy_note", "ncci_aoc", "code_validity", "addon_primary", "companion", "code_conflict",
-        "unit_limit", "bilateral_one_line", "modifier_rule", "drug_units", "ndc_format", "diagnosis_exclusion",
+    """A kind with bounds must read only what the shape holds, and with ``reads`` only those facets
+    besides codes and dates: listed here, so that adding or widening one is a decision."""
+    assert READS == {
+        "diagnosis_pointer": ("pointers", "dx"), "service_date": ("claim",), "service_units": ("units",),
+        "duplicate_line": ("mods",), "place_of_service": ("claim", "places"), "modifier_code": ("mods",),
+        "icd_version": ("dx",), "icd_code_validity": ("dx", "pointers", "claim"),
+        "payer_dx_covered": ("payer", "dx", "pointers"), "payer_dx_paired": ("payer", "dx", "pointers"),
+        "payer_prior_auth": ("payer", "claim", "auth", "dx", "pointers"),
+        "payer_policy_note": ("payer", "dx", "pointers"), "ncci_aoc": (), "code_validity": (), "addon_primary": (),
+        "companion": (), "code_conflict": ("payer",), "unit_limit": ("payer", "units"),
+        "bilateral_one_line": ("payer", "units", "mods"), "modifier_rule": ("payer", "mods"),
+        "drug_units": ("payer", "units"), "ndc_format": ("payer", "drug"), "diagnosis_exclusion": ("payer", "dx", "pointers"),
     }
-    assert set(BOUNDS) <= set(KINDS)
+    assert set(READS) == set(BOUNDS) and set(BOUNDS) <= set(KINDS)
+    assert all(set(names) <= set(FACETS) for names in READS.values())
     assert epoch_bounds([dt.date(2014, 1, 1)]) == (dt.date(2014, 1, 1), dt.date(2014, 1, 2))

@@ -49,10 +49,12 @@ KINDS: dict[str, Check] = {}
 TRIGGERS: dict[str, Triggers] = {}
 BOUNDS: dict[str, Bounds] = {}
 UNITS: dict[str, UnitCodes] = {}
+#: the facets of the shape (scrubber.rules.shape.FACETS) a kind with bounds reads besides codes and dates
+READS: dict[str, tuple[str, ...]] = {}
 
 
 def kind(name: str, triggers: Triggers | None = None, bounds: Bounds | None = None,
-         units: UnitCodes | None = None) -> Callable[[Check], Check]:
+         units: UnitCodes | None = None, reads: str | None = None) -> Callable[[Check], Check]:
     """Register a check kind.
 
     ``bounds`` is a promise: whether the check finds anything in a claim depends only on the
@@ -62,7 +64,8 @@ def kind(name: str, triggers: Triggers | None = None, bounds: Bounds | None = No
     of that shape. ``units`` names the codes whose units the check compares as numbers (of the
     other lines the shape tells only whether their units are a plain positive whole number). A
     kind that reads anything else (charges, ids, names, the file's date) registers no bounds and
-    runs on every claim.
+    runs on every claim. ``reads`` narrows the promise to some facets of the shape (names of
+    ``scrubber.rules.shape.FACETS``, space-separated); without it the kind reads the whole shape.
     """
 
     def register(fn: Check) -> Check:
@@ -75,6 +78,8 @@ def kind(name: str, triggers: Triggers | None = None, bounds: Bounds | None = No
             BOUNDS[name] = bounds
         if units is not None:
             UNITS[name] = units
+        if reads is not None:
+            READS[name] = tuple(reads.split())
         return fn
 
     return register

@@ -27,7 +27,7 @@ from scrubber.rules.tables import (
 _ELIGIBLE = 4096
 
 
-@kind("code_validity", triggers=dated_codes, bounds=pack_dates)
+@kind("code_validity", triggers=dated_codes, bounds=pack_dates, reads="")
 def code_validity(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """A code billed outside the dates it is valid (``mode``: deleted | not_yet_valid)."""
     codes = book(ctx, edit)
@@ -106,7 +106,7 @@ def _eligible(ctx: Context, edit: Edit, group: list[Row], day: dt.date) -> froze
     return found
 
 
-@kind("addon_primary", triggers=table_trigger("addon", "addons"), bounds=pack_dates)
+@kind("addon_primary", triggers=table_trigger("addon", "addons"), bounds=pack_dates, reads="")
 def addon_primary(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """An add-on code needs an eligible primary on the same claim and date of service."""
     by_addon = _addon_rows(ctx, edit, params.get("table", "addons"))
@@ -142,7 +142,7 @@ def _addon_line(claim: ClaimUnit, edit: Edit, ctx: Context, ln: Line, lines: lis
 # -- companions on one claim ------------------------------------------------------------------------
 
 
-@kind("companion", triggers=param_trigger("when"), bounds=pack_dates)
+@kind("companion", triggers=param_trigger("when"), bounds=pack_dates, reads="")
 def companion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Lines of ``params.when`` need some line of ``params.needs`` on the claim (any date)."""
     codes = book(ctx, edit)

@@ -15,7 +15,7 @@ from scrubber.rules.kinds_codes import replacements
 from scrubber.rules.tables import book, by_dos, claim_codes, codes_text, lines_text, row_codes, table_trigger
 
 
-@kind("code_conflict", triggers=table_trigger("code", "conflicts"), bounds=pack_dates)
+@kind("code_conflict", triggers=table_trigger("code", "conflicts"), bounds=pack_dates, reads="payer")
 def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (code, with, scope dos|claim, mode both|only, flag code|with|both, context).
 

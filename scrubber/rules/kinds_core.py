@@ -52,7 +52,7 @@ def claim_balance(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
         )
 
 
-@kind("diagnosis_pointer", bounds=no_dates)
+@kind("diagnosis_pointer", bounds=no_dates, reads="pointers dx")
 def diagnosis_pointer(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     n_dx = len(claim.diagnoses)
     limit = int(params.get("max_pointers", 4))
@@ -94,7 +94,7 @@ def diagnosis_pointer(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) 
             )
 
 
-@kind("service_date", bounds=no_dates)
+@kind("service_date", bounds=no_dates, reads="claim")
 def service_date(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     for ln in claim.lines:
         if ln.dtp is not None:
@@ -126,7 +126,7 @@ def service_date(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> It
             )
 
 
-@kind("service_units", bounds=no_dates)
+@kind("service_units", bounds=no_dates, reads="units")
 def service_units(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     for ln in claim.lines:
         if ln.sv1 is None or positive_whole(ln.units):

@@ -29,7 +29,8 @@ def _products(ctx: Context, edit: Edit, params: dict[str, Any]) -> dict[str, Row
     return ctx.memo(("products", edit.pack, table), lambda: {r["code"]: r for r in ctx.catalog.table(edit.pack, table)})
 
 
-@kind("drug_units", triggers=param_trigger("codes", default="@drug"), bounds=pack_dates, units=_limited_drugs)
+@kind("drug_units", triggers=param_trigger("codes", default="@drug"), bounds=pack_dates, units=_limited_drugs,
+      reads="payer units")
 def drug_units(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Units of a drug code must be a positive whole number of billing units; above a payer's
     per-date limit (a table row with its source) is a warning."""
@@ -65,7 +66,7 @@ def _over_drug_limit(claim: ClaimUnit, edit: Edit, ctx: Context, limits: list[Ro
                               severity="warn", row=row)
 
 
-@kind("ndc_format", triggers=param_trigger("codes", default="@drug"), bounds=pack_dates)
+@kind("ndc_format", triggers=param_trigger("codes", default="@drug"), bounds=pack_dates, reads="payer drug")
 def ndc_format(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """A drug line's 2410 NDC: 11 digits (qualifier N4) with a positive CTP quantity; required when
     the payer (registry) or ``params.require`` says so."""
@@ -94,7 +95,8 @@ def ndc_format(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
 # -- diagnoses ------------------------------------------------------------------------------------------
 
 
-@kind("diagnosis_exclusion", triggers=param_trigger("codes", default="@drug @primary"), bounds=pack_dates)
+@kind("diagnosis_exclusion", triggers=param_trigger("codes", default="@drug @primary"), bounds=pack_dates,
+      reads="payer dx pointers")
 def diagnosis_exclusion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """For payers that exclude a class of service (e.g. cosmetic), lines of ``params.codes`` whose
     pointed diagnoses are all in the table's list, and lines billed with a listed procedure."""

@@ -32,7 +32,7 @@ def _dates_for(claim: ClaimUnit, dx: Diagnosis) -> list[dt.date]:
     return sorted(days) if days else claim.service_dates()  # type: ignore[arg-type]
 
 
-@kind("icd_version", bounds=pack_dates)
+@kind("icd_version", bounds=pack_dates, reads="dx")
 def icd_version(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Each diagnosis qualifier belongs to a code set valid only within dates (code_sets.csv)."""
     rows = ctx.catalog.table(edit.pack, params.get("table", "code_sets"))
@@ -66,7 +66,7 @@ def _icd_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
             dt.date.fromisoformat(params.get("icd9_certain_from", icd9cm.FREEZE.isoformat()))]
 
 
-@kind("icd_code_validity", bounds=_icd_dates)
+@kind("icd_code_validity", bounds=_icd_dates, reads="dx pointers claim")
 def icd_code_validity(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """ICD-10-CM (ABK/ABF) codes not billable on their dates; ICD-9-CM (BK/BF) codes outside the final set."""
     icd10_from = dt.date.fromisoformat(params.get("icd10_from", "2015-10-01"))

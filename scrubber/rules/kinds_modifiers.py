@@ -12,7 +12,8 @@ from scrubber.rules.kinds import Context, finding, kind, pack_dates
 from scrubber.rules.tables import book, by_dos, claim_codes, row_codes, table_trigger
 
 
-@kind("modifier_rule", triggers=table_trigger("codes", "modifier_rules"), bounds=pack_dates)
+@kind("modifier_rule", triggers=table_trigger("codes", "modifier_rules"), bounds=pack_dates,
+      reads="payer mods")
 def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (codes, rule, modifiers, payer, unless_line): forbidden | one_of | not_together | not_with_line.
 

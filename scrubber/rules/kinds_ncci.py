@@ -142,7 +142,7 @@ def _addon_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.da
     return sorted({d for r in rows for d in (r.valid_from, r.valid_to) if d is not None})
 
 
-@kind("ncci_aoc", triggers=_addon_codes, bounds=_addon_dates)
+@kind("ncci_aoc", triggers=_addon_codes, bounds=_addon_dates, reads="")
 def ncci_aoc(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     ncci: Ncci = ctx.extra["ncci"]
     for ln in claim.lines:

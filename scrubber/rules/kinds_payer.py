@@ -120,7 +120,7 @@ def _covered(ctx: Context, policy: Policy, code: str, day: dt.date) -> _Covered:
     return found
 
 
-@kind("payer_dx_covered", triggers=_policy_codes, bounds=_policy_dates)
+@kind("payer_dx_covered", triggers=_policy_codes, bounds=_policy_dates, reads="payer dx pointers")
 def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, payer in _covering(ctx, claim):
         covered = _covered(ctx, policy, ln.code, day)
@@ -154,7 +154,7 @@ def _not_covered(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date, policy: P
     )
 
 
-@kind("payer_dx_paired", triggers=_policy_codes, bounds=_policy_dates)
+@kind("payer_dx_paired", triggers=_policy_codes, bounds=_policy_dates, reads="payer dx pointers")
 def payer_dx_paired(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, _payer in _covering(ctx, claim):
         rows = policy.rows_for(ln.code, day)
@@ -179,7 +179,8 @@ def payer_dx_paired(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: C
             )
 
 
-@kind("payer_prior_auth", triggers=_policy_codes, bounds=_policy_dates)
+@kind("payer_prior_auth", triggers=_policy_codes, bounds=_policy_dates,
+      reads="payer claim auth dx pointers")
 def payer_prior_auth(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     if claim.prior_auth:
         return
@@ -199,7 +200,7 @@ def payer_prior_auth(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: 
         )
 
 
-@kind("payer_policy_note", triggers=_policy_codes, bounds=_policy_dates)
+@kind("payer_policy_note", triggers=_policy_codes, bounds=_policy_dates, reads="payer dx pointers")
 def payer_policy_note(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, payer in _covering(ctx, claim):
         codes = [d.code for d in _pointed(claim, ln)]

@@ -101,7 +101,7 @@ def duplicate_claim(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) ->
 EXPLAINS_REPEAT = frozenset({"76", "77", "91", "59", "XE", "XS", "XP", "XU", "RT", "LT"})
 
 
-@kind("duplicate_line", bounds=no_dates)
+@kind("duplicate_line", bounds=no_dates, reads="mods")
 def duplicate_line(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     seen: dict[tuple, Line] = {}
     for ln in claim.lines:
@@ -158,7 +158,7 @@ def _row_judgement(state: str, row: Row | None, partial: bool) -> dict[str, Any]
     return {"row": row} if row is not None else {"severity": "warn", "confidence": "likely"}
 
 
-@kind("place_of_service", bounds=pack_dates)
+@kind("place_of_service", bounds=pack_dates, reads="claim places")
 def place_of_service(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     table = _table(ctx, edit, params.get("table", "pos"))
     undated = _undated(ctx, edit, table)
@@ -181,7 +181,7 @@ def _pos(claim: ClaimUnit, edit: Edit, table: dict[str, list[Row]], code: str, d
                   **_row_judgement(state, row, partial=False))
 
 
-@kind("modifier_code", bounds=pack_dates)
+@kind("modifier_code", bounds=pack_dates, reads="mods")
 def modifier_code(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     table = _table(ctx, edit, params.get("table", "modifiers"))
     partial = bool(params.get("partial", True))

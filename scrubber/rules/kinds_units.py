@@ -17,7 +17,7 @@ _ZERO = Decimal(0)
 
 
 @kind("unit_limit", triggers=table_trigger("codes", "unit_limits"), bounds=pack_dates,
-      units=table_trigger("codes", "unit_limits"))
+      units=table_trigger("codes", "unit_limits"), reads="payer units")
 def unit_limit(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (codes, max, count units|lines|units_and_lines): the lines past the limit on a date are at fault."""
     billed = claim_codes(claim)
@@ -57,7 +57,7 @@ def _over_limit(claim: ClaimUnit, edit: Edit, row: Row, day: dt.date, hits: list
 
 
 @kind("bilateral_one_line", triggers=table_trigger("codes", "bilateral"), bounds=pack_dates,
-      units=table_trigger("codes", "bilateral"))
+      units=table_trigger("codes", "bilateral"), reads="payer units mods")
 def bilateral_one_line(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Rows (codes, payer): a bilateral service on one line with modifier 50 and 1 unit.
 

@@ -28,6 +28,13 @@ claim; only "found nothing" is remembered.
 
 The engine counts every bound ``b`` as ``b`` and the day after, so a kind may compare with a bound
 by ``<``, ``<=``, ``>`` or ``>=``.
+
+The shape is kept as facets (``FACETS``): the lines' codes with their dates, the epochs, the payer,
+the claim's own fields, the diagnoses, and per line its modifiers, pointers, units, drug, place and
+prior authorization. A kind that declares ``reads`` (some of those names) promises to read only
+those facets besides codes and dates; when a claim's whole shape is new (a file whose claims all
+differ in small ways: one a pointer, the next a modifier), the engine still remembers such a
+kind's verdict by the facets it reads. A kind without ``reads`` reads the whole shape.
 """
 
 from __future__ import annotations
@@ -71,9 +78,15 @@ def _units(ln: Line, exact: frozenset[str]) -> str:
     return WHOLE if ln.code not in exact and positive_whole(units) else units
 
 
+#: the facets of a shape, in order: every kind reads the first two (codes and dates); a kind's
+#: ``reads`` (scrubber.rules.kinds.kind) names the others it reads, by these names
+FACETS = ("codes", "epochs", "payer", "claim", "dx", "mods", "pointers", "units", "drug", "places", "auth")
+ALWAYS_READ = (0, 1)
+
+
 def claim_shape(claim: ClaimUnit, bounds: Sequence[dt.date], exact: frozenset[str] = frozenset()) -> Shape:
-    """The claim's shape (see the module docstring); ``bounds`` as ``epoch_bounds`` gives them,
-    ``exact`` the codes whose units are compared as numbers."""
+    """The claim's shape (see the module docstring) as a tuple of ``FACETS``; ``bounds`` as
+    ``epoch_bounds`` gives them, ``exact`` the codes whose units are compared as numbers."""
     cdos = claim.dos
     lines = claim.lines
     days = {cdos if ln.dtp is None else ln.dos for ln in lines}
@@ -81,11 +94,18 @@ def claim_shape(claim: ClaimUnit, bounds: Sequence[dt.date], exact: frozenset[st
     days.discard(None)
     order = sorted(days)  # type: ignore[type-var]
     rank = {day: i for i, day in enumerate(order)}
-    rows = tuple((ln.qualifier, ln.code, ln.modifiers, ln.place, ln.pointers,
-                  rank.get(cdos if ln.dtp is None else ln.dos, -1), ln.dtp is not None, ln.prior_auth != "",
-                  _drug(ln), _units(ln, exact)) for ln in lines)
     sub = claim.subscriber
-    return (sub.payer_id if sub is not None else None, sub.filing_indicator if sub is not None else None,
-            claim.place, claim.frequency, claim.prior_auth != "", claim.dos_segment is not None, rank.get(cdos, -1),
-            tuple([(d.qualifier, d.code) for d in claim.diagnoses]),
-            tuple([bisect_right(bounds, day) for day in order]), rows)
+    return (
+        tuple([(ln.qualifier, ln.code, rank.get(cdos if ln.dtp is None else ln.dos, -1), ln.dtp is not None)
+               for ln in lines]),
+        tuple([bisect_right(bounds, day) for day in order]),
+        (sub.payer_id, sub.filing_indicator) if sub is not None else None,
+        (claim.place, claim.frequency, claim.prior_auth != "", claim.dos_segment is not None, rank.get(cdos, -1)),
+        tuple([(d.qualifier, d.code) for d in claim.diagnoses]),
+        tuple([ln.modifiers for ln in lines]),
+        tuple([ln.pointers for ln in lines]),
+        tuple([_units(ln, exact) for ln in lines]),
+        tuple([_drug(ln) for ln in lines]),
+        tuple([ln.place for ln in lines]),
+        tuple([ln.prior_auth != "" for ln in lines]),
+    )
