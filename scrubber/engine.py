@@ -39,7 +39,7 @@ ALWAYS = frozenset({STRUCTURE, GUIDE})
 #: claims then costs what it cost without it)
 MEMO_SIZE = 1 << 12
 #: per step with ``reads``: its verdicts remembered by the facets it reads
-STEP_MEMO_SIZE = 1 << 11
+STEP_MEMO_SIZE = 1 << 10
 
 Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
 

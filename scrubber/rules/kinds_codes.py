@@ -24,7 +24,7 @@ from scrubber.rules.tables import (
 )
 
 #: eligible primaries remembered per (rows, day); the memory starts again when full
-_ELIGIBLE = 4096
+_ELIGIBLE = 1024
 
 
 @kind("code_validity", triggers=dated_codes, bounds=pack_dates, reads="")

@@ -111,7 +111,7 @@ def _icd10(claim: ClaimUnit, edit: Edit, dx: Diagnosis, days: list[dt.date]) -> 
         return
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _icd10_facts(code: str, day: dt.date) -> tuple[icd10cm.Verdict, str, str]:
     """The verdict on a code that is not billable on ``day``, and the codes to name instead.
 

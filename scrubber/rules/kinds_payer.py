@@ -114,7 +114,7 @@ def _covered(ctx: Context, policy: Policy, code: str, day: dt.date) -> _Covered:
     key = (id(policy), code, day)  # policies live as long as the run's registry
     found = memo.get(key)
     if found is None:
-        if len(memo) >= 4096:
+        if len(memo) >= 1024:
             memo.clear()
         found = memo[key] = _Covered(policy, code, day)
     return found
