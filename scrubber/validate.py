@@ -16,7 +16,6 @@ here rather than in pyx12 (research notes, shared/domain/x12-837p-277ca-pyx12.md
 from __future__ import annotations
 
 import io
-import json
 import logging
 import tempfile
 from collections import deque
@@ -24,26 +23,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from scrubber.ig_tree import IgError, Ix, capture, level_errors, txn_errors
 from scrubber.pool import process_pool
 from scrubber.x12.segments import MAX_SEGMENT, Segment, Tokenizer
 
 PYX12_VERSION = "005010X222A1"
 _MAPS: dict[tuple[str, str | None], Any] = {}
-
-
-@dataclass(slots=True)
-class IgError:
-    number: int | None  # segment number within the ST (pyx12's seg_count), None above segments
-    segment_id: str
-    element: str  # "SV103" or ""
-    code: str  # pyx12's error code
-    text: str
-
-    def describe(self) -> str:
-        where = f"{self.segment_id} (segment {self.number})" if self.number else self.segment_id or "envelope"
-        if self.element:
-            where += f", element {self.element}"
-        return f"pyx12 error {self.code} at {where}: {self.text}"
 
 
 @dataclass(slots=True)
@@ -188,19 +173,66 @@ def _merge(report: IgReport, found: tuple[dict[int, list[IgError]], list[str], s
 def _pyx12_errors(text: Any, txn_base: int, skip: frozenset[tuple[int, int]], starts: frozenset[tuple[int, int]],
                   transactions: int = 0) -> tuple[dict[int, list[IgError]], list[str], str, int]:
     """Run pyx12 over one interchange: (errors by global transaction, file-level errors, 999, count)."""
+    try:
+        tree, ack = run_pyx12(text, set(skip), set(starts))
+    except Exception as exc:
+        # pyx12 itself fails on some malformed input (a padded ISA12, CLM05 of separators only):
+        # nothing it checked can be trusted, so every claim of the chunk is held, saying why.
+        return _pyx12_failed(exc, txn_base, transactions)
+    part = IgReport()
+    found = 0
+    st_no = 0  # transactions count on across the groups of the interchange, as the reader counts them
+    for ix in tree:
+        part.file_level += level_errors(ix)
+        found += len(level_errors(ix))
+        for group in ix.children:
+            for txn in group.children:
+                st_no += 1
+                errors = txn_errors(txn)
+                part.by_transaction.setdefault(txn_base + st_no, []).extend(errors)
+                found += len(errors)
+    if not tree:
+        part.file_level.append("pyx12 could not read an interchange (it reported no error it could place)")
+        found = 1
+    return part.by_transaction, part.file_level, ack if found else "", found
+
+
+_LAST: list[Any] = []
+
+
+def _capture_handler() -> None:
+    """Keep the ``err_handler`` pyx12 builds in ``x12n_document``: its tree is what we read."""
+    import pyx12.error_handler
+
+    base = pyx12.error_handler.err_handler
+    if getattr(base, "_scrubber_capture", False):
+        return
+
+    class Kept(base):  # type: ignore[misc, valid-type]
+        _scrubber_capture = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            _LAST[:] = [self]
+
+    pyx12.error_handler.err_handler = Kept
+
+
+def run_pyx12(text: Any, skip: set[tuple[int, int]], starts: set[tuple[int, int]]) -> tuple[list[Ix], str]:
+    """pyx12 over one interchange (text or a text file): its error tree and its 999."""
     import pyx12.params
     import pyx12.x12n_document
 
     logging.getLogger("pyx12").setLevel(logging.CRITICAL)
     _cached_map_loader()
-    part = IgReport()
-    try:
-        _run_pyx12(io.StringIO(text) if isinstance(text, str) else text, part, txn_base, set(skip), set(starts), pyx12)
-    except Exception as exc:
-        # pyx12 itself fails on some malformed input (a padded ISA12, CLM05 of separators only):
-        # nothing it checked can be trusted, so every claim of the chunk is held, saying why.
-        return _pyx12_failed(exc, txn_base, transactions)
-    return part.by_transaction, part.file_level, part.ack_999(), part.errors
+    _capture_handler()
+    _LAST.clear()
+    fd_999 = io.StringIO()
+    pyx12.x12n_document.x12n_document(
+        param=pyx12.params.params(), src_file=io.StringIO(text) if isinstance(text, str) else text, fd_997=fd_999,
+        fd_html=None, fd_xmldoc=None, fd_json=None, map_path=None)
+    errh = _LAST.pop() if _LAST else None
+    return (capture(errh, skip, starts) if errh is not None else []), fd_999.getvalue()
 
 
 def _pyx12_failed(exc: Exception, txn_base: int, transactions: int
@@ -209,56 +241,3 @@ def _pyx12_failed(exc: Exception, txn_base: int, transactions: int
     by_transaction = {txn_base + i: [IgError(None, "ST", "", "-", text)] for i in range(1, transactions + 1)}
     notice = f"pyx12 stopped with {type(exc).__name__} on an interchange; its claims are held (X12-IG), no 999 for it"
     return by_transaction, [notice], "", max(1, transactions)
-
-
-def _run_pyx12(text: Any, report: IgReport, txn_base: int, skip: set[tuple[int, int]],
-               starts: set[tuple[int, int]], pyx12: Any) -> None:
-    fd_999, fd_json = io.StringIO(), io.StringIO()
-    ok = pyx12.x12n_document.x12n_document(
-        param=pyx12.params.params(), src_file=text, fd_997=fd_999, fd_html=None, fd_xmldoc=None,
-        fd_json=fd_json, map_path=None)
-    raw = fd_json.getvalue()
-    doc = json.loads(raw) if raw.strip() else {"interchanges": []}
-    found = 0
-    st_no = 0  # transactions count on across the groups of the interchange, as the reader counts them
-    for ix in doc.get("interchanges", []):
-        found += _level_errors(ix, "interchange", report)
-        for group in ix.get("groups", []):
-            found += _level_errors(group, "functional group", report)
-            for txn in group.get("transactions", []):
-                st_no += 1
-                errors = report.by_transaction.setdefault(txn_base + st_no, [])
-                for err in txn.get("errors", []):
-                    errors.append(IgError(None, "ST", "", str(err.get("err_cde", "")), str(err.get("err_str", ""))))
-                    found += 1
-                for seg in txn.get("segments", []):
-                    number = seg.get("seg_count")
-                    if (st_no, number) in skip:
-                        continue
-                    sid = str(seg.get("seg_id", ""))
-                    for err in seg.get("errors", []):
-                        code = str(err.get("err_cde", ""))
-                        at = number - 1 if code == "3" and (st_no, number) in starts else number
-                        errors.append(IgError(at, sid, "", code, str(err.get("err_str", ""))))
-                        found += 1
-                    for ele in seg.get("elements", []):
-                        pos = ele.get("ele_pos")
-                        name = f"{sid}{int(pos):02d}" if str(pos).isdigit() else sid
-                        for err in ele.get("errors", []):
-                            errors.append(IgError(number, sid, name, str(err.get("err_cde", "")),
-                                                  str(err.get("err_str", ""))))
-                            found += 1
-    if not ok and not found and not doc.get("interchanges"):
-        report.file_level.append("pyx12 could not read an interchange (it reported no error it could place)")
-        found = 1
-    report.errors += found
-    if found:
-        report.acks.append(fd_999.getvalue())
-
-
-def _level_errors(node: dict, level: str, report: IgReport) -> int:
-    n = 0
-    for err in node.get("errors", []):
-        report.file_level.append(f"pyx12 error {err.get('err_cde', '')} in the {level}: {err.get('err_str', '')}")
-        n += 1
-    return n
