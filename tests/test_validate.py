@@ -160,4 +160,5 @@ def test_transactions_validated_in_parallel_give_the_same_errors() -> None:
     as_list = lambda r: sorted((t, e.number, e.code, e.text) for t, errs in r.by_transaction.items() for e in errs)  # noqa: E731
     assert as_list(one) == as_list(two) and one.errors == two.errors > 0
     assert sorted(as_list(one))[0][0] == 2  # the second transaction holds the first errors
-    assert one.ack_999().count("ISA") == 1 and two.ack_999().count("ISA") == 2  # one 999 per faulty transaction
+    # One 999 for the interchange either way (pieces give pyx12's outcome on the whole: test_validate_pieces.py).
+    assert one.ack_999().count("ISA") == two.ack_999().count("ISA") == 1 and two.pieces >= 1
