@@ -34,6 +34,9 @@ from scrubber.x12.segments import MAX_SEGMENT, Segment, Tokenizer
 
 PYX12_VERSION = "005010X222A1"
 _MAPS: dict[tuple[str, str | None], Any] = {}
+#: smaller inputs are validated in this process: starting workers (each loads pyx12's map, about
+#: 0.4 s) costs more than pyx12 takes on a few hundred claims
+MIN_PIECES = 256 << 10
 #: one interchange's outcome: errors by global transaction, file-level notices, its 999, the error count
 Result = tuple[dict[int, list[IgError]], list[str], str, int]
 
@@ -93,14 +96,16 @@ def validate_stream(stream: BinaryIO, jobs: int = 1, max_segment: int = MAX_SEGM
                     pool: Executor | None = None) -> IgReport:
     """Validate every interchange of ``stream`` with pyx12; raises InputError as the reader does.
 
-    With ``jobs`` > 1 (and a stream that can be read twice) transactions are cut into pieces of
+    With ``jobs`` > 1 (an input of ``MIN_PIECES`` bytes or more that can be read twice, or a
+    ``pool`` or ``claims_per_piece`` given) transactions are cut into pieces of
     ``claims_per_piece`` claims (by default from the file's size) that ``jobs`` processes validate
     (scrubber.ig_pieces); errors, counts and the 999 are those of pyx12 over each whole interchange.
     ``progress(offset, claims)`` is called as the pieces come back. ``pool``: worker processes to
     use (and leave running) instead of ``jobs`` new ones, e.g. for many files in a row.
     """
     report = IgReport()
-    if (jobs > 1 or pool is not None) and _seekable(stream):
+    if (jobs > 1 or pool is not None) and _seekable(stream) and \
+            (pool is not None or claims_per_piece or _size(stream) >= MIN_PIECES):
         per_piece = claims_per_piece or _piece_size(stream, max(jobs, 2))
         results = _in_pieces(stream, max(jobs, 2), max_segment, per_piece, progress, report, pool)
     else:
@@ -119,12 +124,16 @@ def _seekable(stream: BinaryIO) -> bool:
         return False
 
 
-def _piece_size(stream: BinaryIO, jobs: int) -> int:
-    """Claims per piece: a few pieces per process, so the last ones end close together (pyx12
-    takes about 3 ms a claim; an 837P claim is about 500 bytes)."""
+def _size(stream: BinaryIO) -> int:
     size = stream.seek(0, io.SEEK_END)
     stream.seek(0)
-    return max(20, min(500, size // 500 // (jobs * 6)))
+    return size
+
+
+def _piece_size(stream: BinaryIO, jobs: int) -> int:
+    """Claims per piece: a few pieces per process, so the last ones end close together (pyx12
+    takes about 2 ms a claim; an 837P claim is about 500 bytes)."""
+    return max(20, min(500, _size(stream) // 500 // (jobs * 6)))
 
 
 def _interchanges(stream: BinaryIO, max_segment: int, wanted: set[int] | None = None

@@ -158,7 +158,7 @@ def test_transactions_validated_in_parallel_give_the_same_errors() -> None:
         claims = _claims() if st % 2 else [{"id": f"C{st}", **CLEAN}]
         txns.append(transaction_segments([{**c, "id": f"{c['id']}-{st}"} for c in claims], control=f"{st + 1:04d}"))
     data = interchange(txns).encode("latin-1")
-    one, two = validate_stream(io.BytesIO(data), jobs=1), validate_stream(io.BytesIO(data), jobs=2)
+    one, two = validate_stream(io.BytesIO(data), jobs=1), validate_stream(io.BytesIO(data), jobs=2, claims_per_piece=2)
     as_list = lambda r: sorted((t, e.number, e.code, e.text) for t, errs in r.by_transaction.items() for e in errs)  # noqa: E731
     assert as_list(one) == as_list(two) and one.errors == two.errors > 0
     assert sorted(as_list(one))[0][0] == 2  # the second transaction holds the first errors
