@@ -70,10 +70,6 @@ class Progress:
             self._last = now
             self._draw(now)
 
-    def claims_seen(self, claims: int) -> None:
-        """Claims read so far in the input under way (when the offset is not known)."""
-        self.advance(self.current[1], claims, self.current[0])
-
     def file_done(self, claims: int, path: str | None = None) -> None:
         """An input finished (``path`` as given, or its label in the outcome): its size counts as done."""
         if path is None:
