@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +25,7 @@ from scrubber.split import SplitFindings
 from scrubber.split import plan as split_plan
 from scrubber.writers.accepted837 import Accepted837Writer
 from scrubber.writers.ack277 import Ack277Writer
-from scrubber.writers.base import AtomicFile, Writer
+from scrubber.writers.base import ENCODING, AtomicFile, Writer
 from scrubber.writers.report_html import HtmlReportWriter
 from scrubber.writers.report_json import JsonReportWriter
 from scrubber.x12.reader import Reader
@@ -67,10 +68,24 @@ class Summary:
     transactions: int = 0
     notices: list[str] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    #: findings per edit (warnings included), and claims each edit rejected (a claim counts once per edit)
+    findings_by_edit: dict[str, int] = field(default_factory=dict)
+    rejected_by_edit: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
         return 1 if self.rejected else 0
+
+    def count(self, scrubbed: ScrubbedClaim) -> None:
+        """Add one claim's findings to the per-edit counts (only claims with findings get here)."""
+        by_edit = self.findings_by_edit
+        rejecting = set()
+        for f in scrubbed.findings:
+            by_edit[f.edit] = by_edit.get(f.edit, 0) + 1
+            if f.severity == "reject":
+                rejecting.add(f.edit)
+        for edit in rejecting:
+            self.rejected_by_edit[edit] = self.rejected_by_edit.get(edit, 0) + 1
 
 
 class _Collect(Writer):
@@ -121,6 +136,8 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             summary.claims += 1
             if progress is not None and summary.claims % 5000 == 0:
                 progress(summary.claims)
+            if scrubbed.findings:
+                summary.count(scrubbed)
             if scrubbed.rejected:
                 summary.rejected += 1
             else:
@@ -152,37 +169,56 @@ def output_name(input_path: str) -> str:
     return stem if dot and stem else base
 
 
+#: outputs by the names the command line (``--stdout``) and the HTTP service (``?output=``) use
+OUTPUT_KEYS = {"277": "277", "accepted": "837", "json": "json", "report": "json", "html": "html"}
+
+
 def scrub_to_dir(
     source: str | Path | BinaryIO,
-    outdir: str | Path,
+    outdir: str | Path | None,
     *,
     name: str | None = None,
     options: Options | None = None,
     engine: Engine | None = None,
+    stream: tuple[str, BinaryIO] | None = None,
 ) -> Summary:
     """Scrub one input into ``outdir``: NAME.277, NAME.accepted.837, NAME.report.json/.html.
 
     Every file appears atomically at the end, or not at all when the input is unusable.
+    With ``stream=(OUTPUT, binary stream)`` (OUTPUT a key of ``OUTPUT_KEYS``; filter mode and the
+    HTTP service) that output goes to the stream instead of ``outdir``, byte-exact, once the whole
+    input has been read, so an unusable input leaves nothing half-written there either; with
+    ``outdir=None`` the other outputs are not kept.
     """
     options = options or Options()
     engine = engine or Engine(payers=options.payers, only=options.only_edits)
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    streamed = OUTPUT_KEYS[stream[0]] if stream else None
+    folder = Path(outdir) if outdir is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
     if name is None:
         name = "stdin" if source == "-" or not isinstance(source, (str, Path)) else output_name(str(source))
     input_label = os.path.basename(str(source)) if isinstance(source, (str, Path)) and source != "-" else name
+
+    def sink(key: str, filename: str, encoding: str = ENCODING) -> Any:
+        if stream is not None and key == streamed:
+            return _StreamedFile(stream[1], encoding)
+        return AtomicFile(folder / filename, encoding) if folder is not None else _NullFile()
+
     moment = options.moment()
     files = {
-        "277": AtomicFile(outdir / f"{name}.277"),
-        "837": AtomicFile(outdir / f"{name}.accepted.837"),
-        "json": AtomicFile(outdir / f"{name}.report.json", "ascii"),
+        "277": sink("277", f"{name}.277"),
+        "837": sink("837", f"{name}.accepted.837"),
+        "json": sink("json", f"{name}.report.json", "ascii"),
     }
-    if options.html:
-        files["html"] = AtomicFile(outdir / f"{name}.report.html", "utf-8")
-    writers = make_writers({k: f.fh for k, f in files.items()}, input_label, options, engine, moment)
+    if streamed == "html" or (options.html and folder is not None):
+        files["html"] = sink("html", f"{name}.report.html", "utf-8")
+    run_options = replace(options, html="html" in files)
+    writers = make_writers({k: f.fh for k, f in files.items()}, input_label, run_options, engine, moment)
+    ack_path = folder / f"{name}.999" if folder is not None else None
     try:
         if options.validate:
-            summary = _validated(source, input_label, writers, engine, options, files, outdir / f"{name}.999")
+            summary = _validated(source, input_label, writers, engine, options, files, ack_path)
         elif isinstance(source, (str, Path)) and source != "-":
             pieces = split_plan(source, options.jobs * 16) if options.jobs > 1 else None
             if pieces:
@@ -194,22 +230,65 @@ def scrub_to_dir(
                 with open(source, "rb") as fh:
                     summary = run(fh, input_label, writers, engine, options.progress)
         else:
-            stream = source if not isinstance(source, (str, Path)) else _stdin()
-            summary = run(stream, input_label, writers, engine, options.progress)
+            data = source if not isinstance(source, (str, Path)) else _stdin()
+            summary = run(data, input_label, writers, engine, options.progress)
     except BaseException:
         for f in files.values():
             f.discard()
         raise
-    if options.validate and "999" not in files:
-        (outdir / f"{name}.999").unlink(missing_ok=True)  # no error now: an old 999 would mislead
+    if options.validate and "999" not in files and ack_path is not None:
+        ack_path.unlink(missing_ok=True)  # no error now: an old 999 would mislead
     if summary.accepted == 0:
         # No claim to forward: a stale accepted 837 from an earlier run must not be sent by mistake.
         files.pop("837").discard()
-        (outdir / f"{name}.accepted.837").unlink(missing_ok=True)
+        if folder is not None:
+            (folder / f"{name}.accepted.837").unlink(missing_ok=True)
     for f in files.values():
         f.commit()
-        summary.outputs.append(f.path)
+        if f.path is not None:
+            summary.outputs.append(f.path)
     return summary
+
+
+class _StreamedFile:
+    """An output spooled until the run ends, then copied to a stream (nothing partial reaches it)."""
+
+    path = None
+
+    def __init__(self, target: BinaryIO, encoding: str) -> None:
+        self._target = target
+        self._spool = tempfile.SpooledTemporaryFile(16 << 20)  # memory, then disk
+        self.fh: IO[str] = io.TextIOWrapper(self._spool, encoding, errors="replace", newline="")
+
+    def commit(self) -> None:
+        self.fh.flush()
+        self._spool.seek(0)
+        shutil.copyfileobj(self._spool, self._target, 1 << 20)
+        self._target.flush()
+        self.fh.close()
+
+    def discard(self) -> None:
+        self.fh.close()
+
+
+class _NullFile:
+    """An output nobody asked for (filter mode without ``-o``)."""
+
+    path = None
+
+    def __init__(self) -> None:
+        self.fh: IO[str] = _Null()
+
+    def commit(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
+class _Null(io.TextIOBase):
+    def write(self, s: str) -> int:
+        return len(s)
 
 
 def make_writers(out: dict[str, IO[str]], label: str, options: Options, engine: Engine,
@@ -250,7 +329,7 @@ def validation_jobs(options: Options) -> int:
 
 
 def _validated(source: Any, label: str, writers: list[Writer], engine: Engine, options: Options,
-               files: dict[str, AtomicFile], ack_path: Path) -> Summary:
+               files: dict[str, Any], ack_path: Path | None) -> Summary:
     """``validate_then_run`` over a file, or over standard input kept for the two passes."""
     if isinstance(source, (str, Path)) and source != "-":
         data: Any = open(source, "rb")  # closed below
@@ -263,7 +342,7 @@ def _validated(source: Any, label: str, writers: list[Writer], engine: Engine, o
         summary, report = validate_then_run(data, label, writers, engine, options)
     finally:
         data.close()
-    if report.errors:
+    if report.errors and ack_path is not None:
         files["999"] = AtomicFile(ack_path)
         files["999"].fh.write(report.ack_999())
     return summary

@@ -7,12 +7,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from scrubber import __version__
 from scrubber.api import Options, output_name
-from scrubber.parallel import scrub_files, scrub_on_dask
+from scrubber.inputs import expand
+from scrubber.parallel import scrub_files, scrub_on_dask, scrub_one
 from scrubber.progress import Progress
+from scrubber.runsummary import RunSummary
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,17 +22,37 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("scrub", help="scrub 837P files: 277CA, accepted 837, JSON and HTML reports")
     s.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder (every file in it) or - for stdin")
-    s.add_argument("-o", "--outdir", required=True, help="folder for the outputs (created if needed)")
+    s.add_argument("-o", "--outdir", help="folder for the outputs (created if needed; optional with --stdout)")
     s.add_argument("--payers", metavar="FILE", help="payer registry replacing the built-in one")
     s.add_argument("--jobs", type=int, default=1, metavar="N", help="scrub N inputs in parallel")
     s.add_argument("--dask", metavar="ADDRESS", help="scrub the inputs on a dask.distributed scheduler "
                    "(tcp://HOST:PORT; inputs and OUTDIR on storage every worker sees)")
     s.add_argument("--no-html", action="store_true", help="skip the HTML report")
     s.add_argument("--validate", action="store_true", help="add implementation-guide validation through pyx12")
+    s.add_argument("--stdout", choices=("accepted", "277", "json"), help="filter mode: write that output to "
+                   "standard output, byte-exact (one input; the other outputs go to -o OUTDIR when given)")
+    s.add_argument("--summary", choices=("json",), help="print one JSON object for the run instead of the "
+                   "human summary (on standard error with --stdout)")
     r = sub.add_parser("rules", help="list every edit: id, severity, pack, dates, source")
     r.add_argument("--json", action="store_true", help="machine-readable list")
     e = sub.add_parser("explain", help="explain one edit, with a failing and a passing example")
     e.add_argument("edit", metavar="EDIT-ID")
+    e.add_argument("--json", action="store_true", help="machine-readable (as GET /v1/rules/EDIT-ID)")
+    v = sub.add_parser("serve", help="HTTP service: POST /v1/scrub, /v1/rules, /healthz, /metrics")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    v.add_argument("--port", type=int, default=8837, help="port (default 8837)")
+    v.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                   help="scrubbing processes (default: one per core)")
+    v.add_argument("--max-body-mb", type=_positive_float, default=100.0, metavar="MB",
+                   help="largest request body accepted, in MiB (default 100); larger ones get 413")
+    w = sub.add_parser("watch", help="drop folder: scrub every X12 file that appears in INBOX")
+    w.add_argument("inbox", metavar="INBOX")
+    w.add_argument("-o", "--outbox", required=True, metavar="OUTBOX", help="folder for the outputs")
+    w.add_argument("--processed", metavar="DIR", help="where scrubbed inputs go (default INBOX/processed)")
+    w.add_argument("--failed", metavar="DIR", help="where unusable inputs go (default INBOX/failed)")
+    w.add_argument("--poll", type=_positive_float, default=0.5, metavar="SECONDS",
+                   help="how often sizes are compared to tell a finished file (default 0.5)")
+    w.add_argument("--no-html", action="store_true", help="skip the HTML report")
     m = sub.add_parser("import-mcd", help="turn a CMS Medicare Coverage Database article download into a payer registry")
     m.add_argument("directory", metavar="DIR", help="folder holding article_x_icd10_covered.csv and friends")
     m.add_argument("--article", required=True, help="article id, e.g. A57186")
@@ -43,21 +64,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
 def _err(text: str) -> None:
     sys.stderr.write(f"scrubber: {text}\n")
 
 
-def _expand(inputs: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for item in inputs:
-        if item != "-" and os.path.isdir(item):
-            out += sorted(str(p) for p in Path(item).iterdir() if p.is_file() and not p.name.startswith("."))
-        else:
-            out.append(item)
-    return out
-
-
 def cmd_scrub(args: argparse.Namespace) -> int:
+    if not args.outdir and not args.stdout:
+        _err("scrub needs -o OUTDIR (or --stdout accepted|277|json for filter mode)")
+        return 2
     payers = None
     if args.payers:
         from scrubber.payers import Registry, RegistryError
@@ -67,9 +97,14 @@ def cmd_scrub(args: argparse.Namespace) -> int:
         except RegistryError as exc:
             _err(str(exc))
             return 2
-    inputs = _expand(args.inputs)
+    inputs, skipped = expand(args.inputs)
+    for item in skipped:
+        _err(f"{item.path}: skipped, {item.reason}")
     if not inputs:
-        _err("no input files")
+        _err("no input files" + (" that look like X12" if skipped else ""))
+        return 2
+    if args.stdout and (len(inputs) > 1 or args.dask):
+        _err("--stdout takes exactly one input and no --dask (its output would mix several files)")
         return 2
     names: dict[str, str] = {}
     for path in inputs:
@@ -91,22 +126,23 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             options.jobs, jobs = args.jobs, 1
         if jobs <= 1 and progress.enabled:
             options.progress = progress.claims_seen
-        outcomes = scrub_files(inputs, args.outdir, options, jobs=jobs,
-                               done=lambda o: progress.file_done(o[1].claims if o[1] else 0))
+        if args.stdout:
+            outcomes = [scrub_one(inputs[0], args.outdir, options, stream=(args.stdout, sys.stdout.buffer))]
+        else:
+            outcomes = scrub_files(inputs, args.outdir, options, jobs=jobs,
+                                   done=lambda o: progress.file_done(o[1].claims if o[1] else 0))
     progress.close()
-    results = outcomes
-    status = 0
-    for label, summary, error in results:
-        if summary is None:
-            _err(f"{label}: {error}")
-            status = 2
-            continue
-        status = max(status, summary.exit_code)
-        print(
-            f"{label}: {summary.claims} claims, {summary.accepted} accepted, {summary.rejected} rejected"
-            f" -> {os.path.join(args.outdir, output_name(label if label != 'stdin' else '-'))}.*"
-        )
-    return status
+    report = RunSummary(outcomes, skipped, args.outdir, args.stdout)
+    for label, error in report.errors():
+        _err(f"{label}: {error}")
+    # With --stdout, standard output carries the scrubbed data only: the summary goes to stderr.
+    out = sys.stderr if args.stdout else sys.stdout
+    if args.summary == "json":
+        out.write(json.dumps(report.to_dict()) + "\n")
+    else:
+        for line in report.lines():
+            out.write(line + "\n")
+    return report.exit_code
 
 
 def _on_dask(address: str, inputs: list[str], outdir: str, options: Options, progress: Progress):  # type: ignore[no-untyped-def]
@@ -128,45 +164,57 @@ def _on_dask(address: str, inputs: list[str], outdir: str, options: Options, pro
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from scrubber.rules.catalog import edit_dates, load_catalog
+    from scrubber.explain import rule_rows
+    from scrubber.rules.catalog import load_catalog
 
-    catalog = load_catalog()
-    rows = []
-    for pack in catalog.packs:
-        for e in pack.edits:
-            start, end = edit_dates(catalog, e)
-            rows.append({
-                "id": e.id, "severity": e.severity, "pack": e.pack, "enabled": e.enabled,
-                "effective_from": start.isoformat() if start else None,
-                "effective_to": end.isoformat() if end else None,
-                "ack": f"{e.category}:{e.status_code}" if e.category else None,
-                "title": e.title, "source": "; ".join(s.cite() for s in e.sources),
-                "_dates": "any date" if not (start or end) else f"{start or '...'} to {end or 'open'}",
-                "_short": f"{e.sources[0].document}, {e.sources[0].date}"
-                + (f" (+{len(e.sources) - 1} more)" if len(e.sources) > 1 else ""),
-            })
+    rows = rule_rows()
     if args.json:
-        print(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows], indent=2))
+        print(json.dumps(rows, indent=2))
         return 0
+    catalog = load_catalog()
     width = max(len(r["id"]) for r in rows)
     print(f"{'EDIT':<{width}}  {'SEVERITY':<8}  {'PACK':<16}  {'277CA':<7}  {'DATES OF SERVICE':<26}  SOURCE")
     for r in rows:
+        start, end = r["effective_from"], r["effective_to"]
+        dates = "any date" if not (start or end) else f"{start or '...'} to {end or 'open'}"
+        sources = catalog.edit(r["id"]).sources
+        short = f"{sources[0].document}, {sources[0].date}" + (f" (+{len(sources) - 1} more)" if len(sources) > 1 else "")
         flag = "" if r["enabled"] else " (off)"
-        print(f"{r['id']:<{width}}  {r['severity']:<8}  {r['pack']:<16}  {r['ack'] or '-':<7}  {r['_dates']:<26}  "
-              f"{r['_short']}{flag}")
+        print(f"{r['id']:<{width}}  {r['severity']:<8}  {r['pack']:<16}  {r['ack'] or '-':<7}  {dates:<26}  "
+              f"{short}{flag}")
     print("\n`scrubber explain EDIT` gives every source, the table rows and an example that fails and one that passes.")
     return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from scrubber.explain import explain
+    from scrubber.explain import explain, explain_data
 
     try:
-        print(explain(args.edit))
+        print(json.dumps(explain_data(args.edit), indent=2) if args.json else explain(args.edit))
     except KeyError:
         _err(f"no edit {args.edit!r}; `scrubber rules` lists them")
         return 2
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from scrubber.service.http import serve
+    except ImportError as exc:
+        _err(f"serve needs the serve extra ({exc.name} is missing): pip install 'scrubber[serve]'")
+        return 2
+    return serve(host=args.host, port=args.port, workers=args.workers, max_body=int(args.max_body_mb * (1 << 20)))
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from scrubber.service.watch import WatchError, watch
+
+    try:
+        return watch(args.inbox, args.outbox, processed=args.processed, failed=args.failed, poll=args.poll,
+                     options=Options(html=not args.no_html))
+    except WatchError as exc:
+        _err(str(exc))
+        return 2
 
 
 def cmd_import_mcd(args: argparse.Namespace) -> int:
@@ -185,7 +233,8 @@ def cmd_import_mcd(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        commands = {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain, "import-mcd": cmd_import_mcd}
+        commands = {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain, "import-mcd": cmd_import_mcd,
+                    "serve": cmd_serve, "watch": cmd_watch}
         return commands[args.command](args)
     except KeyboardInterrupt:
         _err("interrupted")

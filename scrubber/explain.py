@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
+from typing import Any
 
 from scrubber.api import Options, scrub_bytes
 from scrubber.engine import Engine
@@ -67,3 +68,55 @@ def explain(edit_id: str) -> str:
         if not found:
             out.append("  -> no finding")
     return "\n".join(out)
+
+
+def rule_rows() -> list[dict[str, Any]]:
+    """The catalog as data, one row per edit (``scrubber rules --json`` and ``GET /v1/rules``)."""
+    catalog = load_catalog()
+    rows = []
+    for pack in catalog.packs:
+        for e in pack.edits:
+            start, end = edit_dates(catalog, e)
+            rows.append({
+                "id": e.id, "severity": e.severity, "pack": e.pack, "enabled": e.enabled,
+                "effective_from": start.isoformat() if start else None,
+                "effective_to": end.isoformat() if end else None,
+                "ack": f"{e.category}:{e.status_code}" if e.category else None,
+                "title": e.title, "source": "; ".join(s.cite() for s in e.sources),
+            })
+    return rows
+
+
+def explain_data(edit_id: str) -> dict[str, Any]:
+    """``explain`` as data (``scrubber explain ID --json``, ``GET /v1/rules/ID``). KeyError: no such edit."""
+    catalog = load_catalog()
+    edit = catalog.edit(edit_id)
+    registry = edit.examples.get("registry")
+    engine = Engine(catalog, only={edit.id}, today=dt.date(2025, 2, 1),
+                    payers=catalog.pack(edit.pack).path / registry if registry else None)
+    start, end = edit_dates(catalog, edit)
+    examples = {}
+    for label in ("fail", "pass"):
+        spec = edit.examples.get(label)
+        if spec:
+            examples[label] = {
+                "segments": [f"{s}~" for s in claim_segments(spec)],
+                "findings": [{"severity": f.severity, "line": f.line, "code": f.code, "message": f.message,
+                              "suggestion": f.suggestion} for f in run_example(edit, spec, engine)],
+            }
+    return {
+        "id": edit.id, "title": edit.title, "pack": edit.pack, "severity": edit.severity, "enabled": edit.enabled,
+        "ack": f"{edit.category}:{edit.status_code}" if edit.category else None,
+        "effective_from": start.isoformat() if start else None,
+        "effective_to": end.isoformat() if end else None,
+        "what": edit.description, "why": edit.why, "fix": edit.fix,
+        "sources": [{"cite": s.cite(), "title": s.title or None} for s in edit.sources],
+        "table_rows": [{"table": table, "line": row.line,
+                        "cells": {k: v for k, v in row.cells.items() if v and k not in ("edit", "source", "note")},
+                        "valid_from": row.valid_from.isoformat() if row.valid_from else None,
+                        "valid_to": row.valid_to.isoformat() if row.valid_to else None,
+                        "source": row.source.cite(), "note": row.get("note") or None}
+                       for table, row in edit_rows(catalog, edit)],
+        "registry": f"edits/{edit.pack}/{registry}" if registry else None,
+        "examples": examples,
+    }
