@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--failed", metavar="DIR", help="where unusable inputs go (default INBOX/failed)")
     w.add_argument("--poll", type=_positive_float, default=0.5, metavar="SECONDS",
                    help="how often sizes are compared to tell a finished file (default 0.5)")
+    w.add_argument("--polling", action="store_true",
+                   help="scan only, no file-system events (network shares that do not report changes)")
     w.add_argument("--no-html", action="store_true", help="skip the HTML report")
     m = sub.add_parser("import-mcd", help="turn a CMS Medicare Coverage Database article download into a payer registry")
     m.add_argument("directory", metavar="DIR", help="folder holding article_x_icd10_covered.csv and friends")
@@ -211,7 +213,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     try:
         return watch(args.inbox, args.outbox, processed=args.processed, failed=args.failed, poll=args.poll,
-                     options=Options(html=not args.no_html))
+                     options=Options(html=not args.no_html), events=not args.polling)
     except WatchError as exc:
         _err(str(exc))
         return 2

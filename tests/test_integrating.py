@@ -64,3 +64,12 @@ def test_filter_example(tmp_path: Path) -> None:
     assert lines[1].startswith(f"{summary['claims']} {summary['rejected']} {{")
     assert [Path(s["path"]).name for s in summary["skipped"]] == ["make_fixtures.py"]
     assert "make_fixtures.py: skipped" in (tmp_path / "skipped.log").read_text()
+
+
+def test_watch_example(tmp_path: Path) -> None:
+    proc = run_block("watch", tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().split() == ["mixed.277", "mixed.accepted.837", "mixed.report.json"]
+    assert (tmp_path / "inbox" / "processed" / "mixed.837").read_bytes() == (FIXTURES / "mixed.837").read_bytes()
+    assert_valid_277((tmp_path / "outbox" / "mixed.277").read_text(encoding="latin-1"))
+    assert "mixed.837: 9 claims, 3 accepted, 6 rejected" in proc.stderr.decode()
