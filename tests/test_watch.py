@@ -24,10 +24,10 @@ from scrubber.synth import file_837
 POLL = "0.4"
 
 
-def start(inbox: Path, outbox: Path, log: Path, *extra: str) -> subprocess.Popen:
+def start(inbox: Path, outbox: Path, log: Path, *extra: str, poll: str = POLL) -> subprocess.Popen:
     with open(log, "ab") as fh:
         return subprocess.Popen([sys.executable, "-m", "scrubber", "watch", str(inbox), "-o", str(outbox), "--poll",
-                                 POLL, "--no-html", *extra], stdout=fh, stderr=subprocess.STDOUT)
+                                 poll, "--no-html", *extra], stdout=fh, stderr=subprocess.STDOUT)
 
 
 def wait_for(condition, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
@@ -153,14 +153,16 @@ def test_killed_at_random_points_it_loses_nothing_and_scrubs_nothing_twice(tmp_p
     threading.Thread(target=monitor, daemon=True).start()
     dropper.start()
     kills = 0
+    # The dropper pauses at most 0.03 s inside a file; a long poll keeps a starved CI machine from
+    # making that look like a finished file.
     while dropper.is_alive() or kills < 8:
-        proc = start(inbox, outbox, log)
+        proc = start(inbox, outbox, log, poll="0.8")
         time.sleep(rng.uniform(0.2, 1.2))
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         kills += 1
     started = log.read_text().count("watching ")
-    proc = start(inbox, outbox, log)
+    proc = start(inbox, outbox, log, poll="0.8")
     try:
         wait_for(lambda: log.read_text().count("watching ") > started)  # its stop signal handler is in place
         wait_for(lambda: settled(inbox, outbox), timeout=60)

@@ -122,7 +122,7 @@ def _too_large(state: State) -> JSONResponse:
     return _problem(413, f"request body over the limit of {limit} (--max-body-mb)", "body", Connection="close")
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
+async def _read_body(request: Request, limit: int) -> bytearray | None:
     """The body, or None as soon as it is known to exceed ``limit`` (by header or while reading)."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
@@ -132,7 +132,7 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
         body += chunk
         if len(body) > limit:
             return None
-    return bytes(body)
+    return body  # not copied to bytes: it is pickled to the worker as it is
 
 
 def _safe_name(raw: str | None) -> str:

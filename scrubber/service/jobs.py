@@ -78,7 +78,7 @@ def where(exc: InputError) -> str | None:
     return ", ".join(parts) or None
 
 
-def scrub(data: bytes, output: str, name: str) -> Answer:
+def scrub(data: bytes | bytearray, output: str, name: str) -> Answer:
     """Scrub ``data``; the answer's body is the one output asked for (OUTPUT_KEYS), nothing else is kept."""
     out = io.BytesIO()
     try:
