@@ -275,3 +275,39 @@ def test_an_outbox_that_cannot_take_outputs_keeps_the_input_claimed(folders: Fol
     monkeypatch.setattr(watch_module, "scrub_to_dir", real)
     w.recover()  # as a restart would; a running watcher retries after RETRY seconds
     assert (folders.processed / "g.837").exists() and (folders.outbox / "g.report.json").exists()
+
+
+def test_an_unreadable_input_fails_but_a_vanished_outbox_is_waited_for(folders: Folders, monkeypatch) -> None:
+    import shutil
+
+    import scrubber.service.watch as watch_module
+
+    monkeypatch.setattr(watch_module, "RETRY", 0.1)
+    (folders.work / "h.837").write_bytes(claims_file("H", 1))
+    real = watch_module.scrub_to_dir
+
+    def unreadable(source, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(source).name == "h.837":
+            raise PermissionError(13, "Permission denied", str(source))
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(watch_module, "scrub_to_dir", unreadable)
+    lines: list[str] = []
+    w = Watcher(folders, Options(html=False), poll=0.05, events=False, log=lines.append)
+    shutil.rmtree(folders.outbox)
+    folders.outbox.write_text("a file where OUTBOX was")
+    stop = threading.Event()
+    thread = threading.Thread(target=w.run, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: any("retrying" in line for line in lines), timeout=10)
+        (folders.inbox / "i.837").write_bytes(claims_file("I", 2))
+        folders.outbox.unlink()
+        folders.state.mkdir(parents=True)
+        wait_for(lambda: (folders.outbox / "i.report.json").exists() and (folders.failed / "h.837").exists())
+    finally:
+        stop.set()
+        w.wake.set()
+        thread.join(10)
+    assert (folders.failed / "h.837.error.txt").read_text() == "h.837: cannot read (Permission denied)\n"
+    assert (folders.processed / "i.837").exists() and not thread.is_alive()

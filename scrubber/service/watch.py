@@ -122,10 +122,17 @@ class Watcher:
                   f"({'file-system events and ' if observer else ''}a scan every "
                   f"{IDLE_SCAN if observer else self.poll:g} s)")
         try:
-            self.recover()
+            recovered = False
             while not stop.is_set():
                 self.wake.clear()  # before the scan: an event during it makes the wait below return at once
-                self.step(stop)
+                try:
+                    if not recovered:
+                        self.recover()
+                        recovered = True
+                    self.step(stop)
+                except Exception as exc:  # a folder gone or full: say so and try again, never die
+                    self._log(f"{_reason(exc)}; retrying in {RETRY:g} s")
+                    stop.wait(RETRY)
                 timeout = self.poll if (self._seen or observer is None) else IDLE_SCAN
                 self.wake.wait(timeout)
         finally:
@@ -248,6 +255,9 @@ class Watcher:
             return True
         except OSError as exc:
             shutil.rmtree(stage, ignore_errors=True)
+            if exc.filename is not None and os.path.realpath(exc.filename) == os.path.realpath(f.work / name):
+                self.fail(name, f"cannot read ({exc.strerror or type(exc).__name__})")
+                return True
             self._log(f"{name}: cannot write to OUTBOX {f.outbox} ({exc.strerror or exc}); retrying in {RETRY:g} s")
             self._retry_at = time.monotonic() + RETRY
             return False
@@ -327,6 +337,15 @@ class Watcher:
                 self._log(f"{entry.name}: scrubbing again after a restart (no output had been committed)")
                 if not self.process(entry.name):
                     return
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for the log: the path and the system's reason, or the exception's type (no content)."""
+    if isinstance(exc, OSError):
+        return f"{exc.filename or 'a folder'}: {exc.strerror or type(exc).__name__}"
+    if os.environ.get("SCRUBBER_DEBUG"):
+        raise exc
+    return f"unexpected {type(exc).__name__} (SCRUBBER_DEBUG=1 shows where)"
 
 
 def _move(src: Path, dst: Path) -> None:
