@@ -32,6 +32,7 @@ def explain(edit_id: str) -> str:
         f"pack {edit.pack}; severity {edit.severity}"
         + (f"; 277CA {edit.category}:{edit.status_code}" if edit.category else "; report only (no 277CA code)")
         + ("" if edit.enabled else "; OFF by default")
+        + f"; confidence {edit.confidence} (table rows may say otherwise; a finding that is not certain only warns)"
     )
     start, end = edit_dates(catalog, edit)
     out.append(f"dates of service: {start or 'any'} to {end or 'open'} (to = first day it no longer applies)")
@@ -43,17 +44,21 @@ def explain(edit_id: str) -> str:
         "",
         "Sources:",
     ]
-    out += [f"  - {s.cite()}" + (f" [{s.title}]" if s.title else "") for s in edit.sources]
+    out += [f"  - {s.cite()}" + (f" [{s.ref}: {s.kind}]" if s.ref else "") + (f" {s.url}" if s.url else "")
+            for s in edit.sources]
     rows = edit_rows(catalog, edit)
     if rows:
         out += ["", f"Table rows (edits/{edit.pack}/):"]
         for table, row in rows:
-            cells = {k: v for k, v in row.cells.items() if v and k not in ("edit", "source", "valid_from", "valid_to", "note")}
+            cells = {k: v for k, v in row.cells.items()
+                     if v and k not in ("edit", "source", "valid_from", "valid_to", "note", "confidence")}
             when = f"{row.valid_from or 'any'} to {row.valid_to or 'open'}"
             note = f"; {row['note']}" if row.get("note") else ""
             out.append(wrap.fill(f"  - {table}.csv line {row.line}: "
                                  + ", ".join(f"{k}={v}" for k, v in cells.items())
-                                 + f"; dates {when}; source {row.source.cite()}{note}"))
+                                 + f"; dates {when}; {row.confidence}; source {row.source.ref}: {row.source.cite()}{note}"))
+    if edit.kind == "icd_code_validity":
+        out += ["", *_code_tables()]
     if registry:
         out += ["", f"The examples use the payer registry edits/{edit.pack}/{registry}."]
     for label in ("fail", "pass"):
@@ -64,7 +69,8 @@ def explain(edit_id: str) -> str:
         out += [f"  {s}~" for s in claim_segments(spec)]
         found = run_example(edit, spec, engine)
         for f in found:
-            out += [f"  -> {f.severity}: {f.message}", wrap.fill(f"     fix: {f.suggestion}")]
+            out += [f"  -> {f.severity}: {f.message}", wrap.fill(f"     fix: {f.suggestion}"),
+                    wrap.fill(f"     confidence: {f.confidence}; source: {f.source}")]
         if not found:
             out.append("  -> no finding")
     return "\n".join(out)
@@ -78,7 +84,7 @@ def rule_rows() -> list[dict[str, Any]]:
         for e in pack.edits:
             start, end = edit_dates(catalog, e)
             rows.append({
-                "id": e.id, "severity": e.severity, "pack": e.pack, "enabled": e.enabled,
+                "id": e.id, "severity": e.severity, "confidence": e.confidence, "pack": e.pack, "enabled": e.enabled,
                 "effective_from": start.isoformat() if start else None,
                 "effective_to": end.isoformat() if end else None,
                 "ack": f"{e.category}:{e.status_code}" if e.category else None,
@@ -101,22 +107,40 @@ def explain_data(edit_id: str) -> dict[str, Any]:
         if spec:
             examples[label] = {
                 "segments": [f"{s}~" for s in claim_segments(spec)],
-                "findings": [{"severity": f.severity, "line": f.line, "code": f.code, "message": f.message,
-                              "suggestion": f.suggestion} for f in run_example(edit, spec, engine)],
+                "findings": [{"severity": f.severity, "confidence": f.confidence, "line": f.line, "code": f.code,
+                              "message": f.message, "suggestion": f.suggestion, "source": f.source}
+                             for f in run_example(edit, spec, engine)],
             }
     return {
-        "id": edit.id, "title": edit.title, "pack": edit.pack, "severity": edit.severity, "enabled": edit.enabled,
+        "id": edit.id, "title": edit.title, "pack": edit.pack, "severity": edit.severity,
+        "confidence": edit.confidence, "enabled": edit.enabled,
         "ack": f"{edit.category}:{edit.status_code}" if edit.category else None,
         "effective_from": start.isoformat() if start else None,
         "effective_to": end.isoformat() if end else None,
         "what": edit.description, "why": edit.why, "fix": edit.fix,
-        "sources": [{"cite": s.cite(), "title": s.title or None} for s in edit.sources],
+        "sources": [{"cite": s.cite(), "ref": s.ref or None, "kind": s.kind or None, "url": s.url or None}
+                    for s in edit.sources],
         "table_rows": [{"table": table, "line": row.line,
-                        "cells": {k: v for k, v in row.cells.items() if v and k not in ("edit", "source", "note")},
+                        "cells": {k: v for k, v in row.cells.items()
+                                  if v and k not in ("edit", "source", "valid_from", "valid_to", "note", "confidence")},
                         "valid_from": row.valid_from.isoformat() if row.valid_from else None,
                         "valid_to": row.valid_to.isoformat() if row.valid_to else None,
-                        "source": row.source.cite(), "note": row.get("note") or None}
+                        "confidence": row.confidence, "source": row.source.cite(), "note": row.get("note") or None}
                        for table, row in edit_rows(catalog, edit)],
+        "code_tables": _code_tables() if edit.kind == "icd_code_validity" else None,
         "registry": f"edits/{edit.pack}/{registry}" if registry else None,
         "examples": examples,
     }
+
+
+def _code_tables() -> list[str]:
+    """What DX-CODE-INVALID reads: the shipped code tables, year by year, with where each came from."""
+    from scrubber.codesets import icd9cm, icd10cm
+
+    table = icd10cm.table()
+    out = [f"Code tables (scrubber/codesets/data/, provenance in PROVENANCE-*.md): ICD-10-CM for dates of service "
+           f"{table.first_day} to {table.last_day}:"]
+    out += [f"  - FY{fy}: {count:,} billable codes, from {label}" for fy, (count, label) in sorted(table.years.items())]
+    out += [f"  - mid-year changes: {key}: {text}" for key, text in table.sources.items()]
+    out.append(f"ICD-9-CM: {len(icd9cm.codes().codes):,} codes of CMS version {icd9cm.codes().version} (the final set).")
+    return out

@@ -17,11 +17,13 @@ import yaml
 
 from scrubber.model import ClaimUnit
 from scrubber.resources import edits_dir, read_yaml
-from scrubber.rules.catalog import Source, iso_date, within
+from scrubber.rules.catalog import CONFIDENCES, SOURCE_KINDS, Source, iso_date, within
 from scrubber.rules.codesets import expand
 
 FORMAT = "scrubber.payers/1"
 MEDICARE_FILING_INDICATORS = frozenset({"MB"})
+#: older registries wrote the research notes' labels; they read as the new values
+_LEGACY_CONFIDENCE = {"V": "certain", "P": "likely", "UNCONFIRMED": "likely"}
 
 
 class RegistryError(Exception):
@@ -60,6 +62,7 @@ class Rule:
     valid_to: dt.date | None
     source: Source
     text: str = ""
+    confidence: str = "certain"
 
     def applies(self, code: str, day: dt.date, dx_codes: list[str]) -> bool:
         if code not in self.procedures:
@@ -177,7 +180,24 @@ def _date(value: Any, where: str) -> dt.date | None:
 def _source(value: Any, where: str) -> Source:
     if not isinstance(value, dict) or not all(value.get(k) for k in ("document", "revision", "date")):
         raise RegistryError(f"{where}: a source needs document, revision and date")
-    return Source(**{k: str(v) for k, v in value.items()})
+    if value.get("kind", "") not in ("", *SOURCE_KINDS):
+        raise RegistryError(f"{where}: source kind must be one of {SOURCE_KINDS}")
+    known = set(Source.__dataclass_fields__)
+    return Source(**{k: str(v) for k, v in value.items() if k in known})
+
+
+def _confidence(value: Any, source: Source, where: str) -> str:
+    """A row's confidence: as written (old V/P/UNCONFIRMED labels read as the new values), else from
+    its source: a forum or third-party page makes it likely; anything else the registry asserts."""
+    text = str(value or "").strip()
+    if not text:
+        return "likely" if source.kind in ("secondary", "forum") else "certain"
+    text = _LEGACY_CONFIDENCE.get(text.upper(), text)
+    if text not in CONFIDENCES:
+        raise RegistryError(f"{where}: confidence must be one of {CONFIDENCES}")
+    if text == "certain" and source.kind in ("secondary", "forum"):
+        raise RegistryError(f"{where}: a {source.kind} source cannot make a row certain")
+    return text
 
 
 def _ref(value: Any, sources: dict[str, Source], where: str) -> Source:
@@ -205,22 +225,25 @@ def _policy(raw: dict, sources: dict[str, Source], path: Path) -> Policy:
         dx = str(r.get("dx") or "").replace(".", "").upper().strip()
         if not dx:
             raise RegistryError(f"{here}: no dx")
+        row_source = _ref(r.get("source") or raw.get("source"), sources, here)
         rows.append(DxRow(
             procedures=_codes(r.get("procedures")), dx=dx, group=str(r.get("dx_group") or "").strip(),
             requires_group=str(r.get("requires_group") or "").strip(),
             valid_from=_date(r.get("valid_from"), here), valid_to=_date(r.get("valid_to"), here),
-            source=_ref(r.get("source") or raw.get("source"), sources, here), confidence=str(r.get("confidence") or ""),
+            source=row_source, confidence=_confidence(r.get("confidence"), row_source, here),
         ))
 
     def rules(key: str) -> list[Rule]:
         out = []
         for i, r in enumerate(raw.get(key) or [], start=1):
             here = f"{where}: {key} {i}"
+            rule_source = _ref(r.get("source") or raw.get("source"), sources, here)
             out.append(Rule(
                 procedures=_codes(r.get("procedures") or raw.get("procedures")),
                 diagnoses=tuple(str(d).replace(".", "").upper() for d in r.get("diagnoses", [])),
                 valid_from=_date(r.get("valid_from"), here), valid_to=_date(r.get("valid_to"), here),
-                source=_ref(r.get("source") or raw.get("source"), sources, here), text=" ".join(str(r.get("text", "")).split()),
+                source=rule_source, text=" ".join(str(r.get("text", "")).split()),
+                confidence=_confidence(r.get("confidence"), rule_source, here),
             ))
         return out
 

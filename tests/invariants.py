@@ -89,6 +89,9 @@ def check_result(data: bytes, result: Result, *, input_is_valid: bool = True) ->
     statuses = [c["status"] for c in report["claims"]]
     for c in report["claims"]:
         assert (c["status"] == "rejected") == any(f["severity"] == "reject" for f in c["findings"])
+        for f in c["findings"]:  # every finding says how sure it is, and only a certain one rejects
+            assert f["confidence"] in ("certain", "likely", "partial-list"), f
+            assert f["severity"] == "warn" or f["confidence"] == "certain", f
 
     acks = ack_claims(result.ack_277())
     assert [a[0] or "0" for a in acks] == [c.claim_id or "0" for c in source]

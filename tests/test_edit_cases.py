@@ -3,7 +3,10 @@
 A case is a claim (the dict shape of scrubber.synth) and the findings of that edit it must produce:
 ``fires: []`` for a claim that must pass, ``fires: [2, null]`` for findings on line 2 and on the
 claim; ``payers: file`` (relative to tests/) for a registry other than the built-in one;
-``validate: true`` to run pyx12 first (X12-IG); ``severity`` when a table row overrides the edit's. ``ig_invalid: reason`` marks an input the implementation guide itself refuses (so its
+``validate: true`` to run pyx12 first (X12-IG); ``severity`` when a table row overrides the edit's;
+``confidence`` (certain, likely, partial-list) when the finding's is not the edit's; ``seed`` names
+the founding-document fact (seed-facts.md) the case tests, ``source_has`` text the finding's source
+must cite. ``ig_invalid: reason`` marks an input the implementation guide itself refuses (so its
 accepted 837 is not expected to validate either). Each case runs through the whole pipeline (bytes -> reader -> engine -> writers), and the
 277CA and accepted 837 it produces are validated with pyx12.
 """
@@ -20,7 +23,7 @@ from oracle import assert_valid_277, assert_valid_837
 
 from scrubber.api import Options, scrub_bytes
 from scrubber.engine import Engine
-from scrubber.rules.catalog import load_catalog
+from scrubber.rules.catalog import CONFIDENCES, load_catalog
 from scrubber.synth import file_837
 
 CASES = Path(__file__).parent / "cases"
@@ -53,8 +56,13 @@ def test_edit_case(edit_id: str, case: dict, engine) -> None:
     for f in found:
         assert f.severity == case.get("severity", edit.severity)
         assert f.message and f.source and f.segment_number
+        assert f.confidence in CONFIDENCES
+        assert f.confidence == case.get("confidence", f.confidence if "severity" in case else edit.confidence)
+        assert "scrubber explain" not in f.source  # a citation for billers, not a hint for engineers
         for text in case.get("message_has", []):
             assert text in f.message + " " + f.suggestion, f.message
+        for text in case.get("source_has", []):
+            assert text in f.source, f.source
     if any(f.severity == "reject" for f in found):
         assert target.rejected
     if "status" in case:
@@ -77,3 +85,18 @@ def test_every_edit_has_cases_that_fire_and_pass() -> None:
         have[doc["edit"]] = {bool(c["fires"]) for c in doc["cases"]}
     for edit_id in CATALOG.edits:
         assert have.get(edit_id) == {True, False}, f"{edit_id} needs cases that fire and cases that pass"
+
+
+SEED_FACTS = ("SEED-ELI-2006", "SEED-PBI", "SEED-FACE-NECK")
+
+
+def test_every_seed_fact_has_cases_that_fire_and_pass() -> None:
+    """The founding documents' facts (shared/domain/seed-facts.md) each have cases naming them."""
+    have: dict[str, set[bool]] = {}
+    for path in CASES.rglob("*.yaml"):
+        for case in yaml.safe_load(path.read_text())["cases"]:
+            for seed in str(case.get("seed", "")).split():
+                assert seed in SEED_FACTS, f"{path}: unknown seed {seed}"
+                have.setdefault(seed, set()).add(bool(case["fires"]))
+    for seed in SEED_FACTS:
+        assert have.get(seed) == {True, False}, f"{seed} needs cases that fire and cases that pass"

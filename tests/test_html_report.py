@@ -61,10 +61,11 @@ def test_report_of_a_mixed_file_in_chromium(browser, tmp_path: Path) -> None:
     page = tmp_path / "chemo-mixed.report.html"
     browser.get(page.as_uri())
     body = browser.find_element("tag name", "body").text
-    for expected in ("8\nclaims", "3\naccepted", "5\nrejected", "37.5%", "7,055.00", "Rejected claims (5)",
-                     "partial list", "Noridian JE Part B (Medicare)", "Accepted claims without findings (2)"):
+    for expected in ("8\nclaims", "4\naccepted", "4\nrejected", "50.0%", "5,270.00", "Rejected claims (4)",
+                     "partial list", "Noridian JE Part B (Medicare)", "Accepted claims without findings (2)",
+                     "(confidence: certain)", "(confidence: likely)", "(confidence: partial-list)"):
         assert expected in body, expected
-    rejected = ["claim-CH-MULTI", "claim-CH-64615", "claim-CH-WASTE", "claim-CH-BILAT", "claim-CH-COSMETIC"]
+    rejected = ["claim-CH-MULTI", "claim-CH-WASTE", "claim-CH-BILAT", "claim-CH-COSMETIC"]
     assert [s for s in _visible_sections(browser) if s in rejected] == rejected
     # The faulty segments are highlighted and annotated beside the segment.
     multi = browser.find_element("id", "claim-CH-MULTI")

@@ -109,12 +109,12 @@ def import_article(directory: str | Path, article: str, *, version: int | None =
             continue
         seen.add((code, group))
         rows.append({"procedures": " ".join(group_codes.get(group) or []), "dx": code, "dx_group": group,
-                     "requires_group": required.get(group, ""), "source": source_key})
+                     "requires_group": required.get(group, ""), "source": source_key, "confidence": "certain"})
 
     doc = _base_document(base)
     doc.setdefault("sources", {})[source_key] = {
-        "document": f"CMS Medicare Coverage Database, article {policy_id} (article download)",
-        "revision": f"version {chosen}", "date": dt.date.today().isoformat(),
+        "document": f"Billing and coding article {policy_id} (article download)", "publisher": "CMS Medicare Coverage Database",
+        "revision": f"version {chosen}", "date": dt.date.today().isoformat(), "kind": "primary",
     }
     old = next((p for p in doc.get("policies", []) if p.get("id") == policy_id), None)
     policy = {

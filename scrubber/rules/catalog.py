@@ -15,6 +15,11 @@ from typing import Any
 from scrubber.resources import edits_dir, read_yaml
 
 SEVERITIES = ("reject", "warn")
+#: how sure a row's source makes a finding: a reject needs ``certain``
+CONFIDENCES = ("certain", "likely", "partial-list")
+#: what a source is: only the first three can make a rule certain
+SOURCE_KINDS = ("primary", "publisher", "seed", "registry", "secondary", "forum")
+CERTAIN_KINDS = frozenset({"primary", "publisher", "seed"})
 
 
 class CatalogError(Exception):
@@ -23,21 +28,33 @@ class CatalogError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Source:
+    """A publication a rule rests on: its title (``document``), publisher, revision and date."""
+
     document: str
     revision: str
     date: str
     title: str = ""
     section: str = ""
     url: str = ""
+    publisher: str = ""
+    #: primary (CMS, a MAC, X12, AMA), publisher (a coding newsletter or journal), seed (the product's
+    #: founding articles), registry (the payer registry's own rows), secondary (a third-party web page), forum
+    kind: str = ""
+    #: the research notes' or founding documents' ID for it (S3, SEED-PBI), shown by ``explain``
+    ref: str = ""
 
     def cite(self) -> str:
-        parts = [self.document]
-        if self.revision:
-            parts.append(f"rev. {self.revision}")
-        if self.date:
-            parts.append(self.date)
+        """The source as a biller reads a citation: title, publisher, revision, date (section)."""
+        parts = [f"“{self.document}”" if self.publisher else self.document]
+        for part in (self.publisher, self.revision, self.date):
+            if part and part not in parts:
+                parts.append(part)
         text = ", ".join(parts)
         return f"{text} ({self.section})" if self.section else text
+
+    @property
+    def can_be_certain(self) -> bool:
+        return self.kind in CERTAIN_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +78,8 @@ class Edit:
     #: (kind, params) pairs when an edit needs more than one check kind; ``kind``/``params`` is the first
     checks: tuple[tuple[str, dict[str, Any]], ...] = ()
     messages: dict[str, str] = field(default_factory=dict)
+    #: the confidence of a finding no table row speaks for (certain unless the pack says otherwise)
+    confidence: str = "certain"
 
     def message(self, key: str, **values: Any) -> str:
         """The edit's wording for ``key`` (from pack.yaml) with the finding's values filled in."""
@@ -70,9 +89,7 @@ class Edit:
         return " ".join(template.format(**values).split())
 
     def source_text(self) -> str:
-        cites = "; ".join(s.cite() for s in self.sources)
-        return f"{cites} (see `scrubber explain {self.id}`)"
-
+        return "; ".join(s.cite() for s in self.sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +107,10 @@ class Row:
 
     def get(self, key: str, default: str = "") -> str:
         return self.cells.get(key) or default
+
+    @property
+    def confidence(self) -> str:
+        return self.cells.get("confidence", "")
 
     def valid_on(self, day: dt.date | None) -> bool:
         if day is None:
@@ -166,6 +187,10 @@ def _sources(raw: Any, named: dict[str, dict], where: str) -> tuple[Source, ...]
         for key in ("document", "revision", "date"):
             if not base.get(key):
                 raise CatalogError(f"{where}: source lacks {key}")
+        if base.get("kind", "") not in ("", *SOURCE_KINDS):
+            raise CatalogError(f"{where}: source kind must be one of {SOURCE_KINDS}")
+        if ref and not base.get("ref"):
+            base["ref"] = ref
         out.append(Source(**{k: str(v) for k, v in base.items()}))
     return tuple(out)
 
@@ -181,6 +206,12 @@ def _load_table(path: Path, sources: dict[str, Source]) -> list[Row]:
             key = cells.get("source", "")
             if key not in sources:
                 raise CatalogError(f"{where}: unknown or missing source {key!r} (every row needs one)")
+            confidence = cells.get("confidence", "")
+            if confidence not in CONFIDENCES:
+                raise CatalogError(f"{where}: confidence must be one of {CONFIDENCES}, not {confidence!r}")
+            if confidence == "certain" and not sources[key].can_be_certain:
+                raise CatalogError(f"{where}: a {sources[key].kind or 'unclassified'} source ({key}) cannot make a"
+                                   " row certain; mark it likely or cite a primary source")
             rows.append(Row(cells, iso_date(cells.get("valid_from"), where), iso_date(cells.get("valid_to"), where),
                             sources[key], i))
     return rows
@@ -215,10 +246,32 @@ def load_pack(path: Path) -> Pack:
             params=checks[0][1], examples=raw.get("examples") or {},
             enabled=raw.get("enabled", True), checks=checks,
             messages={k: " ".join(str(v).split()) for k, v in (raw.get("messages") or {}).items()},
+            confidence=str(raw.get("confidence", "certain")),
         ))
+        _check_confidence(edits[-1], here)
     tables = {p.stem: _load_table(p, sources) for p in sorted(path.glob("*.csv"))}
+    _check_rejecting_rows(edits, tables)
     return Pack(doc["pack"], doc.get("title", doc["pack"]), str(doc.get("version", "")), path, edits,
                 tables=tables, sources=sources, order=int(doc.get("order", 100)))
+
+
+def _check_confidence(edit: Edit, where: str) -> None:
+    if edit.confidence not in CONFIDENCES:
+        raise CatalogError(f"{where}: confidence must be one of {CONFIDENCES}")
+    if edit.severity == "reject" and edit.confidence != "certain":
+        raise CatalogError(f"{where}: a rejecting edit must be certain (make it a warning, or cite a primary source)")
+    if edit.severity == "reject" and not any(s.can_be_certain or s.kind == "registry" for s in edit.sources):
+        raise CatalogError(f"{where}: a rejecting edit needs a primary, publisher or founding-document source")
+
+
+def _check_rejecting_rows(edits: list[Edit], tables: dict[str, list[Row]]) -> None:
+    """A row that makes its edit reject must be certain: the rest warn, or say so in a severity column."""
+    rejecting = {e.id for e in edits if e.severity == "reject"}
+    for name, rows in tables.items():
+        for row in rows:
+            if row.get("edit") in rejecting and row.get("severity", "reject") == "reject" and row.confidence != "certain":
+                raise CatalogError(f"{name}.csv line {row.line}: a {row.confidence} row of the rejecting edit"
+                                   f" {row['edit']} needs severity warn")
 
 
 def load_catalog(root: Path | None = None) -> Catalog:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scrubber.model import ClaimUnit, Finding, Line
-from scrubber.rules.catalog import Catalog, Edit
+from scrubber.rules.catalog import Catalog, Edit, Row
 from scrubber.x12.segments import Segment
 
 
@@ -76,14 +76,25 @@ def finding(
     severity: str | None = None,
     category: str | None = None,
     source: str | None = None,
+    row: Row | None = None,
+    confidence: str | None = None,
 ) -> Finding:
-    """A finding of ``edit`` filled from the catalog: severity, 277CA codes and source.
+    """A finding of ``edit`` filled from the catalog: severity, 277CA codes, source and confidence.
 
-    ``severity``, ``category`` and ``source`` override the edit's where a table row says otherwise
-    (a row the research could not confirm only warns; a missing NDC is A6, not A7).
+    ``row`` is the table row behind the finding: its source and confidence (and its severity column,
+    when it has one) speak for the finding. ``severity``, ``category``, ``source`` and ``confidence``
+    override where a kind knows better (a missing NDC is A6, not A7). Whatever says so, a finding that
+    is not ``certain`` never rejects: it is reported as a warning.
     """
     seg = segment or (line.sv1 or line.lx_segment if line is not None else claim.clm)
+    if row is not None:
+        severity = severity or row.get("severity") or None
+        source = source or row.source.cite()
+        confidence = confidence or row.confidence or None
     severity = severity or edit.severity
+    confidence = confidence or edit.confidence
+    if severity == "reject" and confidence != "certain":
+        severity = "warn"
     return Finding(
         edit=edit.id,
         severity=severity,
@@ -95,6 +106,7 @@ def finding(
         status_code=edit.status_code if severity == "reject" else None,
         segment=segment_text(claim, seg),
         segment_number=seg.number if seg is not None else None,
-        source=f"{source} (see `scrubber explain {edit.id}`)" if source else edit.source_text(),
+        source=source or edit.source_text(),
         line_index=line.index if line is not None else None,
+        confidence=confidence,
     )

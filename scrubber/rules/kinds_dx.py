@@ -1,33 +1,26 @@
 """Check kinds for diagnosis code sets by date of service (SNIP 5).
 
-ICD-10-CM validity comes from the maintained ``simple-icd-10-cm`` package's code list (one code
-set, its newest; see ``scrubber.icd10cm``); a pack table of additions, deletions and header changes with their dates makes the check
-date-aware.
+ICD-10-CM validity comes from the shipped table of every fiscal year FY2016-FY2026
+(``scrubber.codesets.icd10cm``): a code is billable on a day or it is not, and the reason (never a
+code, not yet valid, deleted, a header) comes from the same table. ICD-9-CM codes are checked against
+the final CMS set (``scrubber.codesets.icd9cm``), which is certain only for dates of service from the
+code freeze on. A diagnosis is judged on the dates of the lines that point to it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from typing import Any
 
-from scrubber import icd10cm
+from scrubber.codesets import icd9cm, icd10cm
 from scrubber.model import ClaimUnit, Diagnosis, Finding
-from scrubber.rules.catalog import Edit, Row
-from scrubber.rules.codesets import expand
+from scrubber.rules.catalog import Edit, Source
 from scrubber.rules.kinds import Context, finding, kind
 from scrubber.text import icd_display
 
 ICD10_QUALIFIERS = frozenset({"ABK", "ABF"})
-# A letter, a digit, then up to five characters (digits or letters): the ICD-10-CM shape.
-_ICD10_SHAPE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z]{1,5}$")
-
-
-def package_status(code: str) -> tuple[str, tuple[str, ...]]:
-    """("billable" | "header" | "unknown", a few children of a header) in the package's code set."""
-    state = icd10cm.status(code)
-    return state, tuple(icd10cm.children(code)) if state == "header" else ()
+ICD9_QUALIFIERS = frozenset({"BK", "BF"})
 
 
 def _dates_for(claim: ClaimUnit, dx: Diagnosis) -> list[dt.date]:
@@ -36,17 +29,6 @@ def _dates_for(claim: ClaimUnit, dx: Diagnosis) -> list[dt.date]:
     days = {claim.line_dos(ln) for ln in claim.lines if pos in ln.pointers}
     days.discard(None)
     return sorted(days) if days else claim.service_dates()  # type: ignore[arg-type]
-
-
-def _changes(ctx: Context, edit: Edit, table: str) -> dict[str, list[Row]]:
-    def make() -> dict[str, list[Row]]:
-        index: dict[str, list[Row]] = {}
-        for row in ctx.catalog.table(edit.pack, table):
-            for code in expand(row["code"].replace(".", ""))[0]:
-                index.setdefault(code, []).append(row)
-        return index
-
-    return ctx.memo(("icd10-changes", edit.pack, table), make)
 
 
 @kind("icd_version")
@@ -68,65 +50,147 @@ def icd_version(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Conte
         qualifiers = "/".join(right["qualifiers"].split()) if right else "?"
         yield finding(
             claim, edit,
-            edit.message("wrong", position=dx.position, dx=icd_display(dx.code, dx.qualifier in ("BK", "BF")),
+            edit.message("wrong", position=dx.position, dx=icd_display(dx.code, dx.qualifier in ICD9_QUALIFIERS),
                          code_set=row["code_set"], qualifier=dx.qualifier, line=ln.number, dos=day.isoformat(),
                          expected=expected),
             segment=dx.segment, code=dx.code,
-            suggestion=edit.message("fix", expected=expected, qualifiers=qualifiers),
-            source=row.source.cite(),
+            suggestion=edit.message("fix", expected=expected, qualifiers=qualifiers), row=row,
         )
 
 
-@kind("icd10_validity")
-def icd10_validity(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
-    changes = _changes(ctx, edit, params.get("table", "icd10_changes"))
-    code_set_from = dt.date.fromisoformat(params.get("code_set_from", "2025-10-01"))
+@kind("icd_code_validity")
+def icd_code_validity(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+    """ICD-10-CM (ABK/ABF) codes not billable on their dates; ICD-9-CM (BK/BF) codes outside the final set."""
+    icd10_from = dt.date.fromisoformat(params.get("icd10_from", "2015-10-01"))
+    beyond: list[tuple[Diagnosis, dt.date]] = []
     for dx in claim.diagnoses:
-        if dx.qualifier not in ICD10_QUALIFIERS or not dx.code:
+        if not dx.code:
             continue
-        code = dx.code.replace(".", "").upper()
-        shown = icd_display(code)
-        days = _dates_for(claim, dx)
-        if not days:
-            continue  # no date to judge by: X12-LINE-DOS reports that
-        found = _judge(code, days, changes.get(code, []), code_set_from)
-        if found is None:
-            continue
-        key, day, row, extra = found
-        values = {"position": dx.position, "dx": shown, "dos": day.isoformat(), "code_set": "ICD-10-CM", **extra}
-        yield finding(
-            claim, edit, edit.message(key, **values), segment=dx.segment, code=shown,
-            suggestion=edit.message(f"{key}_fix", **values),
-            severity=(row.get("severity") or None) if row is not None else ("warn" if key == "gone" else None),
-            source=row.source.cite() if row is not None else None,
-        )
+        if dx.qualifier in ICD10_QUALIFIERS:
+            days = [d for d in _dates_for(claim, dx) if d >= icd10_from]  # earlier: DX-ICD-VERSION says so
+            yield from _icd10(claim, edit, dx, days, beyond)
+        elif dx.qualifier in ICD9_QUALIFIERS:
+            days = [d for d in _dates_for(claim, dx) if d < icd10_from]
+            yield from _icd9(claim, edit, params, dx, days)
+    if beyond:
+        yield _beyond_table(claim, edit, beyond)
 
 
-def _judge(code: str, days: list[dt.date], rows: list[Row], code_set_from: dt.date
-           ) -> tuple[str, dt.date, Row | None, dict[str, str]] | None:
-    """Why ``code`` cannot be billed on one of ``days``, or None."""
-    for row in rows:
-        change = row["change"]
-        for day in days:
-            if change == "added" and row.valid_from and day < row.valid_from:
-                before = f" (it did not exist before {row.valid_from.isoformat()})"
-                return "not_yet", day, row, {"since": row.valid_from.isoformat(), "before": before}
-            if change == "deleted" and row.valid_to and day >= row.valid_to:
-                return "gone", day, row, {"code_set": f"code set after {row.valid_to.isoformat()}"}
-            if change == "header" and row.valid_from and day >= row.valid_from:
-                children = ", ".join(icd_display(c) for c in package_status(code)[1]) or "a longer code"
-                # Within the package's code set the package is the authority; the row (and its
-                # confidence) only speaks for older dates.
-                return "header", day, (row if day < code_set_from else None), {"children": children}
-    if any(r["change"] == "header" for r in rows):
-        return None  # billable before it became a header, and every date is before that
-    if any(r["change"] == "deleted" for r in rows):
-        return None  # known to the table as deleted later: valid on these dates
-    status, children = package_status(code)
-    if status == "billable":
-        return None
-    if status == "header":
-        return "header", days[-1], None, {"children": ", ".join(icd_display(c) for c in children)}
-    if _ICD10_SHAPE.match(code) and days[0] < code_set_from:
-        return "gone", days[0], None, {"code_set": "current"}
-    return "unknown", days[0], None, {}
+# -- ICD-10-CM -------------------------------------------------------------------------------------
+
+
+def _icd10(claim: ClaimUnit, edit: Edit, dx: Diagnosis, days: list[dt.date],
+           beyond: list[tuple[Diagnosis, dt.date]]) -> Iterator[Finding]:
+    table = icd10cm.table()
+    code = dx.code.replace(".", "").upper()
+    for day in days:
+        late = day >= table.end
+        judged = table.last_day if late else day
+        if table.billable_on(code, judged):
+            if late:
+                beyond.append((dx, day))
+            continue
+        yield _icd10_finding(claim, edit, dx, table.judge(code, judged), day, late)
+        return
+
+
+def _icd10_finding(claim: ClaimUnit, edit: Edit, dx: Diagnosis, verdict: icd10cm.Verdict, day: dt.date,
+                   late: bool) -> Finding:
+    table = icd10cm.table()
+    shown = icd_display(verdict.code)
+    values: dict[str, Any] = {
+        "position": dx.position, "dx": shown, "dos": day.isoformat(),
+        "since": verdict.since.isoformat() if verdict.since else "",
+        "children": _codes_text(verdict.children, verdict.more),
+        "nearest": _nearest_text(table.nearest(verdict.code, verdict.day), verdict.day),
+    }
+    message = edit.message(verdict.state, **values)
+    confidence = "certain"
+    if verdict.doubt:
+        message += " " + edit.message("doubt", source=table.sources.get(verdict.doubt, verdict.doubt), **values)
+        confidence = "likely"
+    if late:
+        message += " " + edit.message("late", last=table.last_day.isoformat(), fy=icd10cm.fiscal_year(table.last_day))
+        confidence = "likely"
+    return finding(
+        claim, edit, message, segment=dx.segment, code=shown,
+        suggestion=edit.message(f"{verdict.state}_fix", **values),
+        source=_icd10_source(edit, verdict), confidence=confidence,
+    )
+
+
+def _icd10_source(edit: Edit, verdict: icd10cm.Verdict) -> str:
+    """The code set the verdict rests on, cited as a publication: the year's set, or a mid-year update."""
+    table = icd10cm.table()
+    key = table.change_source(verdict.code, verdict.since)
+    if key:
+        return table.sources.get(key, key)
+    base = next((s for s in edit.sources if s.ref == "ICD10CM"), None)
+    fy = icd10cm.fiscal_year(verdict.since if verdict.state in ("not_yet", "deleted") and verdict.since
+                             else verdict.day)
+    return Source(document=f"ICD-10-CM code set FY{fy}", revision="", date=f"effective {fy - 1}-10-01",
+                  publisher=base.publisher if base else "CDC NCHS and CMS").cite()
+
+
+def _beyond_table(claim: ClaimUnit, edit: Edit, beyond: list[tuple[Diagnosis, dt.date]]) -> Finding:
+    table = icd10cm.table()
+    shown = sorted({icd_display(dx.code) for dx, _ in beyond})
+    first = min(day for _, day in beyond)
+    last = table.last_day
+    return finding(
+        claim, edit,
+        edit.message("beyond", dxs=", ".join(shown), dos=first.isoformat(), last=last.isoformat(),
+                     fy=icd10cm.fiscal_year(last)),
+        segment=beyond[0][0].segment, suggestion=edit.message("beyond_fix", dos=first.isoformat()),
+        severity="warn", confidence="likely",
+    )
+
+
+# -- ICD-9-CM --------------------------------------------------------------------------------------
+
+
+def _icd9(claim: ClaimUnit, edit: Edit, params: dict[str, Any], dx: Diagnosis,
+          days: list[dt.date]) -> Iterator[Finding]:
+    codes = icd9cm.codes()
+    code = dx.code.replace(".", "").upper()
+    if not days or code in codes:
+        return
+    certain_from = dt.date.fromisoformat(params.get("icd9_certain_from", icd9cm.FREEZE.isoformat()))
+    day = max(days)  # the latest date decides: a code missing from the final set is surely invalid then
+    children, total = codes.beneath(code)
+    values = {"position": dx.position, "dx": icd_display(code, True), "dos": day.isoformat(),
+              "freeze": certain_from.isoformat(), "version": codes.version,
+              "children": _codes_text([icd_display(c, True) for c in children], total - len(children), raw=True),
+              "nearest": _icd9_nearest(codes, code)}
+    key = "icd9_header" if total else "icd9_unknown"
+    certain = day >= certain_from
+    message = edit.message(key, **values) + ("" if certain else " " + edit.message("icd9_before_freeze", **values))
+    yield finding(
+        claim, edit, message, segment=dx.segment, code=values["dx"],
+        suggestion=edit.message(f"{key}_fix", **values),
+        source="; ".join(s.cite() for s in edit.sources if s.ref in ("ICD9CM", "FREEZE")) or None,
+        confidence="certain" if certain else "likely",
+    )
+
+
+def _icd9_nearest(codes: icd9cm.Icd9Codes, code: str) -> str:
+    prefix, found, total = codes.nearest(code)
+    if not total:
+        return ""
+    return f" Codes beneath {icd_display(prefix, True)}: {_codes_text([icd_display(c, True) for c in found], total - len(found), raw=True)}."
+
+
+# -- wording ---------------------------------------------------------------------------------------
+
+
+def _codes_text(codes: list[str] | tuple[str, ...], more: int, raw: bool = False) -> str:
+    shown = list(codes) if raw else [icd_display(c) for c in codes]
+    text = ", ".join(shown)
+    return f"{text} and {more:,} more" if more else text
+
+
+def _nearest_text(found: tuple[str, list[str], int], day: dt.date) -> str:
+    prefix, codes, total = found
+    if not total:
+        return ""
+    return f" Billable on {day.isoformat()} beneath {icd_display(prefix)}: {_codes_text(codes, total - len(codes))}."

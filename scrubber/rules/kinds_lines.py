@@ -89,12 +89,9 @@ def _lines_text(lines: list[Line]) -> str:
     return ("line " if len(nums) == 1 else "lines ") + (nums[0] if len(nums) == 1 else ", ".join(nums[:-1]) + " and " + nums[-1])
 
 
-def _severity(row: Row) -> str | None:
-    return row.get("severity") or None
-
-
-def _cite(row: Row) -> str:
-    return row.source.cite()
+def _most_certain(rows: list[Row]) -> Row:
+    """Of several rows behind one finding, the one that speaks most surely."""
+    return next((r for r in rows if r.confidence == "certain"), rows[0])
 
 
 # -- triggers: the codes each kind can concern (the engine skips claims billing none of them) ----
@@ -149,7 +146,7 @@ def code_validity(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
             claim, edit,
             edit.message(key, code=ln.code, line=ln.number, date=boundary.isoformat(), dos=day.isoformat()),
             line=ln, suggestion=options or edit.message("no_replacement", code=ln.code, dos=day.isoformat()),
-            source=_cite(row),
+            row=row,
         )
 
 
@@ -188,21 +185,23 @@ def addon_primary(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
             continue
         for ln in lines:
             applicable = [r for r in rows if ln.code in expand(r["addon"])[0] and r.valid_on(day)]
-            if not applicable:
-                continue
-            eligible: set[str] = set()
-            for r in applicable:
-                eligible |= {c for c in book.universe(r["primary"]) if book.matches(c, r["primary"], day)}
-            if any(o is not ln and o.code in eligible for o in lines):
-                continue
-            yield finding(
-                claim, edit,
-                edit.message("missing", code=ln.code, line=ln.number, dos=day.isoformat(),
-                             primaries=_codes_text(eligible)),
-                line=ln, suggestion=edit.message("suggest", code=ln.code, dos=day.isoformat(),
-                                                 primaries=_codes_text(eligible)),
-                source=_cite(applicable[0]),
-            )
+            # A row marked ``narrows`` names a stricter list a weaker source gives: checked only once
+            # the others are met, so it can warn but never turns a valid pairing into a rejection.
+            for group in ([r for r in applicable if not r.get("narrows")], [r for r in applicable if r.get("narrows")]):
+                eligible: set[str] = set()
+                for r in group:
+                    eligible |= {c for c in book.universe(r["primary"]) if book.matches(c, r["primary"], day)}
+                if not group or any(o is not ln and o.code in eligible for o in lines):
+                    continue
+                yield finding(
+                    claim, edit,
+                    edit.message("missing", code=ln.code, line=ln.number, dos=day.isoformat(),
+                                 primaries=_codes_text(eligible)),
+                    line=ln, suggestion=edit.message("suggest", code=ln.code, dos=day.isoformat(),
+                                                     primaries=_codes_text(eligible)),
+                    row=_most_certain(group),
+                )
+                break
 
 
 # -- codes that must not appear together ------------------------------------------------------------
@@ -256,7 +255,7 @@ def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
                         edit.message("conflict", code=ln.code, line=ln.number, dos=day.isoformat(),
                                      other=other, other_lines=_lines_text(partner)),
                         line=ln, suggestion=edit.message("suggest", code=ln.code, other=other, instead=instead),
-                        severity=_severity(row), source=_cite(row),
+                        row=row,
                     )
 
 
@@ -294,7 +293,7 @@ def unit_limit(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
                                      units=_fmt_units(all_units), lines=len(hits)),
                         line=ln, suggestion=edit.message("suggest", code=ln.code, max=_fmt_units(limit),
                                                          codes="/".join(sorted({h.code for h in hits}))),
-                        severity=_severity(row), source=_cite(row),
+                        row=row,
                     )
 
 
@@ -350,7 +349,7 @@ def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
                                  since=row.valid_from.isoformat() if row.valid_from else ""),
                     line=ln, suggestion=edit.message(f"{rule}_fix", code=ln.code, first=mods[0], second=mods[-1],
                                                      modifiers=" or ".join(mods)),
-                    severity=_severity(row), source=_cite(row),
+                    row=row,
                 )
 
 
@@ -377,7 +376,7 @@ def bilateral_one_line(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx
                     key = "units_with_50" if "50" in ln.modifiers else "units"
                     yield finding(claim, edit, edit.message(key, code=ln.code, line=ln.number, units=_fmt_units(units),
                                                             dos=day.isoformat()),
-                                  line=ln, suggestion=edit.message("fix", code=ln.code), source=_cite(row))
+                                  line=ln, suggestion=edit.message("fix", code=ln.code), row=row)
             for code in {ln.code for ln in hits}:
                 right = [ln for ln in hits if ln.code == code and "RT" in ln.modifiers]
                 left = [ln for ln in hits if ln.code == code and "LT" in ln.modifiers]
@@ -390,7 +389,7 @@ def bilateral_one_line(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx
                     other = left if ln in right else right
                     yield finding(claim, edit, edit.message("split", code=code, line=ln.number, dos=day.isoformat(),
                                                             other_lines=_lines_text(other)),
-                                  line=ln, suggestion=edit.message("fix", code=code), source=_cite(row))
+                                  line=ln, suggestion=edit.message("fix", code=code), row=row)
 
 
 # -- companions on one claim ------------------------------------------------------------------------
@@ -443,7 +442,7 @@ def drug_units(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
                 yield finding(claim, edit, edit.message("over_limit", code=hits[0].code, line=hits[-1].number,
                                                         units=_fmt_units(total), max=row["max_units"], dos=day.isoformat()),
                               line=hits[-1], suggestion=edit.message("over_limit_fix", max=row["max_units"]),
-                              severity="warn", source=_cite(row))
+                              severity="warn", row=row)
 
 
 @kind("ndc_format", triggers=_param_trigger("codes", default="@drug"))
@@ -503,13 +502,12 @@ def diagnosis_exclusion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ct
         if pointed and len({d.position for d, _ in hits}) == len(pointed):
             codes = sorted({icd_display(d.code) for d, _ in hits})
             yield finding(claim, edit, edit.message("diagnosis", code=ln.code, line=ln.number, dx=", ".join(codes)),
-                          line=ln, suggestion=edit.message("diagnosis_fix"), source=_cite(hits[0][1]))
+                          line=ln, suggestion=edit.message("diagnosis_fix"), row=hits[0][1])
             continue
         for r in proc_rows:
             others = [o for o in claim.lines if o is not ln and o.code in expand(r["code"])[0]]
             if r.valid_on(day) and others and book.matches(ln.code, params.get("with_procedure", targets), day):
                 yield finding(claim, edit, edit.message("procedure", code=ln.code, line=ln.number,
                                                         other=others[0].code, other_lines=_lines_text(others)),
-                              line=ln, suggestion=edit.message("diagnosis_fix"), severity=_severity(r),
-                              source=_cite(r))
+                              line=ln, suggestion=edit.message("diagnosis_fix"), row=r)
                 break

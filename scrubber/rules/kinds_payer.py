@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from scrubber.model import ClaimUnit, Diagnosis, Finding, Line
-from scrubber.payers import DxRow, Policy
+from scrubber.payers import DxRow, Policy, Rule
 from scrubber.rules.catalog import Edit
 from scrubber.rules.kinds import Context, finding, kind
 from scrubber.text import icd_display
@@ -65,8 +65,17 @@ def _policy_codes(edit: Edit, params: dict[str, Any], ctx: Context) -> frozenset
     return frozenset(c for p in registry.policies.values() for c in p.procedures)
 
 
-def _source(policy: Policy) -> str:
-    return f"{policy.label()}: {policy.title}; {policy.source.cite()}"
+def _source(policy: Policy, row: DxRow | Rule | None = None) -> str:
+    """The policy as a citation, and the row's own source when another publication confirms the row."""
+    text = policy.source.cite()
+    if row is not None and row.source != policy.source:
+        text += f"; {row.source.cite()}"
+    return text
+
+
+def _fix(edit: Edit, key: str, **values: Any) -> str:
+    """The edit's fix, then what an appeal needs (every payer finding says it)."""
+    return edit.message(key, **values) + " " + edit.message("appeal")
 
 
 @kind("payer_dx_covered", triggers=_policy_codes)
@@ -85,10 +94,15 @@ def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: 
                   "payer": payer, "policy": policy.label(), "policy_id": policy.id, "elsewhere": note,
                   "examples": _examples(rows)}
         partial = policy.partial
+        if partial:
+            confidence = "partial-list"
+        else:
+            confidence = "certain" if all(r.confidence == "certain" for r in rows) else "likely"
         yield finding(
             claim, edit, edit.message("partial" if partial else "not_covered", **values), line=ln,
-            suggestion=edit.message("partial_fix" if partial else "fix", **values),
-            severity="warn" if partial else policy.on_not_covered, source=_source(policy),
+            suggestion=_fix(edit, "partial_fix" if partial else "fix", **values),
+            severity="warn" if partial else policy.on_not_covered, source=_source(policy, rows[0]),
+            confidence=confidence,
         )
 
 
@@ -111,9 +125,9 @@ def payer_dx_paired(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: C
                 claim, edit,
                 edit.message("missing", line=ln.number, code=ln.code, dos=day.isoformat(), dx=_show(d),
                              group=r.group, policy=policy.label(), required=r.requires_group),
-                line=ln, suggestion=edit.message("fix", line=ln.number, required=r.requires_group,
-                                                 examples=_examples(partners)),
-                source=_source(policy),
+                line=ln, suggestion=_fix(edit, "fix", line=ln.number, required=r.requires_group,
+                                         examples=_examples(partners)),
+                source=_source(policy, r), confidence=r.confidence,
             )
 
 
@@ -132,7 +146,8 @@ def payer_prior_auth(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: 
             claim, edit,
             edit.message("missing", line=ln.number, code=ln.code, dos=day.isoformat(), payer=payer,
                          policy=policy.label()),
-            line=ln, suggestion=edit.message("fix", line=ln.number), source=_source(policy),
+            line=ln, suggestion=_fix(edit, "fix", line=ln.number), source=_source(policy, rule),
+            confidence=rule.confidence,
         )
 
 
@@ -146,5 +161,6 @@ def payer_policy_note(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx:
                     claim, edit,
                     edit.message("note", line=ln.number, code=ln.code, payer=payer, policy=policy.label(),
                                  text=note.text),
-                    line=ln, suggestion=edit.message("fix"), source=_source(policy),
+                    line=ln, suggestion=_fix(edit, "fix"), source=_source(policy, note),
+                    confidence=note.confidence,
                 )

@@ -188,7 +188,7 @@ class HtmlReportWriter(Writer):
             findings.append(E.TR(
                 E.TD(E.A(f.edit, href=f"#edit={f.edit}")), E.TD(f.severity, E.CLASS(f.severity)),
                 E.TD(str(f.line) if f.line is not None else "claim"), E.TD(text(f.code or "")),
-                E.TD(text(f.message)), E.TD(text(f.suggestion)), E.TD(text(f.source)),
+                E.TD(text(f.message)), E.TD(text(f.suggestion)), E.TD(text(f"{f.source} (confidence: {f.confidence})")),
             ))
         notes: dict[int | None, list[Any]] = {}
         for f in sc.findings:

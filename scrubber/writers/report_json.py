@@ -31,6 +31,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "segment": human(f.segment) if f.segment else f.segment,
         "segment_number": f.segment_number,
         "source": f.source,
+        "confidence": f.confidence,
     }
 
 
