@@ -27,8 +27,8 @@ GS_DATE = "2026-01-15"
 MAX_CLAIMS_PER_ST = 5000
 CLAIMS_PER_BILLING = 100
 ERROR_RATE = 0.10
-DOS_FIRST = dt.date(2024, 1, 1)
-DOS_DAYS = (dt.date(2025, 12, 31) - DOS_FIRST).days
+DOS_FIRST = dt.date(2025, 1, 16)  # within Medicare's 12-month filing limit of the GS date
+DOS_DAYS = (dt.date(2026, 1, 15) - DOS_FIRST).days
 
 # (payer id, payer name, SBR09): Medicare Part B contractors and commercial plans.
 PAYERS = [

@@ -8,27 +8,31 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from scrubber import __version__
+from scrubber.commit import OutputSet
 from scrubber.engine import Engine
 from scrubber.errors import InputError
 from scrubber.model import ClaimUnit, GroupEnd, InterchangeEnd, ScrubbedClaim, TransactionEnd
+from scrubber.pool import process_pool, stop
 from scrubber.split import SplitFindings
 from scrubber.split import plan as split_plan
 from scrubber.writers.accepted837 import Accepted837Writer
 from scrubber.writers.ack277 import Ack277Writer
-from scrubber.writers.base import ENCODING, AtomicFile, Writer
+from scrubber.writers.base import ENCODING, Writer
 from scrubber.writers.report_html import HtmlReportWriter
 from scrubber.writers.report_json import JsonReportWriter
+from scrubber.writers.worklist import WorklistWriter
 from scrubber.x12.reader import Reader
+from scrubber.x12.segments import MAX_SEGMENT
 
 
 @dataclass(slots=True)
@@ -48,6 +52,12 @@ class Options:
     jobs: int = 1
     #: implementation-guide validation through pyx12 (X12-IG findings and NAME.999)
     validate: bool = False
+    #: rule control (scrubber.config.RuleConfig): edits off/on, severities, per payer
+    rules: Any = None
+    #: folder written by `scrubber import-ncci` (else the configuration's, else none)
+    ncci: str | None = None
+    #: longest segment read (characters); input without terminators fails fast instead of filling memory
+    max_segment: int = MAX_SEGMENT
 
     def moment(self) -> dt.datetime:
         return self.now or dt.datetime.now().replace(microsecond=0)
@@ -97,13 +107,17 @@ class _Collect(Writer):
 
 
 def meta(engine: Engine) -> dict[str, Any]:
-    """What the run judged by: pack versions and the payer policies, partial lists flagged."""
+    """What the run judged by: pack versions, payer policies (partial lists flagged), rule control, NCCI."""
     registry = engine.payers
     return {
+        "rule_config": engine.rules.as_dict(),
+        "ncci": engine.ncci.describe(),
         "scrubber": __version__,
-        "packs": [{"pack": p.name, "version": p.version, "edits": len(p.edits)} for p in engine.catalog.packs],
+        "packs": [{"pack": p.name, "version": p.version, "edits": len(p.edits), "origin": p.origin}
+                  for p in engine.catalog.packs],
         "payer_registry": {
             "file": registry.path.name if registry is not None and registry.path else None,
+            "layers": [{"file": f.path.name, "origin": f.origin} for f in getattr(registry, "files", [])],
             "policies": [{"policy": p.id, "revision": p.revision, "partial": p.partial, "diagnoses": len(p.diagnoses)}
                          for p in (registry.policies.values() if registry is not None else [])],
         },
@@ -111,15 +125,17 @@ def meta(engine: Engine) -> dict[str, Any]:
 
 
 def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine,
-        progress: Any = None, split: Any = None, notices: list[str] | None = None) -> Summary:
+        progress: Any = None, split: Any = None, notices: list[str] | None = None,
+        max_segment: int = MAX_SEGMENT) -> Summary:
     """Read, check and feed every writer in one pass. Raises InputError for unusable input.
 
     With ``split`` (scrubber.split.SplitFindings) the checks of each claim come from worker
     processes; a claim the parent reads as structurally broken is checked here.
     """
     writers = list(writers)
-    reader = Reader(stream)
+    reader = Reader(stream, max_segment=max_segment)
     summary = Summary(input_name)
+    run_index = engine.new_run()  # cross-claim edits: one index per input file, claims in input order
     txn = None
     position = 0
     for ev in reader.events():
@@ -132,7 +148,10 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
                 position += 1
                 if found is not None and not ev.problems and not found[1]:
                     findings = found[0]
-            scrubbed = ScrubbedClaim(ev, findings if findings is not None else engine.check(ev))
+            if findings is None:
+                findings = engine.check(ev)
+            findings = findings + engine.check_run(ev, run_index, findings)
+            scrubbed = ScrubbedClaim(ev, findings)
             summary.claims += 1
             if progress is not None and summary.claims % 5000 == 0:
                 progress(summary.claims)
@@ -154,10 +173,15 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             for w in writers:
                 w.end_interchange(ev.interchange)
     summary.transactions = reader.transactions
-    summary.notices = [*(notices or []), *reader.notices]
+    summary.notices = [*(notices or []), *engine.notices(run_index), *reader.notices]
     for w in writers:
         w.finish(summary.notices)
     return summary
+
+
+def engine_for(options: Options) -> Engine:
+    """The engine a run's options describe (payers, rule control, NCCI tables)."""
+    return Engine(payers=options.payers, only=options.only_edits, rules=options.rules, ncci=options.ncci)
 
 
 def output_name(input_path: str) -> str:
@@ -170,7 +194,26 @@ def output_name(input_path: str) -> str:
 
 
 #: outputs by the names the command line (``--stdout``) and the HTTP service (``?output=``) use
-OUTPUT_KEYS = {"277": "277", "accepted": "837", "json": "json", "report": "json", "html": "html"}
+OUTPUT_KEYS = {"277": "277", "accepted": "837", "json": "json", "report": "json", "html": "html",
+               "worklist": "worklist"}
+
+
+#: every output of an input NAME, in the order a commit renames them into place: the JSON report
+#: last, so a consumer that reacts to it finds the rest already there. A name not written in a run
+#: is removed by its commit (no stale accepted 837, 999 or report beside new outputs).
+OUTPUT_FILES = {
+    "277": "{}.277",
+    "837": "{}.accepted.837",
+    "999": "{}.999",
+    "worklist": "{}.worklist.csv",
+    "html": "{}.report.html",
+    "json": "{}.report.json",
+}
+
+
+def output_files(name: str) -> dict[str, str]:
+    """Output key -> file name in the output folder, for the input's NAME."""
+    return {key: pattern.format(name) for key, pattern in OUTPUT_FILES.items()}
 
 
 def scrub_to_dir(
@@ -184,83 +227,83 @@ def scrub_to_dir(
 ) -> Summary:
     """Scrub one input into ``outdir``: NAME.277, NAME.accepted.837, NAME.report.json/.html.
 
-    Every file appears atomically at the end, or not at all when the input is unusable.
+    The outputs are committed as one set (scrubber.commit): all of them appear together at the end,
+    or, when the input is unusable or anything fails first, none of the earlier ones changes.
+    Raises InputError (the input) or OutputError (the output folder).
+
     With ``stream=(OUTPUT, binary stream)`` (OUTPUT a key of ``OUTPUT_KEYS``; filter mode and the
     HTTP service) that output goes to the stream instead of ``outdir``, byte-exact, once the whole
-    input has been read, so an unusable input leaves nothing half-written there either; with
-    ``outdir=None`` the other outputs are not kept.
+    input has been read and the folder's outputs are committed (an unusable input leaves nothing
+    half-written there either); with ``outdir=None`` the other outputs are not kept.
     """
     options = options or Options()
-    engine = engine or Engine(payers=options.payers, only=options.only_edits)
-    streamed = OUTPUT_KEYS[stream[0]] if stream else None
-    folder = Path(outdir) if outdir is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+    engine = engine or engine_for(options)
+    is_path = isinstance(source, (str, Path)) and source != "-"
     if name is None:
-        name = "stdin" if source == "-" or not isinstance(source, (str, Path)) else output_name(str(source))
-    input_label = os.path.basename(str(source)) if isinstance(source, (str, Path)) and source != "-" else name
-
-    def sink(key: str, filename: str, encoding: str = ENCODING) -> Any:
-        if stream is not None and key == streamed:
-            return _StreamedFile(stream[1], encoding)
-        return AtomicFile(folder / filename, encoding) if folder is not None else _NullFile()
-
+        name = output_name(str(source)) if is_path else "stdin"
+    input_label = _readable(os.path.basename(str(source))) if is_path else name
     moment = options.moment()
-    files = {
-        "277": sink("277", f"{name}.277"),
-        "837": sink("837", f"{name}.accepted.837"),
-        "json": sink("json", f"{name}.report.json", "ascii"),
-    }
-    if streamed == "html" or (options.html and folder is not None):
-        files["html"] = sink("html", f"{name}.report.html", "utf-8")
-    run_options = replace(options, html="html" in files)
-    writers = make_writers({k: f.fh for k, f in files.items()}, input_label, run_options, engine, moment)
-    ack_path = folder / f"{name}.999" if folder is not None else None
+    streamed = OUTPUT_KEYS[stream[0]] if stream else None
+    target = _StreamedOutput(stream[1]) if stream else None
+    html = streamed == "html" or (options.html and outdir is not None)
+    folder: Any = (OutputSet(outdir, name, output_files(name), protect=[source] if is_path else [])
+                   if outdir is not None else _NoFolder())
+    stream_in = _open_input(source) if is_path else (source if not isinstance(source, (str, Path)) else _stdin())
     try:
-        if options.validate:
-            summary = _validated(source, input_label, writers, engine, options, files, ack_path)
-        elif isinstance(source, (str, Path)) and source != "-":
-            pieces = split_plan(source, options.jobs * 16) if options.jobs > 1 else None
-            if pieces:
-                with ProcessPoolExecutor(options.jobs) as pool, open(source, "rb") as fh:
-                    worker_options = replace(options, progress=None)
-                    split = SplitFindings(str(source), pieces, worker_options, pool)
-                    summary = run(fh, input_label, writers, engine, options.progress, split)
+        with folder as out:
+
+            def open_output(key: str, encoding: str = ENCODING) -> IO[str]:
+                return target.open(encoding) if target is not None and key == streamed else out.open(key, encoding)
+
+            handles = {"277": open_output("277"), "837": open_output("837"), "json": open_output("json", "ascii"),
+                       "worklist": open_output("worklist", "utf-8")}
+            if html:
+                handles["html"] = open_output("html", "utf-8")
+            writers = make_writers(handles, input_label, replace(options, html=html), engine, moment)
+            if options.validate:
+                summary, ack = _validated(stream_in, is_path, input_label, writers, engine, options)
+                if ack:
+                    out.open("999").write(ack)
             else:
-                with open(source, "rb") as fh:
-                    summary = run(fh, input_label, writers, engine, options.progress)
-        else:
-            data = source if not isinstance(source, (str, Path)) else _stdin()
-            summary = run(data, input_label, writers, engine, options.progress)
-    except BaseException:
-        for f in files.values():
-            f.discard()
-        raise
-    if options.validate and "999" not in files and ack_path is not None:
-        ack_path.unlink(missing_ok=True)  # no error now: an old 999 would mislead
-    if summary.accepted == 0:
-        # No claim to forward: a stale accepted 837 from an earlier run must not be sent by mistake.
-        files.pop("837").discard()
-        if folder is not None:
-            (folder / f"{name}.accepted.837").unlink(missing_ok=True)
-    for f in files.values():
-        f.commit()
-        if f.path is not None:
-            summary.outputs.append(f.path)
+                pieces = split_plan(source, options.jobs * 16, options.max_segment) if is_path and options.jobs > 1 else None
+                if pieces:
+                    summary = _run_split(stream_in, str(source), pieces, input_label, writers, engine, options)
+                else:
+                    summary = run(stream_in, input_label, writers, engine, options.progress,
+                                  max_segment=options.max_segment)
+            if summary.accepted == 0:
+                # no claim to forward: an earlier accepted 837 goes too, and none reaches the stream
+                if streamed == "837" and target is not None:
+                    target.discard()
+                else:
+                    out.discard("837")
+            summary.outputs = out.commit()
+        if target is not None:
+            target.commit()
+    finally:
+        if target is not None:
+            target.discard()
+        if is_path:
+            stream_in.close()
     return summary
 
 
-class _StreamedFile:
+class _StreamedOutput:
     """An output spooled until the run ends, then copied to a stream (nothing partial reaches it)."""
 
-    path = None
-
-    def __init__(self, target: BinaryIO, encoding: str) -> None:
+    def __init__(self, target: BinaryIO) -> None:
         self._target = target
+        self._spool: Any = None
+        self.fh: IO[str] | None = None
+
+    def open(self, encoding: str) -> IO[str]:
         self._spool = tempfile.SpooledTemporaryFile(16 << 20)  # memory, then disk
-        self.fh: IO[str] = io.TextIOWrapper(self._spool, encoding, errors="replace", newline="")
+        self.fh = io.TextIOWrapper(self._spool, encoding, errors="replace", newline="")
+        return self.fh
 
     def commit(self) -> None:
+        if self.fh is None or self.fh.closed:
+            return
         self.fh.flush()
         self._spool.seek(0)
         shutil.copyfileobj(self._spool, self._target, 1 << 20)
@@ -268,22 +311,27 @@ class _StreamedFile:
         self.fh.close()
 
     def discard(self) -> None:
-        self.fh.close()
+        if self.fh is not None:
+            self.fh.close()
 
 
-class _NullFile:
-    """An output nobody asked for (filter mode without ``-o``)."""
+class _NoFolder:
+    """No output folder (filter mode without ``-o``, the HTTP service): outputs not asked for go nowhere."""
 
-    path = None
+    def __enter__(self) -> _NoFolder:
+        return self
 
-    def __init__(self) -> None:
-        self.fh: IO[str] = _Null()
+    def __exit__(self, *exc: object) -> None:
+        return None
 
-    def commit(self) -> None:
+    def open(self, key: str, encoding: str = ENCODING) -> IO[str]:
+        return _Null()
+
+    def discard(self, key: str) -> None:
         pass
 
-    def discard(self) -> None:
-        pass
+    def commit(self) -> list[Path]:
+        return []
 
 
 class _Null(io.TextIOBase):
@@ -291,17 +339,53 @@ class _Null(io.TextIOBase):
         return len(s)
 
 
+def _run_split(stream: BinaryIO, path: str, pieces: list, label: str, writers: list[Writer], engine: Engine,
+               options: Options) -> Summary:
+    """``run`` with the checks of one large file spread over worker processes (scrubber.split)."""
+    pool = process_pool(options.jobs)
+    split = None
+    try:
+        split = SplitFindings(path, pieces, replace(options, progress=None), pool)
+        return run(stream, label, writers, engine, options.progress, split, max_segment=options.max_segment)
+    except KeyboardInterrupt:
+        stop(pool, [f for f in split.futures if f is not None] if split else [])
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # an unusable input: the pieces not begun are dropped
+
+
+def _open_input(path: str | Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise InputError("no such file") from None
+    except IsADirectoryError:
+        raise InputError("is a directory") from None
+    except PermissionError:
+        raise InputError("permission denied") from None
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or type(exc).__name__})") from None
+
+
+def _readable(text: str) -> str:
+    """A file name for reports: bytes that are not UTF-8 shown as U+FFFD, never lone surrogates."""
+    return os.fsencode(text).decode("utf-8", "replace")
+
+
 def make_writers(out: dict[str, IO[str]], label: str, options: Options, engine: Engine,
                  moment: dt.datetime) -> list[Writer]:
-    """One writer per output (keys 837, 277, json, html), all fed by the same pass."""
+    """One writer per output (keys 837, 277, json, worklist, html), all fed by the same pass."""
     writers: list[Writer] = [
         Accepted837Writer(out["837"]),
         Ack277Writer(out["277"], now=moment, control_base=options.control(moment),
                      source_name=options.source_name, source_id=options.source_id),
         JsonReportWriter(out["json"], input_name=label, meta=meta(engine)),
     ]
+    if "worklist" in out:
+        writers.append(WorklistWriter(out["worklist"]))
     if options.html:
-        writers.append(HtmlReportWriter(out["html"], input_name=label, meta=meta(engine), registry=engine.payers))
+        writers.append(HtmlReportWriter(out["html"], input_name=label, meta=meta(engine), registry=engine.payers,
+                                        titles={e.id: e.title for e in engine.catalog.edits.values()}))
     return writers
 
 
@@ -311,14 +395,16 @@ def validate_then_run(data: BinaryIO, label: str, writers: list[Writer], engine:
     from scrubber.validate import validate_stream
 
     data.seek(0)
-    report = validate_stream(data, jobs=validation_jobs(options))
+    report = validate_stream(data, jobs=validation_jobs(options), max_segment=options.max_segment)
     data.seek(0)
     notices = list(report.file_level)
     if report.errors:
-        notices.insert(0, f"pyx12 reported {report.errors} implementation-guide error(s); see the 999")
+        notices.insert(0, f"pyx12 reported {report.errors} implementation-guide error(s)"
+                       + ("; see the 999" if report.acks else ""))
     engine.context.extra["ig"] = report
     try:
-        return run(data, label, writers, engine, options.progress, notices=notices), report
+        return run(data, label, writers, engine, options.progress, notices=notices,
+                   max_segment=options.max_segment), report
     finally:
         engine.context.extra.pop("ig", None)
 
@@ -328,24 +414,21 @@ def validation_jobs(options: Options) -> int:
     return options.jobs if options.jobs > 1 else (os.cpu_count() or 1)
 
 
-def _validated(source: Any, label: str, writers: list[Writer], engine: Engine, options: Options,
-               files: dict[str, Any], ack_path: Path | None) -> Summary:
-    """``validate_then_run`` over a file, or over standard input kept for the two passes."""
-    if isinstance(source, (str, Path)) and source != "-":
-        data: Any = open(source, "rb")  # closed below
+def _validated(stream: BinaryIO, is_path: bool, label: str, writers: list[Writer], engine: Engine,
+               options: Options) -> tuple[Summary, str]:
+    """``validate_then_run`` over a file, or over standard input kept for the two passes; (summary, 999)."""
+    if is_path:
+        data: Any = stream
     else:
         data = tempfile.SpooledTemporaryFile(16 << 20)  # memory, then disk
-        stream = source if not isinstance(source, (str, Path)) else _stdin()
         while chunk := stream.read(1 << 20):
             data.write(chunk)
     try:
         summary, report = validate_then_run(data, label, writers, engine, options)
     finally:
-        data.close()
-    if report.errors and ack_path is not None:
-        files["999"] = AtomicFile(ack_path)
-        files["999"].fh.write(report.ack_999())
-    return summary
+        if not is_path:
+            data.close()
+    return summary, report.ack_999() if report.errors else ""
 
 
 def _stdin() -> BinaryIO:
@@ -356,27 +439,45 @@ def _stdin() -> BinaryIO:
 
 @dataclass(slots=True)
 class Result:
-    """Outputs of one scrub, held in memory."""
+    """Outputs of one scrub, held in memory.
+
+    X12 outputs are ``bytes``: the scrubber reads input one byte per character (latin-1), so every
+    byte of a kept segment comes back out unchanged, whatever the input's own encoding. Reports are
+    text: ``to_json()`` and ``to_html()`` give ``str``, ``worklist()`` the CSV as ``str`` (the file
+    is written as UTF-8), ``report()`` the parsed JSON report.
+    """
 
     summary: Summary
     claims: list[ScrubbedClaim]
-    _837: str
-    _277: str
+    _837: bytes
+    _277: bytes
     _json: str
     _html: str
     ack_999_text: str = ""  # pyx12's 999 when validated and it found errors
+    _worklist: str = ""
 
-    def accepted_837(self) -> str:
+    def accepted_837(self) -> bytes:
+        """The input without its rejected claims (empty when no claim was accepted)."""
         return self._837
 
-    def ack_277(self) -> str:
+    def ack_277(self) -> bytes:
+        """The 277CA: one 2200D per claim of the input."""
         return self._277
 
     def to_json(self) -> str:
+        """The report (schema ``scrubber.report/1``, ``scrubber/schemas/report-1.json``) as JSON text."""
         return self._json
+
+    def report(self) -> dict[str, Any]:
+        """The report as a ``dict`` (parsed from ``to_json()``: a new copy on every call)."""
+        return json.loads(self._json)
 
     def to_html(self) -> str:
         return self._html
+
+    def worklist(self) -> str:
+        """NAME.worklist.csv: one row per finding, header first, spreadsheet formulas defused."""
+        return self._worklist
 
     @property
     def exit_code(self) -> int:
@@ -387,8 +488,8 @@ def scrub_stream(
     stream: BinaryIO, name: str = "stdin", *, options: Options | None = None, engine: Engine | None = None
 ) -> Result:
     options = options or Options()
-    engine = engine or Engine(payers=options.payers, only=options.only_edits)
-    bufs = {k: io.StringIO(newline="") for k in ("837", "277", "json", "html")}
+    engine = engine or engine_for(options)
+    bufs = {k: io.StringIO(newline="") for k in ("837", "277", "json", "html", "worklist")}
     collect = _Collect()
     writers = [*make_writers(bufs, name, options, engine, options.moment()), collect]
     ack = ""
@@ -396,8 +497,10 @@ def scrub_stream(
         summary, report = validate_then_run(io.BytesIO(stream.read()), name, writers, engine, options)
         ack = report.ack_999()
     else:
-        summary = run(stream, name, writers, engine)
-    return Result(summary, collect.claims, *(bufs[k].getvalue() for k in ("837", "277", "json", "html")), ack)
+        summary = run(stream, name, writers, engine, max_segment=options.max_segment)
+    x12 = {k: bufs[k].getvalue().encode(ENCODING, "replace") for k in ("837", "277")}
+    return Result(summary, collect.claims, x12["837"], x12["277"], bufs["json"].getvalue(), bufs["html"].getvalue(),
+                  ack, bufs["worklist"].getvalue())
 
 
 def scrub_bytes(

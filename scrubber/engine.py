@@ -1,20 +1,49 @@
-"""Run the packs' edits over claim units and collect findings (all of them, never the first only)."""
+"""Run the packs' edits over claim units and collect findings (all of them, never the first only).
+
+Two passes per claim: ``check`` runs the per-claim edits (pure functions of the claim: they run the
+same in a worker process), ``check_run`` the cross-claim edits against the run index of the input
+file, in input order (see ``scrubber.runindex``). Rule control (``scrubber.config``) decides which
+edits run and how severe they are, for every claim or per payer.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from scrubber.config import ConfigError, RuleConfig, Rules, Severity
 from scrubber.model import ClaimUnit, Finding
 from scrubber.payers import Registry
-from scrubber.rules import kinds_core, kinds_dx, kinds_lines, kinds_payer  # noqa: F401  (importing registers the kinds)
+from scrubber.rules import (  # noqa: F401  (importing registers the kinds)
+    kinds_core,
+    kinds_dx,
+    kinds_lines,
+    kinds_ncci,
+    kinds_payer,
+    kinds_pro,
+)
 from scrubber.rules.catalog import Catalog, Edit, load_catalog
 from scrubber.rules.kinds import KINDS, TRIGGERS, Check, Context
+from scrubber.rules.ncci_tables import Ncci
+from scrubber.runindex import RunIndex, claim_keys
 
 STRUCTURE = "X12-STRUCTURE"
 #: edits that also run on a claim that cannot be read (the others would guess at missing data)
 ALWAYS = frozenset({STRUCTURE, "X12-IG"})
+
+Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
+
+
+@dataclass(slots=True)
+class Plan:
+    """The checks of one rule configuration: structure, per-claim and cross-claim (run-level)."""
+
+    structure: list[Step] = field(default_factory=list)
+    claim: list[Step] = field(default_factory=list)
+    run: list[Step] = field(default_factory=list)
+    severity: dict[str, Severity] = field(default_factory=dict)
 
 
 class Engine:
@@ -25,39 +54,164 @@ class Engine:
         today: dt.date | None = None,
         payers: Any = None,
         only: set[str] | None = None,
+        rules: RuleConfig | None = None,
+        ncci: str | Path | None = None,
     ) -> None:
         self.catalog = catalog or load_catalog()
         if payers is None:
-            payers = Registry.builtin()
+            payers = Registry.default()
         elif isinstance(payers, (str, Path)):
-            payers = Registry.load(payers)
+            payers = Registry.default(extra=[payers])  # extends the built-in registry, as --payers does
         self.payers = payers
+        self.rules = rules or RuleConfig()
+        self.rules.check_ids(self.catalog.edits)
+        self.ncci = Ncci.load(self.catalog, ncci or self.rules.ncci)
         self.context = Context(self.catalog, today or dt.date.today(), payers)
-        plan: list[tuple[Edit, dict[str, Any], Check, frozenset[str] | None]] = []
+        self.context.extra["ncci"] = self.ncci
+        self._only = only
+        self._default = self._plan(self.rules.rules)
+        self._by_payer: dict[str, Plan] = {}
+        #: keep per-line day keys only when a loaded NCCI table can compare lines across claims
+        self._day_index = self.ncci.needs_day_index()
+        self._line_codes = None if self._day_index else self.ncci.mue_codes()
+
+    # -- plans ------------------------------------------------------------------------------------
+    def _plan(self, rules: Rules) -> Plan:
+        plan = Plan()
         for pack in self.catalog.packs:
             for edit in pack.edits:
-                if not edit.enabled or (only is not None and edit.id not in only and edit.id not in ALWAYS):
+                edit = self._effective(edit, rules)
+                if edit is None or (self._only is not None and edit.id not in self._only and edit.id not in ALWAYS):
                     continue
+                if edit.id in rules.severity:
+                    plan.severity[edit.id] = Severity(edit.severity, edit.category, edit.status_code)
                 for kind_name, params in edit.checks:
                     try:
                         check = KINDS[kind_name]
                     except KeyError:
                         raise ValueError(f"edit {edit.id}: unknown check kind {kind_name!r}") from None
                     trigger = TRIGGERS.get(kind_name)
-                    plan.append((edit, params, check, trigger(edit, params, self.context) if trigger else None))
-        self._structure = [p for p in plan if p[0].id in ALWAYS]
-        self._plan = [p for p in plan if p[0].id != STRUCTURE]
+                    step = (edit, params, check, trigger(edit, params, self.context) if trigger else None)
+                    if edit.id in ALWAYS:
+                        plan.structure.append(step)
+                    if edit.id == STRUCTURE:
+                        continue
+                    (plan.run if getattr(check, "run_level", False) else plan.claim).append(step)
+        return plan
 
+    def _effective(self, edit: Edit, rules: Rules) -> Edit | None:
+        """The edit as the rule configuration has it, or None when it is switched off."""
+        if edit.id in rules.disable and edit.id == STRUCTURE:
+            raise ConfigError(f"{edit.id} cannot be switched off: a claim that cannot be read is always rejected")
+        if edit.id in rules.disable or not (edit.enabled or edit.id in rules.enable):
+            return None
+        sev = rules.severity.get(edit.id)
+        if sev is None:
+            return edit if edit.enabled else replace(edit, enabled=True)
+        if edit.id == STRUCTURE and sev.level != "reject":
+            raise ConfigError(f"{edit.id} always rejects: a claim that cannot be read is never forwarded")
+        if sev.level == "warn":
+            return replace(edit, enabled=True, severity="warn")
+        category, status = sev.category or edit.category, sev.status_code or edit.status_code
+        if not (category and status):
+            raise ConfigError(f"{edit.id} has no 277CA code to reject with; give one: "
+                              f"--severity {edit.id}=reject:A7:<status code> (code list 508)")
+        return replace(edit, enabled=True, severity="reject", category=category, status_code=status)
+
+    def plan_for(self, claim: ClaimUnit) -> Plan:
+        if not self.rules.payers:
+            return self._default
+        payer_id = claim.payer_id
+        plan = self._by_payer.get(payer_id)
+        if plan is None:
+            payer = self.payers.payer_for(claim) if self.payers is not None else None
+            rules = self.rules.for_payer(payer_id, payer.key if payer is not None else "")
+            plan = self._by_payer[payer_id] = self._default if rules is None else self._plan(rules)
+        return plan
+
+    def effective_edits(self, rules: Rules | None = None) -> list[Edit | None]:
+        """Every catalog edit as configured (None where switched off), in catalog order."""
+        rules = rules or self.rules.rules
+        return [self._effective(e, rules) for p in self.catalog.packs for e in p.edits]
+
+    # -- checking ---------------------------------------------------------------------------------
     def check(self, claim: ClaimUnit) -> list[Finding]:
+        """The per-claim edits (what a worker process runs)."""
         ctx = self.context
         ctx.claim_cache.clear()
+        plan = self.plan_for(claim)
         if claim.problems:
             # The claim cannot be read reliably: say why, and do not guess at the rest.
-            return [f for e, p, c, _t in self._structure for f in c(claim, e, p, ctx)]
+            return [f for e, p, c, _t in plan.structure for f in c(claim, e, p, ctx)]
         out: list[Finding] = []
         codes = {ln.code for ln in claim.lines}
-        for edit, params, check, trigger in self._plan:
-            if trigger is not None and trigger.isdisjoint(codes):
-                continue
-            out.extend(check(claim, edit, params, ctx))
+        edit = None
+        try:  # one guard per claim, not per check: the loop is the hot path
+            for edit, params, check, trigger in plan.claim:
+                if trigger is not None and trigger.isdisjoint(codes):
+                    continue
+                out.extend(check(claim, edit, params, ctx))
+        except Exception as exc:
+            return self._held(claim, edit, exc)
+        return _apply(out, plan.severity)
+
+    def _held(self, claim: ClaimUnit, edit: Edit | None, exc: Exception) -> list[Finding]:
+        """A value no check foresaw: the claim is held with the reason, and the run goes on.
+
+        The exception's text may quote claim content: name its type only.
+        """
+        what = edit.id if edit is not None else "a"
+        claim.problems.append((f"the {what} check could not judge a value in this claim ({type(exc).__name__})",
+                               claim.clm))
+        return self.check(claim)
+
+    def new_run(self) -> RunIndex:
+        """A fresh run index: one per input file."""
+        return RunIndex()
+
+    def check_run(self, claim: ClaimUnit, run: RunIndex, findings: list[Finding]) -> list[Finding]:
+        """The cross-claim edits of ``claim`` against the claims before it; records it if it stays accepted.
+
+        ``findings`` are the claim's per-claim findings (from ``check``, here or in a worker).
+        Call it for every claim of the input, in input order.
+        """
+        if claim.problems:
+            return []
+        ctx = self.context
+        plan = self.plan_for(claim)
+        ctx.claim_cache.clear()
+        out: list[Finding] = []
+        edit = None
+        try:
+            keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
+            ctx.extra["run"] = run
+            codes = {ln.code for ln in claim.lines}
+            for edit, params, check, trigger in plan.run:
+                if trigger is not None and trigger.isdisjoint(codes):
+                    continue
+                out.extend(check(claim, edit, params, ctx))
+        except Exception as exc:
+            return self._held(claim, edit, exc)
+        out = _apply(out, plan.severity)
+        if not any(f.rejects for f in findings) and not any(f.rejects for f in out):
+            run.record(keys)
         return out
+
+    def notices(self, run: RunIndex | None = None) -> list[str]:
+        """What the report should say about the run's rule data (e.g. no NCCI tables loaded), and what
+        run-level kinds tallied over the file instead of repeating it on every claim."""
+        ncci_on = any(step[0].pack == "ncci" for step in (*self._default.claim, *self._default.run))
+        return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
+
+
+def _apply(findings: list[Finding], severity: dict[str, Severity]) -> list[Finding]:
+    """Configured severities win over a table row's own (e.g. a row that only warns)."""
+    if not severity:
+        return findings
+    for f in findings:
+        sev = severity.get(f.edit)
+        if sev is not None:
+            f.severity = sev.level
+            f.category = sev.category if sev.level == "reject" else None
+            f.status_code = sev.status_code if sev.level == "reject" else None
+    return findings

@@ -19,3 +19,18 @@ class InputError(Exception):
         if segment is not None:
             where.append(f"segment {segment}")
         super().__init__(f"{message} (at {', '.join(where)})" if where else message)
+
+
+class OutputError(OSError):
+    """The output folder cannot take the outputs (not a folder, not writable, full disk).
+
+    ``str(err)`` names the output folder, never the input: the input is not at fault. An OSError,
+    so callers that already catch OSError keep working.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

@@ -14,18 +14,30 @@ from scrubber.synth import claim_segments, file_837
 
 def run_example(edit: Edit, spec: dict, engine: Engine) -> list:
     """Findings of ``edit`` on its example claim (the whole pipeline, not a shortcut)."""
-    data = file_837([spec], **spec.get("file", {})).encode("latin-1")
+    data = file_837(spec.get("claims") or [spec], **spec.get("file", {})).encode("latin-1")
     options = Options(html=False, now=dt.datetime(2025, 2, 1, 12, 0), validate=bool(edit.examples.get("validate")))
     result = scrub_bytes(data, "example", options=options, engine=engine)
     return [f for c in result.claims for f in c.findings if f.edit == edit.id]
+
+
+def _example_ncci(folder):  # type: ignore[no-untyped-def]
+    """The pack's synthetic CMS-layout example files, imported into a temporary folder."""
+    import tempfile
+
+    from scrubber.importers.ncci import import_files
+
+    out = tempfile.mkdtemp(prefix="scrubber-ncci-example-")
+    import_files([folder], out)
+    return out
 
 
 def explain(edit_id: str) -> str:
     catalog = load_catalog()
     edit = catalog.edit(edit_id)
     registry = edit.examples.get("registry")
+    ncci = _example_ncci(catalog.pack(edit.pack).path / edit.examples["ncci"]) if edit.examples.get("ncci") else None
     engine = Engine(catalog, only={edit.id}, today=dt.date(2025, 2, 1),
-                    payers=catalog.pack(edit.pack).path / registry if registry else None)
+                    payers=catalog.pack(edit.pack).path / registry if registry else None, ncci=ncci)
     wrap = textwrap.TextWrapper(width=96, subsequent_indent="  ")
     out = [f"{edit.id}: {edit.title}", ""]
     out.append(
@@ -61,12 +73,18 @@ def explain(edit_id: str) -> str:
         out += ["", *_code_tables()]
     if registry:
         out += ["", f"The examples use the payer registry edits/{edit.pack}/{registry}."]
+    if ncci:
+        out += ["", f"The examples use SYNTHETIC rows in CMS's file layouts (edits/{edit.pack}/{edit.examples['ncci']}/), "
+                "not CMS data; load the real quarter with `scrubber import-ncci` and --ncci DIR."]
     for label in ("fail", "pass"):
         spec = edit.examples.get(label)
         if not spec:
             continue
         out += ["", f"Example that {'fires' if label == 'fail' else 'passes'}:"]
-        out += [f"  {s}~" for s in claim_segments(spec)]
+        for n, claim in enumerate(spec.get("claims") or [spec], start=1):
+            if spec.get("claims"):
+                out.append(f"  claim {n}:")
+            out += [f"  {s}~" for s in claim_segments(claim)]
         found = run_example(edit, spec, engine)
         for f in found:
             out += [f"  -> {f.severity}: {f.message}", wrap.fill(f"     fix: {f.suggestion}"),
@@ -76,15 +94,25 @@ def explain(edit_id: str) -> str:
     return "\n".join(out)
 
 
-def rule_rows() -> list[dict[str, Any]]:
-    """The catalog as data, one row per edit (``scrubber rules --json`` and ``GET /v1/rules``)."""
-    catalog = load_catalog()
+def rule_rows(engine: Engine | None = None) -> list[dict[str, Any]]:
+    """The catalog as data, one row per edit (``scrubber rules --json`` and ``GET /v1/rules``).
+
+    ``engine`` is the one a rule configuration gives (edits off or on, severities); default: none.
+    """
+    engine = engine or Engine()
+    catalog = engine.catalog
+    origin = {p.name: p.origin for p in catalog.packs}
     rows = []
+    effective = iter(engine.effective_edits())
     for pack in catalog.packs:
-        for e in pack.edits:
+        for base in pack.edits:
+            eff = next(effective)
+            e = eff or base
             start, end = edit_dates(catalog, e)
             rows.append({
-                "id": e.id, "severity": e.severity, "confidence": e.confidence, "pack": e.pack, "enabled": e.enabled,
+                "id": e.id, "severity": e.severity, "confidence": e.confidence, "pack": e.pack, "origin": origin[e.pack],
+                "enabled": eff is not None,
+                "configured": base.severity != e.severity or base.enabled != (eff is not None),
                 "effective_from": start.isoformat() if start else None,
                 "effective_to": end.isoformat() if end else None,
                 "ack": f"{e.category}:{e.status_code}" if e.category else None,

@@ -154,7 +154,7 @@ class Line:
     @property
     def number(self) -> int:
         """LX01 as a number, or the position in the claim when LX01 is unreadable."""
-        return int(self.lx) if self.lx.isdigit() else self.index
+        return int(self.lx) if self.lx.isascii() and self.lx.isdigit() and len(self.lx) <= 6 else self.index
 
 
 @dataclass(slots=True, eq=False)

@@ -40,7 +40,7 @@ class RunSummary:
             if s is None:
                 continue
             where = []
-            if self.outdir:
+            if self.outdir is not None:
                 where.append(os.path.join(self.outdir, output_name(label if label != "stdin" else "-")) + ".*")
             if self.stdout:
                 where.append(f"standard output ({self.stdout})")

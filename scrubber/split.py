@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scrubber.errors import InputError
 from scrubber.model import ClaimUnit, Finding
-from scrubber.x12.segments import Segment, Tokenizer
+from scrubber.pool import stopping
+from scrubber.x12.segments import MAX_SEGMENT, Segment, Tokenizer
 
 #: files smaller than this are not worth the second pass
 MIN_SPLIT_BYTES = 1 << 20
@@ -56,8 +58,12 @@ class Piece:
         return sum(u.claims for u in self.units)
 
 
-def plan(path: str | Path, pieces: int) -> list[Piece] | None:
-    """Cut ``path`` into about ``pieces`` pieces of similar claim counts, or None when not worth it."""
+def plan(path: str | Path, pieces: int, max_segment: int = MAX_SEGMENT) -> list[Piece] | None:
+    """Cut ``path`` into about ``pieces`` pieces of similar claim counts, or None when not worth it.
+
+    None too for a file whose envelope is out of order (an ST outside a GS, say): the parent's
+    one pass reads it, and reports what is wrong and where, as a single process does.
+    """
     path = Path(path)
     if pieces < 2 or path.stat().st_size < MIN_SPLIT_BYTES:
         return None
@@ -67,8 +73,9 @@ def plan(path: str | Path, pieces: int) -> list[Piece] | None:
             return None  # offsets of decoded UTF-16 are not byte offsets
         fh.seek(0)
         units_by_st: list[tuple[bytes, bytes, int, tuple[str, str, str, str], list[Unit]]] = []
-        tok = Tokenizer(fh)
+        tok = Tokenizer(fh, max_segment)
         isa = gs = b""
+        gs_control = isa_control = ""
         header: list[Segment] = []
         in_header = False
         st_index = 0
@@ -87,6 +94,8 @@ def plan(path: str | Path, pieces: int) -> list[Piece] | None:
                 gs_control = seg.el(6)
                 isa_control = isa.decode("latin-1").split(d.element)[13] if isa else ""
             elif sid == "ST":
+                if not gs:
+                    return None
                 st_index += 1
                 number = 1
                 header = [seg]
@@ -96,6 +105,8 @@ def plan(path: str | Path, pieces: int) -> list[Piece] | None:
                 position = 0
                 st_control = seg.el(2)
             elif sid == "SE":
+                if not header:
+                    return None
                 if unit is not None:
                     unit.end = seg.offset
                     unit.segments = number - unit.first_number + 1
@@ -158,12 +169,28 @@ def check_piece(path: str, piece: Piece, options: Any) -> dict[tuple[int, int], 
     from scrubber.engine import Engine
     from scrubber.x12.reader import Reader
 
-    key = id(options.payers) if options.payers is not None else None
+    key = (id(options.payers) if options.payers is not None else None, repr(getattr(options, "rules", None)),
+           getattr(options, "ncci", None))
     engine = _ENGINES.get(key)
     if engine is None:
-        engine = _ENGINES[key] = Engine(payers=options.payers, only=options.only_edits)
-    reader = Reader(io.BytesIO(piece_bytes(path, piece)))
+        engine = _ENGINES[key] = Engine(payers=options.payers, only=options.only_edits,
+                                        rules=getattr(options, "rules", None), ncci=getattr(options, "ncci", None))
     out: dict[tuple[int, int], tuple[list[Finding], bool]] = {}
+    if stopping():
+        return out
+    reader = Reader(io.BytesIO(piece_bytes(path, piece)), options.max_segment)
+    try:
+        _check_events(reader, piece, engine, out)
+    except InputError:
+        # A piece is a file of our making: an error in it is the input's, and the parent's own
+        # pass over the whole file reports it at its real position. Claims not checked here are
+        # checked by the parent.
+        pass
+    return out
+
+
+def _check_events(reader: Any, piece: Piece, engine: Any, out: dict[tuple[int, int], tuple[list[Finding], bool]]
+                  ) -> None:
     units = iter(piece.units)
     unit = next(units)
     seen_in_unit = 0
@@ -182,7 +209,6 @@ def check_piece(path: str, piece: Piece, options: Any) -> dict[tuple[int, int], 
                 f.segment_number += delta
         out[(unit.st, unit.first_claim + seen_in_unit)] = (findings, bool(ev.problems))
         seen_in_unit += 1
-    return out
 
 
 class SplitFindings:

@@ -9,10 +9,11 @@ A claim spec (all keys optional)::
      "prior_auth": "PA123", "segments": ["NTE*ADD*free text"],
      "lines": [{"code": "64616", "mods": ["RT"], "charge": "100.00", "units": "1",
                 "ptr": "1", "dos": "2025-01-10", "ref6r": "L1", "ndc": "00023114501",
-                "ndc_qty": "100", "ndc_unit": "UN", "sv1": "SV1*...raw...", "dtp": "DTP*...raw..."}]}
+                "ndc_qty": "100", "ndc_unit": "UN", "sv1": "SV1*...raw...", "dtp": "DTP*...raw...",
+                "segments": ["NM1*82*1*LINE*DOC****XX*1234567893"]}]}
 
 Subscriber / payer / patient keys sit on the claim too: ``payer_id``, ``payer_name``, ``sbr09``,
-``member_id``, ``last``, ``first``, ``dependent`` ({"last": ..., "first": ...}).
+``member_id``, ``last``, ``first``, ``dependent`` ({"last": ..., "first": ...}); ``rendering_npi`` (2310B).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def claim_segments(spec: Spec) -> list[str]:
     elif dx:
         segs.append("HI*" + "*".join(_dx_composites(dx, bool(spec.get("icd9")))))
     segs.extend(spec.get("segments", []))
-    segs.append("NM1*82*1*RENDER*RITA****XX*1234567893")
+    segs.append(f"NM1*82*1*RENDER*RITA****XX*{spec.get('rendering_npi', '1234567893')}")
     segs.append("PRV*PE*PXC*2084N0400X")
     for i, ln in enumerate(lines, start=1):
         segs.append(f"LX*{ln.get('lx', i)}")
@@ -88,6 +89,7 @@ def claim_segments(spec: Spec) -> list[str]:
             segs.append(ln.get("lin") or f"LIN**N4*{ln['ndc']}")
             if ln.get("ctp", True):
                 segs.append(ln.get("ctp_raw") or f"CTP****{ln.get('ndc_qty', '1')}*{ln.get('ndc_unit', 'UN')}")
+        segs.extend(ln.get("segments", []))  # e.g. a 2420A NM1*82 of the line's own rendering provider
     return segs
 
 

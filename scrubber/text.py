@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 
 def human(text: str) -> str:
     if text.isascii():
@@ -29,3 +32,28 @@ def icd_display(code: str, icd9: bool = False) -> str:
         return code
     cut = 4 if icd9 and code[:1] == "E" else 3  # ICD-9 external causes: E880.9
     return f"{code[:cut]}.{code[cut:]}"
+
+
+_SEE_COMMAND = re.compile(r"\s*\(see `[^`]*`\)")
+_FILE_PATH = re.compile(r"\s*\((?:[\w.-]+/)+[\w.-]+\.(?:md|py|ya?ml|csv|json)\)")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+
+
+@lru_cache(maxsize=4096)  # sources and suggestions repeat from claim to claim
+def for_billers(text: str) -> str:
+    """Text for billers' screens and spreadsheets: engineers' hints (commands, flags) left out.
+
+    "(see `scrubber explain X`)" and "(shared/spec/edits.md)" go; a sentence that tells to run a command keeps only what comes
+    before its "; " (the advice), or goes whole. The JSON report keeps the full text for engineers.
+    """
+    text = _FILE_PATH.sub("", _SEE_COMMAND.sub("", text))
+    if "`" not in text and " --" not in text:
+        return text
+    kept = []
+    for sentence in _SENTENCE.split(text):
+        cut = min((i for i in (sentence.find("`"), sentence.find(" --")) if i >= 0), default=-1)
+        if cut < 0:
+            kept.append(sentence)
+        elif "; " in sentence[:cut]:
+            kept.append(sentence[: sentence.rindex("; ", 0, cut)] + ".")
+    return " ".join(kept)

@@ -20,11 +20,12 @@ import json
 import logging
 import tempfile
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from scrubber.x12.segments import Segment, Tokenizer
+from scrubber.pool import process_pool
+from scrubber.x12.segments import MAX_SEGMENT, Segment, Tokenizer
 
 PYX12_VERSION = "005010X222A1"
 _MAPS: dict[tuple[str, str | None], Any] = {}
@@ -88,7 +89,7 @@ def _normalise(seg: Segment, sep: str, term: str, newline: str) -> str:
     return text + term + newline
 
 
-def validate_stream(stream: BinaryIO, jobs: int = 1) -> IgReport:
+def validate_stream(stream: BinaryIO, jobs: int = 1, max_segment: int = MAX_SEGMENT) -> IgReport:
     """Validate every interchange of ``stream`` with pyx12; raises InputError as the reader does.
 
     With ``jobs`` > 1 each transaction is validated as an interchange of its own (its ISA and GS,
@@ -96,8 +97,8 @@ def validate_stream(stream: BinaryIO, jobs: int = 1) -> IgReport:
     every error is then the same, and the 999 comes as one interchange per transaction with errors.
     """
     report = IgReport()
-    tok = Tokenizer(stream)
-    pool = ProcessPoolExecutor(jobs) if jobs > 1 else None
+    tok = Tokenizer(stream, max_segment)
+    pool = process_pool(jobs) if jobs > 1 else None
     pending: deque[Future] = deque()
     txn_base = 0  # transactions before the current chunk
     buf: list[str] = []
@@ -113,7 +114,7 @@ def validate_stream(stream: BinaryIO, jobs: int = 1) -> IgReport:
 
     def submit(text: Any) -> None:
         nonlocal txn_base, skip, starts, st_in_chunk
-        job = (text, txn_base, frozenset(skip), frozenset(starts))
+        job = (text, txn_base, frozenset(skip), frozenset(starts), st_in_chunk)
         if pool is None:
             _merge(report, _pyx12_errors(*job))
         else:
@@ -184,8 +185,8 @@ def _merge(report: IgReport, found: tuple[dict[int, list[IgError]], list[str], s
         report.acks.append(ack)
 
 
-def _pyx12_errors(text: Any, txn_base: int, skip: frozenset[tuple[int, int]], starts: frozenset[tuple[int, int]]
-                  ) -> tuple[dict[int, list[IgError]], list[str], str, int]:
+def _pyx12_errors(text: Any, txn_base: int, skip: frozenset[tuple[int, int]], starts: frozenset[tuple[int, int]],
+                  transactions: int = 0) -> tuple[dict[int, list[IgError]], list[str], str, int]:
     """Run pyx12 over one interchange: (errors by global transaction, file-level errors, 999, count)."""
     import pyx12.params
     import pyx12.x12n_document
@@ -193,8 +194,21 @@ def _pyx12_errors(text: Any, txn_base: int, skip: frozenset[tuple[int, int]], st
     logging.getLogger("pyx12").setLevel(logging.CRITICAL)
     _cached_map_loader()
     part = IgReport()
-    _run_pyx12(io.StringIO(text) if isinstance(text, str) else text, part, txn_base, set(skip), set(starts), pyx12)
+    try:
+        _run_pyx12(io.StringIO(text) if isinstance(text, str) else text, part, txn_base, set(skip), set(starts), pyx12)
+    except Exception as exc:
+        # pyx12 itself fails on some malformed input (a padded ISA12, CLM05 of separators only):
+        # nothing it checked can be trusted, so every claim of the chunk is held, saying why.
+        return _pyx12_failed(exc, txn_base, transactions)
     return part.by_transaction, part.file_level, part.ack_999(), part.errors
+
+
+def _pyx12_failed(exc: Exception, txn_base: int, transactions: int
+                  ) -> tuple[dict[int, list[IgError]], list[str], str, int]:
+    text = f"pyx12 stopped with {type(exc).__name__} and could not check the transaction"
+    by_transaction = {txn_base + i: [IgError(None, "ST", "", "-", text)] for i in range(1, transactions + 1)}
+    notice = f"pyx12 stopped with {type(exc).__name__} on an interchange; its claims are held (X12-IG), no 999 for it"
+    return by_transaction, [notice], "", max(1, transactions)
 
 
 def _run_pyx12(text: Any, report: IgReport, txn_base: int, skip: set[tuple[int, int]],

@@ -10,6 +10,7 @@ from oracle import assert_valid_277, assert_valid_837
 
 from scrubber.api import Result
 from scrubber.model import ClaimUnit
+from scrubber.writers.ack277 import REF_MAX, Values, delimiters_277
 from scrubber.x12.reader import Reader
 from scrubber.x12.segments import Tokenizer
 
@@ -18,11 +19,21 @@ def claims_of(data: bytes) -> list[ClaimUnit]:
     return [e for e in Reader(io.BytesIO(data)).events() if isinstance(e, ClaimUnit)]
 
 
-def ack_claims(ack: str) -> list[tuple[str, str, Decimal]]:
+def _bytes(x12: str | bytes) -> bytes:
+    return x12 if isinstance(x12, bytes) else x12.encode("latin-1")
+
+
+def trn02(claim: ClaimUnit) -> str:
+    """What 2200D TRN02 holds for a claim: CLM01 exactly when it fits a 277CA, else fitted (no
+    delimiter or control character, at most 50 characters), "0" when nothing is left."""
+    return Values(delimiters_277(claim.delimiters))(claim.claim_id, REF_MAX) or "0"
+
+
+def ack_claims(ack: str | bytes) -> list[tuple[str, str, Decimal]]:
     """(TRN02, STC03, STC04) of every 2200D in a 277CA."""
     out = []
     trn = None
-    for seg in Tokenizer(io.BytesIO(ack.encode("latin-1"))):
+    for seg in Tokenizer(io.BytesIO(_bytes(ack))):
         if seg.id == "HL":
             trn = None
             level = seg.el(3)
@@ -34,11 +45,11 @@ def ack_claims(ack: str) -> list[tuple[str, str, Decimal]]:
     return out
 
 
-def check_balances(ack: str) -> None:
+def check_balances(ack: str | bytes) -> None:
     """2200B and 2200C QTY/AMT equal what the claims beneath them say."""
     levels: list[dict] = []
     cur: dict | None = None
-    for seg in Tokenizer(io.BytesIO(ack.encode("latin-1"))):
+    for seg in Tokenizer(io.BytesIO(_bytes(ack))):
         if seg.id == "ST":
             levels = []
         if seg.id == "HL":
@@ -94,7 +105,7 @@ def check_result(data: bytes, result: Result, *, input_is_valid: bool = True) ->
             assert f["severity"] == "warn" or f["confidence"] == "certain", f
 
     acks = ack_claims(result.ack_277())
-    assert [a[0] or "0" for a in acks] == [c.claim_id or "0" for c in source]
+    assert [a[0] or "0" for a in acks] == [trn02(c) for c in source]
     assert [("rejected" if a[1] == "U" else "accepted") for a in acks] == statuses
     assert all(a[1] in ("WQ", "U") for a in acks)
     check_balances(result.ack_277())
@@ -102,7 +113,7 @@ def check_result(data: bytes, result: Result, *, input_is_valid: bool = True) ->
 
     accepted = [c for c, s in zip(source, statuses, strict=True) if s == "accepted"]
     if accepted:
-        out = result.accepted_837().encode("latin-1")
+        out = result.accepted_837()
         kept = claims_of(out)
         assert [c.claim_id for c in kept] == [c.claim_id for c in accepted]
         for a, b in zip(kept, accepted, strict=True):
@@ -111,5 +122,5 @@ def check_result(data: bytes, result: Result, *, input_is_valid: bool = True) ->
         baseline = None if input_is_valid else data.decode("latin-1")
         assert_valid_837(result.accepted_837(), baseline=baseline)
     else:
-        assert result.accepted_837() == ""
+        assert result.accepted_837() == b""
     return report

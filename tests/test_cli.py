@@ -25,7 +25,8 @@ def test_scrub_writes_every_output_and_exits_1_when_a_claim_is_rejected(tmp_path
     proc = scrubber("scrub", str(FIXTURES / "mixed.837"), "-o", str(tmp_path / "out"))
     assert proc.returncode == 1, proc.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["mixed.277", "mixed.accepted.837", "mixed.report.html", "mixed.report.json"]
+    assert names == ["mixed.277", "mixed.accepted.837", "mixed.report.html", "mixed.report.json",
+                     "mixed.worklist.csv"]
     assert b"9 claims, 3 accepted, 6 rejected" in proc.stdout
     assert proc.stderr == b""
     out = tmp_path / "out"
@@ -40,7 +41,8 @@ def test_exit_0_when_every_claim_is_accepted_and_no_html_on_request(tmp_path: Pa
     src.write_text(file_837([{"id": "C1"}, {"id": "C2", "dependent": {"first": "AL"}}]))
     proc = scrubber("scrub", str(src), "-o", str(tmp_path / "o"), "--no-html")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["clean.277", "clean.accepted.837", "clean.report.json"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["clean.277", "clean.accepted.837", "clean.report.json",
+                                                                   "clean.worklist.csv"]
 
 
 def test_all_rejected_writes_no_accepted_837_and_removes_a_stale_one(tmp_path: Path) -> None:
@@ -60,7 +62,8 @@ def test_outputs_are_replaced_atomically_and_leave_no_temporary(tmp_path: Path) 
     assert main(["scrub", str(FIXTURES / "mixed.837"), "-o", str(out), "--no-html"]) == 1
     first = (out / "mixed.277").read_bytes()
     assert main(["scrub", str(FIXTURES / "mixed.837"), "-o", str(out), "--no-html"]) == 1
-    assert sorted(p.name for p in out.iterdir()) == ["mixed.277", "mixed.accepted.837", "mixed.report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["mixed.277", "mixed.accepted.837", "mixed.report.json",
+                                                     "mixed.worklist.csv"]
     assert (out / "mixed.277").read_bytes().count(b"ST*277") == first.count(b"ST*277") == 2
 
 
@@ -85,7 +88,7 @@ def test_directory_input_and_parallel_jobs_give_the_same_outputs(tmp_path: Path)
     assert main(["scrub", str(src), "-o", str(tmp_path / "b"), "--no-html", "--jobs", "2"]) == 1
     a = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
     b = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()}
-    assert sorted(a) == sorted(b) and len(a) == 9
+    assert sorted(a) == sorted(b) and len(a) == 12
     for name in a:
         if name.endswith(".277"):
             continue  # control numbers and times come from the clock

@@ -3,10 +3,12 @@
 A case is a claim (the dict shape of scrubber.synth) and the findings of that edit it must produce:
 ``fires: []`` for a claim that must pass, ``fires: [2, null]`` for findings on line 2 and on the
 claim; ``payers: file`` (relative to tests/) for a registry other than the built-in one;
-``validate: true`` to run pyx12 first (X12-IG); ``severity`` when a table row overrides the edit's;
-``confidence`` (certain, likely, partial-list) when the finding's is not the edit's; ``seed`` names
-the founding-document fact (seed-facts.md) the case tests, ``source_has`` text the finding's source
-must cite. ``ig_invalid: reason`` marks an input the implementation guide itself refuses (so its
+``validate: true`` to run pyx12 first (X12-IG); ``severity`` when a table row overrides the edit's
+(``severities`` and ``confidences`` when they differ); ``confidence`` (certain, likely, partial-list) when the finding's is
+not the edit's; ``seed`` names the founding-document fact (seed-facts.md) the case tests, ``source_has``
+text the finding's source must cite; ``ncci: true`` to load the NCCI tables that ``import-ncci`` writes
+from the CMS-layout files in tests/ncci/; ``claims: [...]`` with ``claim_index`` for cross-claim edits
+(one file, input order). ``ig_invalid: reason`` marks an input the implementation guide itself refuses (so its
 accepted 837 is not expected to validate either). Each case runs through the whole pipeline (bytes -> reader -> engine -> writers), and the
 277CA and accepted 837 it produces are validated with pyx12.
 """
@@ -44,8 +46,8 @@ def test_edit_case(edit_id: str, case: dict, engine) -> None:
     edit = CATALOG.edit(edit_id)
     claims = case.get("claims") or [case["claim"]]
     data = file_837(claims, **case.get("file", {})).encode("latin-1")
-    if case.get("payers"):
-        engine = _engine_with(case["payers"])
+    if case.get("payers") or case.get("ncci"):
+        engine = _engine_with(case.get("payers"), bool(case.get("ncci")))
     options = Options(html=False, now=dt.datetime(2025, 2, 1, 12, 0), validate=bool(case.get("validate")))
     result = scrub_bytes(data, "case", options=options, engine=engine)
     assert len(result.claims) == len(claims)
@@ -53,11 +55,15 @@ def test_edit_case(edit_id: str, case: dict, engine) -> None:
     found = [f for f in target.findings if f.edit == edit_id]
     expected = case["fires"]
     assert sorted((f.line for f in found), key=str) == sorted(expected, key=str), [f.message for f in found]
+    if "severities" in case:  # findings of mixed severity (e.g. one line's modifiers)
+        assert sorted(f.severity for f in found) == sorted(case["severities"])
+        assert sorted(f.confidence for f in found) == sorted(case["confidences"])
     for f in found:
-        assert f.severity == case.get("severity", edit.severity)
+        assert "severities" in case or f.severity == case.get("severity", edit.severity)
         assert f.message and f.source and f.segment_number
         assert f.confidence in CONFIDENCES
-        assert f.confidence == case.get("confidence", f.confidence if "severity" in case else edit.confidence)
+        if "severities" not in case:
+            assert f.confidence == case.get("confidence", f.confidence if "severity" in case else edit.confidence)
         assert "scrubber explain" not in f.source  # a citation for billers, not a hint for engineers
         for text in case.get("message_has", []):
             assert text in f.message + " " + f.suggestion, f.message
@@ -73,8 +79,21 @@ def test_edit_case(edit_id: str, case: dict, engine) -> None:
 
 
 @functools.cache
-def _engine_with(registry: str) -> Engine:
-    return Engine(CATALOG, today=dt.date(2025, 2, 1), payers=Path(__file__).parent / registry)
+def _engine_with(registry: str | None, ncci: bool = False) -> Engine:
+    return Engine(CATALOG, today=dt.date(2025, 2, 1), payers=Path(__file__).parent / registry if registry else None,
+                  ncci=_ncci_tables() if ncci else None)
+
+
+@functools.cache
+def _ncci_tables() -> str:
+    """tests/ncci/ (CMS layouts, synthetic rows) through the importer, as a user would."""
+    import tempfile
+
+    from scrubber.importers.ncci import import_files
+
+    out = tempfile.mkdtemp(prefix="scrubber-test-ncci-")
+    import_files([Path(__file__).parent / "ncci"], out)
+    return out
 
 
 def test_every_edit_has_cases_that_fire_and_pass() -> None:

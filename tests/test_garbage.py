@@ -144,6 +144,29 @@ def _utf16_broken() -> bytes:
     return b"\xff\xfe" + "ISA*00".encode("utf-16-le") + b"\x00\xd8\x41\x00"
 
 
+def _no_terminators() -> bytes:
+    # a good start, then segments that never end: read up to the segment limit (1 MiB), no further
+    return (ISA_LINE + "\nGS*HC*" + "X*" * (1 << 20)).encode()
+
+
+def _utf16_truncated() -> bytes:
+    return GOOD.encode("utf-16")[:-1]
+
+
+def _claimless() -> bytes:
+    lines = GOOD.split("~\n")
+    start = next(i for i, s in enumerate(lines) if s.startswith("HL*"))
+    end = next(i for i, s in enumerate(lines) if s.startswith("SE*"))
+    return "~\n".join(lines[:start] + lines[end:]).encode()
+
+
+def _se_missing() -> bytes:
+    # the SE of the first interchange's transaction is gone: the next interchange must not be read
+    # as part of it
+    first = re.sub(r"SE\*\d+\*0001~\n", "", GOOD)
+    return (first + GOOD.replace("000000001", "000000002")).encode()
+
+
 GARBAGE: dict[str, Callable[[], bytes]] = {
     "empty": lambda: b"",
     "whitespace": lambda: b"  \r\n\t\n   \n",
@@ -168,6 +191,11 @@ GARBAGE: dict[str, Callable[[], bytes]] = {
     "name-as-segment-id": _patient_name_as_segment_id,
     "patient-segment-outside-transaction": _patient_segment_outside_transaction,
     "utf16-broken": _utf16_broken,
+    "utf16-truncated": _utf16_truncated,
+    "no-terminators": _no_terminators,
+    "zero-bytes": lambda: b"\0" * 100_000,
+    "transaction-without-claims": _claimless,
+    "se-missing": _se_missing,
 }
 
 # Where a definite position is at fault, the line must say where (byte offset or segment number).
@@ -190,6 +218,9 @@ POSITIONAL = {
     "claim-outside-transaction",
     "name-as-segment-id",
     "patient-segment-outside-transaction",
+    "utf16-truncated",
+    "no-terminators",
+    "se-missing",
 }
 
 
@@ -272,7 +303,8 @@ def test_stdin_good_file(tmp_path: Path) -> None:
     assert proc.returncode in (0, 1), proc.stderr
     assert proc.returncode == 1  # GOOD-3 does not balance
     assert proc.stderr == b""
-    assert leftovers(outdir) == ["stdin.277", "stdin.accepted.837", "stdin.report.html", "stdin.report.json"]
+    assert leftovers(outdir) == ["stdin.277", "stdin.accepted.837", "stdin.report.html", "stdin.report.json",
+                                "stdin.worklist.csv"]
     report = json.loads((outdir / "stdin.report.json").read_text())
     assert report["input"] == "stdin"
     assert (report["claims_total"], report["accepted"], report["rejected"]) == (3, 2, 1)
@@ -292,7 +324,8 @@ def test_stdin_garbage(kind: str, tmp_path: Path) -> None:
 # -- earlier outputs are left alone --------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["empty", "stops-in-middle", "835", "ge-missing"])
+@pytest.mark.parametrize("kind", ["empty", "stops-in-middle", "835", "ge-missing", "no-terminators",
+                                  "transaction-without-claims"])
 def test_existing_outputs_untouched_by_unusable_input(kind: str, tmp_path: Path) -> None:
     outdir = tmp_path / "out"
     outdir.mkdir()

@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import gzip
 import importlib.util
+import json
 import random
 import warnings
 from pathlib import Path
@@ -226,3 +227,17 @@ def test_icd9_final_set() -> None:
     assert {"33383", "34660", "V501", "E9288"} <= codes.codes  # a torticollis, a migraine, a V and an E code
     assert "3338" not in codes and codes.beneath("3338")[0] == ["33381", "33382", "33383", "33384", "33385", "33389"]
     assert codes.nearest("33398")[0] == "3339"
+
+
+def test_claims_after_the_table_get_one_file_notice_not_a_warning_each() -> None:
+    """Three claims dated after FY2026 and one before: one notice counts the three and dates them."""
+    specs = [{"id": f"H{i}", "member_id": f"H{i}", "dx": ["G24.3"], "lines": [{"code": "64616", "dos": day}]}
+             for i, day in enumerate(["2026-10-01", "2026-09-30", "2026-11-02", "2026-10-15"])]
+    data = file_837(specs, gs_date="2026-11-15").encode("latin-1")
+    result = scrub_bytes(data, "late", options=Options(html=False, now=dt.datetime(2026, 11, 15, 12, 0)),
+                         engine=Engine(today=dt.date(2026, 11, 15)))
+    assert not [f for sc in result.claims for f in sc.findings if f.edit == "DX-CODE-INVALID"]
+    notes = [n for n in result.summary.notices if "ICD-10-CM table" in n]
+    assert len(notes) == 1, result.summary.notices
+    assert notes[0].startswith("3 claim(s) dated from 2026-10-01 to 2026-11-02") and "FY2026" in notes[0]
+    assert notes == [n for n in json.loads(result.to_json())["notices"] if "ICD-10-CM table" in n]

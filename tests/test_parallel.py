@@ -54,7 +54,7 @@ def test_process_pool_writes_the_same_files(inputs, single, tmp_path: Path) -> N
     outcomes = scrub_files(inputs, str(tmp_path), OPTIONS, jobs=2)
     _same(outcomes, ref_outcomes)
     assert _outputs(tmp_path) == reference
-    assert len(reference) == 6 * 4  # the broken input wrote nothing
+    assert len(reference) == 6 * 5  # the broken input wrote nothing
     assert outcomes[-1][1] is None and "ISA" in outcomes[-1][2]
 
 
@@ -74,8 +74,8 @@ def test_dask_from_the_command_line(inputs, tmp_path: Path, capsys) -> None:
         code = main(["scrub", *inputs[:2], "-o", str(tmp_path), "--no-html", "--dask", cluster.scheduler_address])
     assert code == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "chemo-mixed.277", "chemo-mixed.accepted.837", "chemo-mixed.report.json",
-        "mixed.277", "mixed.accepted.837", "mixed.report.json"]
+        "chemo-mixed.277", "chemo-mixed.accepted.837", "chemo-mixed.report.json", "chemo-mixed.worklist.csv",
+        "mixed.277", "mixed.accepted.837", "mixed.report.json", "mixed.worklist.csv"]
 
 
 def test_unreachable_scheduler_exits_2(tmp_path: Path, capsys) -> None:

@@ -8,7 +8,9 @@ explain endpoints against the CLI's JSON, /healthz, /metrics and the access log.
 
 from __future__ import annotations
 
+import csv
 import http.client
+import io
 import json
 import os
 import re
@@ -31,7 +33,7 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
 from prometheus_client.parser import text_string_to_metric_families
 
-from scrubber.api import scrub_file
+from scrubber.api import scrub_bytes, scrub_file
 from scrubber.synth import file_837
 
 LIMIT_MB = 4
@@ -119,6 +121,12 @@ def test_every_output_of_a_scrub_with_its_count_headers(server: Server) -> None:
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert body.lstrip().lower().startswith(b"<!doctype html") and b"X12-CLAIM-BALANCE" in body
 
+    status, headers, body = server.scrub(MIXED, "worklist")
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+    assert rows[0][:5] == ["claim_id", "payer_id", "line", "code", "edit"]
+    assert len(rows) - 1 == sum(len(c["findings"]) for c in report["claims"])  # one row per finding
+
     status, _h, body = server.scrub(MIXED, "pdf")
     assert status == 400 and "report|277|accepted" in json.loads(body)["error"]
 
@@ -154,7 +162,9 @@ def test_ten_concurrent_requests_each_get_their_own_answer(server: Server) -> No
         assert status == 200
         report = json.loads(body)
         assert {c["claim_id"] for c in report["claims"]} == {f"K{i}C{j}" for j in range(5 + i)}
-        assert headers["X-Scrubber-Rejected"] == str(i % 3) == str(report["rejected"])
+        local = scrub_bytes(bodies[i]).summary  # the same scrub in this process
+        assert (headers["X-Scrubber-Claims"], headers["X-Scrubber-Rejected"]) == (str(local.claims), str(local.rejected))
+        assert report["rejected"] == local.rejected
 
 
 def test_a_large_request_does_not_hold_up_small_ones(server: Server) -> None:

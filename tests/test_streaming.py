@@ -21,7 +21,7 @@ def _write(path: Path, n: int) -> None:
     with open(path, "w", encoding="latin-1", newline="") as fh:
         txns = []
         for st in range(n // 2000):
-            claims = [{"id": f"S{st}-{i}", "member_id": f"M{i}", "charge": "1.00" if i % 10 == 0 else "100.00",
+            claims = [{"id": f"S{st}-{i}", "member_id": f"M{st}-{i}", "charge": "1.00" if i % 10 == 0 else "100.00",
                        "dependent": {"first": "KID"} if i % 3 == 0 else None,
                        "lines": [{"code": "99213", "charge": "100.00"}]} for i in range(2000)]
             txns.append(transaction_segments(claims, control=f"{st + 1:04d}", claims_per_billing=500))

@@ -128,6 +128,7 @@ class Pack:
     tables: dict[str, list[Row]] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     order: int = 100  # packs run, and are listed, in this order
+    origin: str = "built-in"  # or "plugin DISTRIBUTION VERSION" (entry point group scrubber.packs)
 
 
 @dataclass(slots=True)
@@ -275,17 +276,40 @@ def _check_rejecting_rows(edits: list[Edit], tables: dict[str, list[Row]]) -> No
 
 
 def load_catalog(root: Path | None = None) -> Catalog:
-    root = root or edits_dir()
+    """The packs under ``root`` (default: the built-in ones plus every installed plugin pack)."""
+    loaded = [load_pack(p) for p in (root or edits_dir()).iterdir() if (p / "pack.yaml").is_file()]
+    if root is None:
+        loaded += _plugin_packs()
     packs = []
     edits: dict[str, Edit] = {}
-    loaded = [load_pack(p) for p in root.iterdir() if (p / "pack.yaml").is_file()]
+    names: dict[str, Pack] = {}
     for pack in sorted(loaded, key=lambda p: (p.order, p.name)):
+        if pack.name in names:
+            raise CatalogError(f"pack {pack.name} ({pack.origin}) has the name of a pack from {names[pack.name].origin}")
+        names[pack.name] = pack
         for e in pack.edits:
             if e.id in edits:
-                raise CatalogError(f"edit {e.id} is defined twice")
+                raise CatalogError(f"edit {e.id} is defined twice ({pack.origin} and {names[edits[e.id].pack].origin})")
             edits[e.id] = e
         packs.append(pack)
     return Catalog(packs, edits)
+
+
+def _plugin_packs() -> list[Pack]:
+    from dataclasses import replace
+
+    from scrubber import plugins
+
+    out = []
+    for plugin in plugins.packs():
+        try:
+            out.append(replace(load_pack(plugin.path), origin=plugin.origin))
+        except CatalogError as exc:
+            raise CatalogError(f"{plugin.origin}: {exc}") from None
+        except Exception as exc:  # a broken third-party pack: one line, not a traceback
+            raise CatalogError(f"{plugin.origin}: {plugin.path / 'pack.yaml'} is not a rule pack "
+                               f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})") from None
+    return out
 
 
 def edit_rows(catalog: Catalog, edit: Edit) -> list[tuple[str, Row]]:

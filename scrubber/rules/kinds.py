@@ -57,6 +57,16 @@ def kind(name: str, triggers: Triggers | None = None) -> Callable[[Check], Check
     return register
 
 
+def run_kind(name: str, triggers: Triggers | None = None) -> Callable[[Check], Check]:
+    """A kind that needs the run index: the engine runs it in input order, in the parent process."""
+
+    def register(fn: Check) -> Check:
+        fn.run_level = True  # type: ignore[attr-defined]
+        return kind(name, triggers)(fn)
+
+    return register
+
+
 def segment_text(claim: ClaimUnit, seg: Segment | None) -> str | None:
     if seg is None:
         return None

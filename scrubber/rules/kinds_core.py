@@ -62,7 +62,8 @@ def diagnosis_pointer(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) 
                 + (f" (1 to {n_dx})." if n_dx else "; the claim also needs an HI diagnosis."),
             )
             continue
-        bad = [p for p in ln.pointers if not p.isdigit() or not 1 <= int(p) <= n_dx]
+        # SV107 pointers are N0 1/2: a longer one is bad without reading it as a number.
+        bad = [p[:12] for p in ln.pointers if not (p.isascii() and p.isdigit()) or len(p) > 2 or not 1 <= int(p) <= n_dx]
         if bad:
             has = f"the claim has {n_dx} diagnos{'i' if n_dx == 1 else 'e'}s" if n_dx else "the claim has no diagnosis"
             yield finding(

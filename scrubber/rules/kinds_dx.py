@@ -16,7 +16,7 @@ from typing import Any
 from scrubber.codesets import icd9cm, icd10cm
 from scrubber.model import ClaimUnit, Diagnosis, Finding
 from scrubber.rules.catalog import Edit, Source
-from scrubber.rules.kinds import Context, finding, kind
+from scrubber.rules.kinds import Context, finding, kind, run_kind
 from scrubber.text import icd_display
 
 ICD10_QUALIFIERS = frozenset({"ABK", "ABF"})
@@ -62,33 +62,42 @@ def icd_version(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Conte
 def icd_code_validity(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """ICD-10-CM (ABK/ABF) codes not billable on their dates; ICD-9-CM (BK/BF) codes outside the final set."""
     icd10_from = dt.date.fromisoformat(params.get("icd10_from", "2015-10-01"))
-    beyond: list[tuple[Diagnosis, dt.date]] = []
     for dx in claim.diagnoses:
         if not dx.code:
             continue
         if dx.qualifier in ICD10_QUALIFIERS:
             days = [d for d in _dates_for(claim, dx) if d >= icd10_from]  # earlier: DX-ICD-VERSION says so
-            yield from _icd10(claim, edit, dx, days, beyond)
+            yield from _icd10(claim, edit, dx, days)
         elif dx.qualifier in ICD9_QUALIFIERS:
             days = [d for d in _dates_for(claim, dx) if d < icd10_from]
             yield from _icd9(claim, edit, params, dx, days)
-    if beyond:
-        yield _beyond_table(claim, edit, beyond)
+
+
+@run_kind("icd10_table_horizon")
+def icd10_table_horizon(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+    """Claims dated after the ICD-10-CM table's last year: one file notice for them all.
+
+    Their codes are judged on the table's last day (a code not billable then still warns, per
+    diagnosis); a warning on every claim of a file would only teach billers to skip warnings.
+    """
+    end = icd10cm.table().end
+    days = [d for ln in claim.lines if (d := claim.line_dos(ln)) is not None and d >= end]
+    if days and any(dx.qualifier in ICD10_QUALIFIERS for dx in claim.diagnoses):
+        last = icd10cm.table().last_day
+        ctx.extra["run"].tally(edit.message("beyond", last=last.isoformat(), fy=icd10cm.fiscal_year(last)), min(days))
+    return iter(())
 
 
 # -- ICD-10-CM -------------------------------------------------------------------------------------
 
 
-def _icd10(claim: ClaimUnit, edit: Edit, dx: Diagnosis, days: list[dt.date],
-           beyond: list[tuple[Diagnosis, dt.date]]) -> Iterator[Finding]:
+def _icd10(claim: ClaimUnit, edit: Edit, dx: Diagnosis, days: list[dt.date]) -> Iterator[Finding]:
     table = icd10cm.table()
     code = dx.code.replace(".", "").upper()
     for day in days:
         late = day >= table.end
         judged = table.last_day if late else day
         if table.billable_on(code, judged):
-            if late:
-                beyond.append((dx, day))
             continue
         yield _icd10_finding(claim, edit, dx, table.judge(code, judged), day, late)
         return
@@ -130,20 +139,6 @@ def _icd10_source(edit: Edit, verdict: icd10cm.Verdict) -> str:
                              else verdict.day)
     return Source(document=f"ICD-10-CM code set FY{fy}", revision="", date=f"effective {fy - 1}-10-01",
                   publisher=base.publisher if base else "CDC NCHS and CMS").cite()
-
-
-def _beyond_table(claim: ClaimUnit, edit: Edit, beyond: list[tuple[Diagnosis, dt.date]]) -> Finding:
-    table = icd10cm.table()
-    shown = sorted({icd_display(dx.code) for dx, _ in beyond})
-    first = min(day for _, day in beyond)
-    last = table.last_day
-    return finding(
-        claim, edit,
-        edit.message("beyond", dxs=", ".join(shown), dos=first.isoformat(), last=last.isoformat(),
-                     fy=icd10cm.fiscal_year(last)),
-        segment=beyond[0][0].segment, suggestion=edit.message("beyond_fix", dos=first.isoformat()),
-        severity="warn", confidence="likely",
-    )
 
 
 # -- ICD-9-CM --------------------------------------------------------------------------------------

@@ -496,7 +496,7 @@ def diagnosis_exclusion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ct
         if ln.sv1 is None or day is None or not book.matches(ln.code, targets, day):
             continue
         pointed = [claim.diagnoses[int(p) - 1] for p in ln.pointers
-                   if p.isdigit() and 1 <= int(p) <= len(claim.diagnoses)]
+                   if p.isascii() and p.isdigit() and len(p) <= 2 and 1 <= int(p) <= len(claim.diagnoses)]
         hits = [(d, r) for d in pointed for r in dx_rows
                 if r.valid_on(day) and d.code.replace(".", "").startswith(r["code"].replace(".", ""))]
         if pointed and len({d.position for d, _ in hits}) == len(pointed):

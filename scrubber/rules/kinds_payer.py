@@ -19,7 +19,7 @@ from scrubber.text import icd_display
 
 def _pointed(claim: ClaimUnit, ln: Line) -> list[Diagnosis]:
     n = len(claim.diagnoses)
-    return [claim.diagnoses[int(p) - 1] for p in ln.pointers if p.isdigit() and 1 <= int(p) <= n]
+    return [claim.diagnoses[int(p) - 1] for p in ln.pointers if p.isascii() and p.isdigit() and len(p) <= 2 and 1 <= int(p) <= n]
 
 
 def _show(d: Diagnosis) -> str:

@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from scrubber import __version__
+from scrubber.api import Options, engine_for
 from scrubber.service import jobs
 
 #: ?output= value -> media type of the answer
@@ -87,6 +88,7 @@ class Metrics:
 class State:
     workers: int
     max_body: int
+    options: Options = field(default_factory=Options)
     metrics: Metrics = field(default_factory=Metrics)
     pool: ProcessPoolExecutor | None = None
     ready: bool = False
@@ -96,7 +98,7 @@ class State:
     def new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the parent runs an event loop, and forking it is not safe.
         self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=jobs.warm)
+                                        initializer=jobs.warm, initargs=(self.options,))
         return self.pool
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -233,15 +235,15 @@ class AccessLog:
                             status, size, took)
 
 
-def create_app(workers: int = 1, max_body: int = 100 << 20) -> Starlette:
+def create_app(workers: int = 1, max_body: int = 100 << 20, options: Options | None = None) -> Starlette:
     disable_created_metrics()  # the *_created series only double the scrape
-    state = State(workers, max_body)
+    state = State(workers, max_body, options or Options())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from scrubber.explain import rule_rows
 
-        state.rules = rule_rows()
+        state.rules = rule_rows(engine_for(state.options))
         pool = state.new_pool()
         loop = asyncio.get_running_loop()
         # One task per worker makes the pool start them all; each loads the engine first (initializer).
@@ -277,7 +279,8 @@ def _ready(state: State, fut: asyncio.Future) -> None:
     log.info("ready: %d worker processes with rules and code sets loaded", state.workers)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8837, workers: int = 1, max_body: int = 100 << 20) -> int:
+def serve(host: str = "127.0.0.1", port: int = 8837, workers: int = 1, max_body: int = 100 << 20,
+          options: Options | None = None) -> int:
     """Run until SIGINT/SIGTERM. Returns the exit status (2: the address cannot be used)."""
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -290,7 +293,7 @@ def serve(host: str = "127.0.0.1", port: int = 8837, workers: int = 1, max_body:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     log.info("scrubber %s listening on http://%s:%d (%d workers, bodies up to %g MiB)", __version__, host,
              sock.getsockname()[1], workers, max_body / (1 << 20))
-    config = uvicorn.Config(create_app(workers, max_body), access_log=False, log_config=None,
+    config = uvicorn.Config(create_app(workers, max_body, options), access_log=False, log_config=None,
                             timeout_graceful_shutdown=30)
     # uvicorn stops gracefully on SIGINT/SIGTERM and then re-raises the signal; a requested stop is a
     # clean exit (status 0) for process supervisors, not a death by signal.

@@ -1,7 +1,8 @@
 """What the HTTP service's worker processes run: one scrub of a request body, one ``explain``.
 
 Kept free of web imports so a worker process loads only the scrubber. Each worker holds one Engine
-(rules, tables and code sets loaded once), rebuilt when the day changes since edits judge "today".
+for the server's options (payer registry, rule configuration, NCCI tables; rules, tables and code
+sets loaded once), rebuilt when the day changes since edits judge "today".
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import io
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scrubber.api import OUTPUT_KEYS, Options, scrub_to_dir
+from scrubber.api import OUTPUT_KEYS, Options, engine_for, scrub_to_dir
 from scrubber.engine import Engine
 from scrubber.errors import InputError
 
+_options = Options()
 _engine: Engine | None = None
 _engine_day: dt.date | None = None
 
@@ -26,14 +28,16 @@ def engine() -> Engine:
     global _engine, _engine_day
     today = dt.date.today()
     if _engine is None or _engine_day != today:
-        _engine, _engine_day = Engine(today=today), today
+        _engine, _engine_day = engine_for(_options), today
     return _engine
 
 
-def warm() -> None:
-    """Process initializer: load rules and code sets before the first request needs them."""
+def warm(options: Options | None = None) -> None:
+    """Process initializer: take the server's options, load rules and code sets before a request needs them."""
+    global _options
     from scrubber.synth import file_837
 
+    _options = options or Options()
     _exit_with_parent()
     scrub(file_837([{"id": "WARM1"}]).encode("latin-1"), "report", "warm-up")
 
@@ -82,7 +86,7 @@ def scrub(data: bytes | bytearray, output: str, name: str) -> Answer:
     """Scrub ``data``; the answer's body is the one output asked for (OUTPUT_KEYS), nothing else is kept."""
     out = io.BytesIO()
     try:
-        summary = scrub_to_dir(io.BytesIO(data), None, name=name, options=Options(html=output == "html"),
+        summary = scrub_to_dir(io.BytesIO(data), None, name=name, options=replace(_options, html=output == "html"),
                                engine=engine(), stream=(output, out))
     except InputError as exc:
         return Answer(422, error={"error": exc.message, "where": where(exc)})

@@ -6,17 +6,19 @@ and modification time unchanged for one poll interval); dotfiles and temporary n
 ReadDirectoryChangesW) wake the watcher at once; a periodic scan stands behind them and is all there
 is with ``--polling``, without watchdog, or when the events cannot be had.
 
-The protocol, for an input N. Each step is one atomic rename, so a stop at any moment (even
-SIGKILL) leaves a state the next start completes without losing N or scrubbing it twice to OUTBOX:
+The protocol, for an input N whose outputs are NAME.* (N = NAME.ext). Each step is atomic, so a
+stop at any moment (even SIGKILL) leaves a state the next start completes without losing N or
+scrubbing it twice to OUTBOX:
 
-1. **Claim**: ``INBOX/N`` -> ``INBOX/.work/N`` (N gets a ``-2``, ``-3`` ... suffix if an earlier input
-   of that name still has its outputs or its place in processed/ or failed/, so none is overwritten).
-2. **Scrub** into ``OUTBOX/.scrubber-watch/N.stage/``. Killed here: the stage is deleted and N is
-   scrubbed again on restart; nothing reached OUTBOX.
-3. **Commit point**: ``N.stage`` -> ``N.ready``. From here on N is never scrubbed again.
-4. **Apply**: the files of ``N.ready`` move into OUTBOX (the JSON report last), then N moves to
-   ``processed/``, then ``N.ready`` is removed. Restart with ``N.ready`` present: finish these
-   moves (each is idempotent).
+1. **Claim**: ``INBOX/N`` -> ``INBOX/.work/N`` (one rename). N gets a ``-2``, ``-3`` ... suffix if
+   NAME.* is already in OUTBOX or N in processed/ or failed/, so no earlier output is overwritten
+   and ``OUTBOX/NAME.report.json`` is this input's alone.
+2. **Scrub** into OUTBOX with the output commit of ``scrubber scrub`` (scrubber.commit: staged, then
+   committed as one set at its journal's rename, ``NAME.report.json`` last). Killed before that
+   commit point: nothing of N is in OUTBOX and N is scrubbed again on restart.
+3. **Done**: N moves to ``processed/``. On restart, N still in ``.work`` with ``NAME.report.json``
+   in OUTBOX (after completing a commit its journal shows was under way) means committed: N is
+   only moved, never scrubbed again.
 
 Unusable input: the one-line reason is written to ``INBOX/.work/.notes/N.error.txt`` (atomically),
 which is the commit point; the note then moves to ``failed/N.error.txt`` and N to ``failed/N``.
@@ -27,6 +29,7 @@ retried. One watcher per INBOX (a lock in ``.work``).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import logging
 import os
@@ -39,12 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scrubber.api import Options, output_name, scrub_to_dir
-from scrubber.errors import InputError
+from scrubber.api import Options, engine_for, output_name, scrub_to_dir
+from scrubber.commit import JOURNAL, OutputSet
+from scrubber.errors import InputError, OutputError
 
 WORK = ".work"
 NOTES = ".notes"
-STATE = ".scrubber-watch"
 #: names exporters and copy tools use while a file is still being written
 TEMPORARY = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".filepart", ".swp", "~")
 #: with file-system events, a scan at least this often all the same (events can be lost)
@@ -71,10 +74,6 @@ class Folders:
     def notes(self) -> Path:
         return self.inbox / WORK / NOTES
 
-    @property
-    def state(self) -> Path:
-        return self.outbox / STATE
-
     @classmethod
     def make(cls, inbox: str | Path, outbox: str | Path, processed: str | Path | None = None,
              failed: str | Path | None = None) -> Folders:
@@ -82,7 +81,7 @@ class Folders:
         folders = cls(inbox, Path(outbox), Path(processed) if processed else inbox / "processed",
                       Path(failed) if failed else inbox / "failed")
         for label, path in (("INBOX", folders.inbox), ("OUTBOX", folders.outbox), ("processed", folders.processed),
-                            ("failed", folders.failed), ("INBOX", folders.notes), ("OUTBOX", folders.state)):
+                            ("failed", folders.failed), ("INBOX", folders.notes)):
             try:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -114,6 +113,8 @@ class Watcher:
         self._seen: dict[str, tuple[tuple[int, int], float]] = {}
         self._moved_in: set[str] = set()
         self._retry_at = 0.0
+        self._engine_obj: Any = None
+        self._engine_day: dt.date | None = None
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -122,13 +123,9 @@ class Watcher:
                   f"({'file-system events and ' if observer else ''}a scan every "
                   f"{IDLE_SCAN if observer else self.poll:g} s)")
         try:
-            recovered = False
             while not stop.is_set():
                 self.wake.clear()  # before the scan: an event during it makes the wait below return at once
                 try:
-                    if not recovered:
-                        self.recover()
-                        recovered = True
                     self.step(stop)
                 except Exception as exc:  # a folder gone or full: say so and try again, never die
                     self._log(f"{_reason(exc)}; retrying in {RETRY:g} s")
@@ -143,8 +140,8 @@ class Watcher:
                 observer.join(5)
 
     def step(self, stop: threading.Event | None = None) -> None:
-        """Take and scrub every input that is ready now."""
-        if time.monotonic() < self._retry_at:
+        """Finish what is claimed (a restart's leftovers, a retry), then take every input ready now."""
+        if time.monotonic() < self._retry_at or not self.resume():
             return
         for name in self.ready():
             if stop is not None and stop.is_set():
@@ -238,60 +235,50 @@ class Watcher:
         f = self.folders
         out = output_name(name)
         if any(p.exists() for p in (f.work / name, f.processed / name, f.failed / name, f.failed / f"{name}.error.txt",
-                                    f.outbox / f"{out}.report.json", f.outbox / f"{out}.277")):
+                                    f.outbox / f"{out}.report.json", f.outbox / f"{out}.277",
+                                    f.outbox / JOURNAL.format(out))):
             return True
         return any(output_name(e.name) == out for e in os.scandir(f.work) if e.name != NOTES)
 
-    def process(self, name: str) -> bool:
-        """Steps 2-4 for a claimed input; False when OUTBOX cannot take outputs (retried later)."""
+    def process(self, name: str, *, again: bool = False) -> bool:
+        """Steps 2-3 for a claimed input; False when OUTBOX cannot take outputs (retried later)."""
         f = self.folders
-        stage, ready = f.state / f"{name}.stage", f.state / f"{name}.ready"
-        shutil.rmtree(stage, ignore_errors=True)
+        out = output_name(name)
         try:
-            summary = scrub_to_dir(f.work / name, stage, options=self.options, engine=self._engine())
+            if again and self._committed(out):
+                self._log(f"{name}: its outputs were committed before a stop; moving it on")
+                _move(f.work / name, f.processed / name)
+                return True
+            if again:
+                self._log(f"{name}: scrubbing it again (claimed before a stop or a retry; nothing committed)")
+            summary = scrub_to_dir(f.work / name, f.outbox, options=self.options, engine=self._engine())
         except InputError as exc:
-            shutil.rmtree(stage, ignore_errors=True)
             self.fail(name, str(exc))
             return True
-        except OSError as exc:
-            shutil.rmtree(stage, ignore_errors=True)
-            if exc.filename is not None and os.path.realpath(exc.filename) == os.path.realpath(f.work / name):
-                self.fail(name, f"cannot read ({exc.strerror or type(exc).__name__})")
-                return True
-            self._log(f"{name}: cannot write to OUTBOX {f.outbox} ({exc.strerror or exc}); retrying in {RETRY:g} s")
+        except OSError as exc:  # OutputError included: the output folder, not the input
+            self._log(f"{name}: {_reason(exc)}; retrying in {RETRY:g} s")
             self._retry_at = time.monotonic() + RETRY
             return False
         except Exception as exc:  # a bad file must never stop the watcher
-            shutil.rmtree(stage, ignore_errors=True)
             self.fail(name, f"unexpected {type(exc).__name__} while scrubbing")
             return True
-        _fsync_dir(stage)
-        os.rename(stage, ready)  # the commit point
-        _fsync_dir(f.state)
         self._log(f"{name}: {summary.claims} claims, {summary.accepted} accepted, {summary.rejected} rejected "
-                  f"-> {f.outbox / output_name(name)}.*")
-        self.finish(name)
+                  f"-> {f.outbox / out}.*")
+        _move(f.work / name, f.processed / name)
         return True
 
+    def _committed(self, out: str) -> bool:
+        """Whether NAME.* of this input are in OUTBOX, after completing a commit a killed run left."""
+        with OutputSet(self.folders.outbox, out, {}):
+            pass  # entering takes NAME's lock and rolls an interrupted commit forward
+        return (self.folders.outbox / f"{out}.report.json").exists()
+
     def _engine(self) -> Any:
-        """The default engine, loaded once (and again when the day changes); None: build per file."""
-        if self.options.payers is None and self.options.only_edits is None:
-            from scrubber.service.jobs import engine
-
-            return engine()
-        return None
-
-    def finish(self, name: str) -> None:
-        """Step 4, idempotent: outputs into OUTBOX (report last), input to processed/, journal gone."""
-        f = self.folders
-        ready = f.state / f"{name}.ready"
-        for fname in sorted(os.listdir(ready), key=lambda n: (n.endswith(".report.json"), n)):
-            os.replace(ready / fname, f.outbox / fname)
-        _fsync_dir(f.outbox)
-        if (f.work / name).exists():
-            _move(f.work / name, f.processed / name)
-        shutil.rmtree(ready)
-        _fsync_dir(f.state)
+        """The run's engine, loaded once (and again when the day changes: edits judge "today")."""
+        today = dt.date.today()
+        if self._engine_day != today:
+            self._engine_obj, self._engine_day = engine_for(self.options), today
+        return self._engine_obj
 
     def fail(self, name: str, reason: str) -> None:
         """Unusable input: record why (the commit point), then move note and input to failed/."""
@@ -314,33 +301,27 @@ class Watcher:
         if (f.work / name).exists():
             _move(f.work / name, f.failed / name)
 
-    def recover(self) -> None:
-        """At start: complete what a stopped watcher committed, scrub again what it had not."""
+    def resume(self) -> bool:
+        """Finish every claimed input (moved on if committed, else scrubbed); False: OUTBOX failed, retry later."""
         f = self.folders
         for note in sorted(f.notes.glob("*.error.txt")):
             self.finish_failed(note.name.removesuffix(".error.txt"))
         for path in sorted(f.notes.glob(".*.error.tmp")):
             path.unlink(missing_ok=True)
-        for path in sorted(f.state.iterdir()):
-            if path.name.endswith(".ready"):
-                name = path.name.removesuffix(".ready")
-                self._log(f"{name}: completing after a restart")
-                self.finish(name)
-            elif path.name.endswith(".stage"):
-                shutil.rmtree(path, ignore_errors=True)
         for entry in sorted(os.scandir(f.work), key=lambda e: e.name):
             if entry.name == NOTES or entry.name.startswith(".") or not entry.is_file():
                 continue
             if (f.failed / f"{entry.name}.error.txt").exists():
                 self.finish_failed(entry.name)  # its note moved, the input not yet
-            else:
-                self._log(f"{entry.name}: scrubbing again after a restart (no output had been committed)")
-                if not self.process(entry.name):
-                    return
+            elif not self.process(entry.name, again=True):
+                return False
+        return True
 
 
 def _reason(exc: BaseException) -> str:
     """One line for the log: the path and the system's reason, or the exception's type (no content)."""
+    if isinstance(exc, OutputError):
+        return str(exc)  # names the output folder
     if isinstance(exc, OSError):
         return f"{exc.filename or 'a folder'}: {exc.strerror or type(exc).__name__}"
     if os.environ.get("SCRUBBER_DEBUG"):

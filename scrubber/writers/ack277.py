@@ -8,23 +8,48 @@ transaction body is spooled (memory, then disk) and its header written when the 
 
 TR3 conventions followed where pyx12's X214 map disagrees (see the README): 2220D STC02 is not
 sent, 2200C is always sent (the TR3 allows it; pyx12 requires it).
+
+Whatever the 837 holds, the 277CA validates: every value echoed from it is cut to the X214
+element's maximum length and keeps only characters of the X12 character set that are not the
+277CA's delimiters (``Values``); the delimiters are the input's, unless one of them is unusable
+here (a clash, or a character the 277CA writes itself: digits, letters, "-", ".", space); ids the
+guide requires but the 837 lacks are written as ``UNKNOWN`` (see the README).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tempfile
+import unicodedata
 from decimal import Decimal
 from typing import IO
 
+from scrubber.errors import InputError
 from scrubber.model import BillingProvider, ClaimUnit, Finding, Group, Interchange, Line, ScrubbedClaim, Transaction
 from scrubber.writers.base import Writer
 from scrubber.x12.dates import d8
-from scrubber.x12.loop2300 import is_amount
+from scrubber.x12.loop2300 import AMOUNT_DIGITS, is_amount
+from scrubber.x12.segments import Delimiters
 
 _SPOOL = 1 << 20  # bytes kept in memory before a spool moves to disk
 ACCEPTED_STATUS = ("A1", "20")  # received and accepted for processing (forwarded on)
 SVC_QUALIFIERS = frozenset({"AD", "ER", "HC", "HP", "IV", "N4", "NU", "WK"})
+#: what goes where the guide requires an id (or a name) the 837 does not give
+UNKNOWN = "UNKNOWN"
+#: characters the 277CA writes itself (codes, dates, D8 ranges, amounts, names): never a delimiter
+_RESERVED = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-. ")
+#: delimiters to fall back on, per role, when the input's cannot serve
+_FALLBACK = {"element": "*|!`", "component": ":>^{", "repetition": "^{}`!", "segment": "~'|!"}
+#: X214 element lengths (pyx12 dataele.xml) of the values echoed from the 837
+NAME_LAST, NAME_FIRST, NAME_MIDDLE, NAME_SUFFIX = 60, 35, 25, 10
+ID_MIN, ID_MAX = 2, 80  # NM109
+REF_MAX = 50  # TRN02, REF02
+PROC_MAX = 48  # SVC01-2
+QTY_DIGITS = 15  # SVC07
+APP_MIN, APP_MAX = 2, 15  # GS02, GS03
+ISA_ID = 15  # ISA06, ISA08
+ISA_QUALIFIERS = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
 
 
 def _money(text: str) -> Decimal:
@@ -32,12 +57,73 @@ def _money(text: str) -> Decimal:
 
 
 def _amount(value: Decimal) -> str:
-    """X12 R type: no trailing zeros beyond what is needed, no exponent."""
+    """X12 R type: no trailing zeros beyond what is needed, no exponent, at most 18 digits."""
+    if value and value.adjusted() >= AMOUNT_DIGITS:
+        raise _too_large()
     q = value.quantize(Decimal("0.01"))
     text = format(q, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
+    if len(text.lstrip("-").replace(".", "")) > AMOUNT_DIGITS:
+        raise _too_large()
     return text or "0"
+
+
+def _too_large() -> InputError:
+    # Each charge has at most 18 digits (more is X12-STRUCTURE); only sums of absurd ones get here.
+    return InputError("the claims' charges add up to more than a 277CA amount can hold (18 digits)")
+
+
+def delimiters_277(d: Delimiters) -> Delimiters:
+    """The 277CA's delimiters: the input's where they can serve, else unused fallbacks."""
+    used: list[str] = []
+    for role, mine in (("element", d.element), ("component", d.component), ("repetition", d.repetition),
+                       ("segment", d.segment)):
+        ok = len(mine) == 1 and mine not in used and mine not in _RESERVED and (
+            mine.isprintable() or (role == "segment" and mine in "\r\n"))
+        used.append(mine if ok else next(c for c in _FALLBACK[role] if c not in used))
+    return Delimiters(*used)
+
+
+#: printable ASCII: the X12 extended character set that pyx12 checks AN and ID values against
+PRINTABLE = frozenset(chr(c) for c in range(32, 127))
+
+
+def _to_ascii(text: str) -> str:
+    """Letters with accents as their base letters (the 837's bytes were read as latin-1, and are
+    UTF-8 more often than not); what has no ASCII form goes."""
+    try:
+        text = text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+class Values:
+    """Values from the 837 made fit for a 277CA with delimiters ``d``.
+
+    Only printable ASCII (accented letters become their base letter); the 277CA's delimiters
+    become a space and control characters go (pyx12 refuses both); no surrounding blanks; at most
+    ``max_len`` characters. A value that ends up shorter than ``min_len`` is "" (the caller decides
+    what goes there then).
+    """
+
+    def __init__(self, d: Delimiters) -> None:
+        delims = {d.element, d.component, d.repetition, d.segment}
+        self.allowed = PRINTABLE.difference(delims)
+        self._bad = re.compile("[^" + "".join(re.escape(c) for c in sorted(self.allowed)) + "]")
+        self._delims = delims
+
+    def __call__(self, value: str, max_len: int, min_len: int = 1) -> str:
+        if len(value) <= max_len and self._bad.search(value) is None and value[:1] != " " and value[-1:] != " ":
+            return value if len(value) >= min_len else ""
+        text = value[: 4 * max_len + 64]  # a megabyte of name needs no more than its start looked at
+        if not text.isascii():
+            text = _to_ascii(text)
+        allowed, delims = self.allowed, self._delims
+        text = "".join(c if c in allowed else " " if c in delims else "" for c in text)
+        text = " ".join(text.split())[:max_len].strip(" ")
+        return text if len(text) >= min_len else ""
 
 
 class _Buffer(list):
@@ -84,12 +170,19 @@ class Ack277Writer(Writer):
         self._st_counts = [0, 0]
         self._st_amounts = [Decimal(0), Decimal(0)]
         self._st_segments = 0
+        self._fmt_ix: Interchange | None = None
+        self._fmt: tuple[tuple[str, str, str, str], Values]
+        self._clean: Values
 
     # -- formatting ------------------------------------------------------------------------
-    def _delims(self, txn: Transaction) -> tuple[str, str, str, str]:
-        d = txn.group.interchange.delimiters
-        nl = "\n" if d.newline_after else ""
-        return d.element, d.component, d.segment + nl, d.repetition
+    def _for(self, ix: Interchange) -> tuple[tuple[str, str, str, str], Values]:
+        """The 277CA's delimiters (element, component, terminator + newline, repetition) and cleaner."""
+        if ix is not self._fmt_ix:
+            d = delimiters_277(ix.delimiters)
+            nl = "\n" if d.newline_after else ""
+            self._fmt = ((d.element, d.component, d.segment + nl, d.repetition), Values(d))
+            self._fmt_ix = ix
+        return self._fmt
 
     def _seg(self, fh: IO[str], *els: str) -> None:
         sep, _comp, term, _rep = self._cur
@@ -111,7 +204,7 @@ class Ack277Writer(Writer):
 
     def _start_transaction(self, txn: Transaction) -> None:
         self._st = txn
-        self._cur = self._delims(txn)
+        self._cur, self._clean = self._for(txn.group.interchange)
         self._body = tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="latin-1", newline="")
         self._block = None
         self._hl = 2
@@ -128,17 +221,18 @@ class Ack277Writer(Writer):
         self._hl += 1
         n = 0
         self._seg(fh, "HL", str(self._hl), str(block.hl), "PT")
+        clean = self._clean
         who = claim.patient or claim.subscriber
-        last = (who.last if who else "") or "UNKNOWN"
-        first = who.first if who else ""
-        middle = who.middle if who else ""
-        suffix = who.suffix if who else ""
-        member = claim.subscriber.member_id if claim.subscriber else ""
-        if member:
-            self._seg(fh, "NM1", "QC", "1", last, first, middle, "", suffix, "MI", member)
+        if who is not None:
+            last = clean(who.last, NAME_LAST) or UNKNOWN
+            first, middle = clean(who.first, NAME_FIRST), clean(who.middle, NAME_MIDDLE)
+            suffix = clean(who.suffix, NAME_SUFFIX)
         else:
-            self._seg(fh, "NM1", "QC", "1", last, first, middle, "", suffix)
-        self._seg(fh, "TRN", "2", claim.claim_id or "0")
+            last, first, middle, suffix = UNKNOWN, "", "", ""
+        # NM108/NM109 are required: the subscriber's member id, or UNKNOWN when the 837 has none.
+        member = clean(claim.subscriber.member_id, ID_MAX, ID_MIN) if claim.subscriber else ""
+        self._seg(fh, "NM1", "QC", "1", last, first, middle, "", suffix, "MI", member or UNKNOWN)
+        self._seg(fh, "TRN", "2", clean(claim.claim_id, REF_MAX) or "0")
         n += 3
         if rejected:
             codes = _distinct_codes(f for f in scrubbed.findings if f.rejects)
@@ -154,8 +248,9 @@ class Ack277Writer(Writer):
             block.accepted += 1
             block.amount_ok += charge
         n += 1
-        if claim.clearinghouse_trace:
-            self._seg(fh, "REF", "D9", claim.clearinghouse_trace)
+        trace = clean(claim.clearinghouse_trace, REF_MAX)
+        if trace:
+            self._seg(fh, "REF", "D9", trace)
             n += 1
         dates = claim.service_dates()
         if not dates:
@@ -174,16 +269,20 @@ class Ack277Writer(Writer):
                     by_line.setdefault(f.line_index, []).append(f)
             for ln in claim.lines:
                 found = by_line.get(ln.index)
-                if found and ln.code:
-                    n += self._write_line(fh, claim, ln, found)
+                code = clean(ln.code, PROC_MAX) if found else ""
+                if code:
+                    n += self._write_line(fh, claim, ln, code, found)
         block.body.write("".join(fh))
         self._st_segments += n
 
-    def _write_line(self, fh: IO[str], claim: ClaimUnit, ln: Line, found: list[Finding]) -> int:
+    def _write_line(self, fh: IO[str], claim: ClaimUnit, ln: Line, code: str, found: list[Finding]) -> int:
         _sep, comp, _term, _rep = self._cur
+        clean = self._clean
         qualifier = ln.qualifier if ln.qualifier in SVC_QUALIFIERS else "HC"
-        proc = comp.join([qualifier, ln.code, *ln.modifiers])
-        self._seg(fh, "SVC", proc, _amount(_money(ln.charge)), "", "", "", "", ln.units if is_amount(ln.units) else "")
+        modifiers = [m for m in (clean(m, 2, 2) for m in ln.modifiers) if m]
+        proc = comp.join([qualifier, code, *modifiers])
+        units = ln.units if is_amount(ln.units) and len(ln.units.lstrip("-").replace(".", "")) <= QTY_DIGITS else ""
+        self._seg(fh, "SVC", proc, _amount(_money(ln.charge)), "", "", "", "", units)
         codes = _distinct_codes(found)
         stc = ["STC", comp.join(codes[0]), "", "U"]
         extra = [comp.join(c) for c in codes[1:3]]
@@ -191,8 +290,9 @@ class Ack277Writer(Writer):
             stc += [""] * 6 + extra
         self._seg(fh, *stc)
         n = 2
-        if ln.line_control:
-            self._seg(fh, "REF", "FJ", ln.line_control)
+        line_control = clean(ln.line_control, REF_MAX)
+        if line_control:
+            self._seg(fh, "REF", "FJ", line_control)
             n += 1
         day = claim.line_dos(ln)
         if day is not None:
@@ -212,16 +312,16 @@ class Ack277Writer(Writer):
         fh = self._body
         assert fh is not None
         billing = block.billing
+        clean = self._clean
         self._seg(fh, "HL", str(block.hl), "2", "19", "1")
-        kind = (billing.entity_type if billing else "2") or "2"
-        name = (billing.name if billing else "") or "UNKNOWN"
-        first = billing.first if billing and kind == "1" else ""
-        if billing and billing.npi:
-            self._seg(fh, "NM1", "85", kind, name, first, "", "", "", "XX", billing.npi)
-        elif billing and billing.tax_id:
-            self._seg(fh, "NM1", "85", kind, name, first, "", "", "", "FI", billing.tax_id)
-        else:
-            self._seg(fh, "NM1", "85", kind, name, first)
+        kind = billing.entity_type if billing and billing.entity_type in ("1", "2") else "2"
+        name = (clean(billing.name, NAME_LAST) if billing else "") or UNKNOWN
+        first = clean(billing.first, NAME_FIRST) if billing and kind == "1" else ""
+        # NM108/NM109 are required: the NPI, else the tax id, else XX with UNKNOWN.
+        npi = clean(billing.npi, ID_MAX, ID_MIN) if billing else ""
+        tax_id = clean(billing.tax_id, ID_MAX, ID_MIN) if billing and not npi else ""
+        qualifier, ident = ("XX", npi) if npi else ("FI", tax_id) if tax_id else ("XX", UNKNOWN)
+        self._seg(fh, "NM1", "85", kind, name, first, "", "", "", qualifier, ident)
         self._seg(fh, "TRN", "1", "0")
         total = block.amount_ok + block.amount_rej
         _sep, comp, _t, _r = self._cur
@@ -264,7 +364,7 @@ class Ack277Writer(Writer):
         ctl = f"{self._txns:04d}"
         out = self.out
         saved = self._cur
-        self._cur = self._delims(txn)
+        self._cur, clean = self._for(ix)
         _sep, comp, _t, _r = self._cur
         ref = f"{self.control_base + self._ix_count:09d}{self._txns:04d}"
         self._seg(out, "ST", "277", ctl, "005010X214")
@@ -275,33 +375,34 @@ class Ack277Writer(Writer):
             "NM1",
             "AY",
             "2",
-            self.source_name or txn.receiver_name or "CLAIM SCRUBBER",
+            clean(self.source_name or txn.receiver_name, NAME_LAST) or "CLAIM SCRUBBER",
             "",
             "",
             "",
             "",
             "46",
-            self.source_id or txn.receiver_id or ix.receiver_id or "SCRUBBER",
+            clean(self.source_id or txn.receiver_id or ix.receiver_id, ID_MAX, ID_MIN) or "SCRUBBER",
         )
         self._seg(out, "TRN", "1", ref)
         self._seg(out, "DTP", "050", "D8", self.date)
         self._seg(out, "DTP", "009", "D8", self.date)
         self._seg(out, "HL", "2", "1", "21", "1")
-        sub_first = txn.submitter_first if txn.submitter_type == "1" else ""
+        sub_type = txn.submitter_type if txn.submitter_type in ("1", "2") else "2"
+        sub_first = clean(txn.submitter_first, NAME_FIRST) if sub_type == "1" else ""
         self._seg(
             out,
             "NM1",
             "41",
-            txn.submitter_type or "2",
-            txn.submitter_name or "UNKNOWN",
+            sub_type,
+            clean(txn.submitter_name, NAME_LAST) or UNKNOWN,
             sub_first,
             "",
             "",
             "",
             "46",
-            txn.submitter_id or ix.sender_id or "UNKNOWN",
+            clean(txn.submitter_id or ix.sender_id, ID_MAX, ID_MIN) or UNKNOWN,
         )
-        self._seg(out, "TRN", "2", txn.bht03 or "0")
+        self._seg(out, "TRN", "2", clean(txn.bht03, REF_MAX) or "0")
         total = self._st_amounts[0] + self._st_amounts[1]
         self._seg(out, "STC", comp.join(("A1", "19", "AY")), self.date, "WQ", _amount(total))
         n = 11  # ST through the 2200B STC
@@ -334,8 +435,7 @@ class Ack277Writer(Writer):
         self._ix_written = True
         self._ix_count += 1
         self._groups = 0
-        d = ix.delimiters
-        nl = "\n" if d.newline_after else ""
+        (sep, comp, term, rep), clean = self._for(ix)
         ctl = f"{(self.control_base + self._ix_count) % 1_000_000_000:09d}"
         isa = [
             "ISA",
@@ -343,57 +443,54 @@ class Ack277Writer(Writer):
             " " * 10,
             "00",
             " " * 10,
-            (ix.receiver_qualifier or "ZZ")[:2].ljust(2),
-            ix.receiver_id[:15].ljust(15),
-            (ix.sender_qualifier or "ZZ")[:2].ljust(2),
-            ix.sender_id[:15].ljust(15),
+            ix.receiver_qualifier if ix.receiver_qualifier in ISA_QUALIFIERS else "ZZ",
+            (clean(ix.receiver_id, ISA_ID) or UNKNOWN).ljust(ISA_ID),
+            ix.sender_qualifier if ix.sender_qualifier in ISA_QUALIFIERS else "ZZ",
+            (clean(ix.sender_id, ISA_ID) or UNKNOWN).ljust(ISA_ID),
             self.now.strftime("%y%m%d"),
             self.time,
-            d.repetition,
+            rep,
             "00501",
             ctl,
             "0",
             ix.usage if ix.usage in ("P", "T") else "P",
-            d.component,
+            comp,
         ]
-        self.out.write(d.element.join(isa) + d.segment + nl)
+        self.out.write(sep.join(isa) + term)
 
     def _write_gs(self, group: Group) -> None:
         self._gs_written = True
         self._groups += 1
         self._txns = 0
-        d = group.interchange.delimiters
-        nl = "\n" if d.newline_after else ""
+        (sep, _comp, term, _rep), clean = self._for(group.interchange)
         self._gs_seq += 1
         self._gs_control = str((self.control_base + self._gs_seq) % 1_000_000_000)
         gs = [
             "GS",
             "HN",
-            group.receiver or "RECEIVER",
-            group.sender or "SENDER",
+            clean(group.receiver, APP_MAX, APP_MIN) or "RECEIVER",
+            clean(group.sender, APP_MAX, APP_MIN) or "SENDER",
             self.date,
             self.time,
             self._gs_control,
             "X",
             "005010X214",
         ]
-        self.out.write(d.element.join(gs) + d.segment + nl)
+        self.out.write(sep.join(gs) + term)
 
     def end_group(self, group: Group) -> None:
         if not self._gs_written or self._ix is not group.interchange:
             return
-        d = group.interchange.delimiters
-        nl = "\n" if d.newline_after else ""
-        self.out.write(d.element.join(["GE", str(self._txns), self._gs_control]) + d.segment + nl)
+        sep, _comp, term, _rep = self._for(group.interchange)[0]
+        self.out.write(sep.join(["GE", str(self._txns), self._gs_control]) + term)
         self._gs_written = False
 
     def end_interchange(self, interchange: Interchange) -> None:
         if not self._ix_written or self._ix is not interchange:
             return
-        d = interchange.delimiters
-        nl = "\n" if d.newline_after else ""
+        sep, _comp, term, _rep = self._for(interchange)[0]
         ctl = f"{(self.control_base + self._ix_count) % 1_000_000_000:09d}"
-        self.out.write(d.element.join(["IEA", str(self._groups), ctl]) + d.segment + nl)
+        self.out.write(sep.join(["IEA", str(self._groups), ctl]) + term)
         self._ix_written = False
 
 

@@ -12,14 +12,32 @@ from scrubber.x12.segments import Segment
 
 DX_QUALIFIERS = frozenset({"ABK", "ABF", "BK", "BF"})
 _AMOUNT_CHARS = frozenset("0123456789.-")
+#: digits an X12 R element may hold (a monetary amount is R 1/18): more is no amount at all
+AMOUNT_DIGITS = 18
+#: LX01 is N0 1/6
+_LX_DIGITS = 6
 
 
 def is_amount(text: str) -> bool:
-    """X12 R (decimal) element: optional minus, digits, at most one point."""
-    if not text or not _AMOUNT_CHARS.issuperset(text):
+    """X12 R (decimal) element: optional minus, at most 18 digits, at most one point."""
+    if not text or len(text) > AMOUNT_DIGITS + 2 or not _AMOUNT_CHARS.issuperset(text):
         return False
     body = text[1:] if text[0] == "-" else text
-    return body.count(".") <= 1 and body not in ("", ".") and "-" not in body
+    if body.count(".") > 1 or body in ("", ".") or "-" in body:
+        return False
+    return len(body) <= AMOUNT_DIGITS or (len(body) == AMOUNT_DIGITS + 1 and "." in body)
+
+
+def unreadable_claim(ordinal: int, segments: list[Segment], transaction: Transaction,
+                     billing: BillingProvider | None, subscriber: Subscriber | None, patient: Patient | None,
+                     exc: Exception) -> ClaimUnit:
+    """A claim ``build_claim`` failed on: rejected with X12-STRUCTURE saying so, never dropped."""
+    clm = segments[0]
+    claim = ClaimUnit(ordinal, transaction, billing, subscriber, patient, segments, clm=clm)
+    claim.claim_id = clm.el(1)
+    # The exception's text may quote claim content: name its type only.
+    claim.problems.append((f"a value in the claim could not be read ({type(exc).__name__})", clm))
+    return claim
 
 
 def build_claim(
@@ -40,7 +58,7 @@ def build_claim(
     if not claim.claim_id:
         problems.append(("CLM01 (patient control number) is empty", clm))
     if not is_amount(claim.charge):
-        problems.append(("CLM02 (total claim charge) is missing or not a number", clm))
+        problems.append(("CLM02 (total claim charge) is missing, not a number or longer than 18 digits", clm))
     clm05 = els[5].split(component) if len(els) > 5 else []
     claim.place = clm05[0] if clm05 else ""
     claim.frequency = clm05[2] if len(clm05) > 2 else ""
@@ -65,8 +83,8 @@ def build_claim(
             line = Line(len(lines) + 1, e[1] if len(e) > 1 else "", seg)
             lines.append(line)
             sub = False
-            if not line.lx.isdigit():
-                problems.append((f"LX01 of line {line.index} is not a number", seg))
+            if not (line.lx.isascii() and line.lx.isdigit()) or len(line.lx) > _LX_DIGITS:
+                problems.append((f"LX01 of line {line.index} is not a number of at most 6 digits", seg))
             continue
         if line is None:
             if sid == "HI":
@@ -141,4 +159,4 @@ def _read_sv1(line: Line, seg: Segment, component: str, problems: list) -> None:
     if not line.code:
         problems.append((f"line {line.lx} has no procedure code in SV101-2", seg))
     if not is_amount(line.charge):
-        problems.append((f"line {line.lx}: SV102 (line charge) is missing or not a number", seg))
+        problems.append((f"line {line.lx}: SV102 (line charge) is missing, not a number or longer than 18 digits", seg))

@@ -23,26 +23,38 @@ from scrubber.model import (
     TransactionEnd,
 )
 from scrubber.x12.dates import parse_d8
-from scrubber.x12.loop2300 import build_claim
-from scrubber.x12.segments import Segment, Tokenizer
+from scrubber.x12.loop2300 import build_claim, unreadable_claim
+from scrubber.x12.segments import MAX_SEGMENT, Segment, Tokenizer
 
 #: 837P implementation guide versions read (GS08 / ST03); pyx12 knows only X222A1.
 SUPPORTED_VERSIONS = ("005010X222", "005010X222A1", "005010X222A2")
 
 Event = Interchange | Group | Transaction | ClaimUnit | TransactionEnd | GroupEnd | InterchangeEnd
+#: segments in one claim or loop, far above any real one (the guide's 50 lines make a few thousand):
+#: a unit is held in memory whole, so this bounds memory whatever the input
+MAX_UNIT_SEGMENTS = 200_000
+#: segments that open or close something inside a transaction; envelope ones there mean a lost SE
+_ENVELOPE = frozenset({"ISA", "IEA", "GS", "GE", "ST"})
+_IN_TRANSACTION = frozenset({"HL", "CLM", "SE", *_ENVELOPE})
+#: file notices kept (a file of a million empty transactions would otherwise make a million)
+MAX_NOTICES = 1000
 
 
 class Reader:
     """Read one input. Iterate ``events()``; ``notices`` collects file-level observations."""
 
-    def __init__(self, stream: BinaryIO) -> None:
-        self.tokenizer = Tokenizer(stream)
+    def __init__(self, stream: BinaryIO, max_segment: int = MAX_SEGMENT) -> None:
+        self.tokenizer = Tokenizer(stream, max_segment)
         self.notices: list[str] = []
         self.transactions = 0
         self.claims = 0
+        self._dropped_notices = 0
 
     def _notice(self, text: str) -> None:
-        self.notices.append(text)
+        if len(self.notices) < MAX_NOTICES:
+            self.notices.append(text)
+        else:
+            self._dropped_notices += 1
 
     def events(self) -> Iterator[Event]:
         interchange: Interchange | None = None
@@ -59,19 +71,15 @@ class Reader:
         txns_in_gs = 0
         hl_seen: set[str] = set()
         n_interchanges = 0
+        unit_end = MAX_UNIT_SEGMENTS  # segment number past which the current claim or loop is too long
 
         def claim() -> ClaimUnit:
             self.claims += 1
             txn.claim_count += 1  # type: ignore[union-attr]
-            return build_claim(
-                self.claims,
-                claim_segments,
-                txn,
-                billing,
-                subscriber,
-                patient,
-                component,  # type: ignore[arg-type]
-            )
+            try:
+                return build_claim(self.claims, claim_segments, txn, billing, subscriber, patient, component)  # type: ignore[arg-type]
+            except Exception as exc:  # a value no reader rule foresaw: reject this claim, read on
+                return unreadable_claim(self.claims, claim_segments, txn, billing, subscriber, patient, exc)  # type: ignore[arg-type]
 
         for seg in self.tokenizer:
             els = seg.els
@@ -79,7 +87,10 @@ class Reader:
             if txn is not None:
                 seg_no += 1
                 seg.number = seg_no
-                if sid not in ("HL", "CLM", "SE"):
+                if seg_no > unit_end:
+                    raise InputError(f"more than {MAX_UNIT_SEGMENTS} segments in one claim or loop of transaction "
+                                     f"{txn.control!r}", offset=seg.offset, segment=seg_no)
+                if sid not in _IN_TRANSACTION:
                     if claim_segments is not None:
                         claim_segments.append(seg)
                     elif loop_segments is not None:
@@ -92,6 +103,10 @@ class Reader:
                 if claim_segments is not None:
                     yield claim()
                     claim_segments = None
+                unit_end = seg_no + MAX_UNIT_SEGMENTS
+                if sid in _ENVELOPE:
+                    raise InputError(f"{sid} inside transaction {txn.control!r}: its SE is missing",
+                                     offset=seg.offset, segment=seg_no)
                 if sid == "CLM":
                     claim_segments = [seg]
                     continue
@@ -186,6 +201,7 @@ class Reader:
                 self.transactions += 1
                 seg_no = 1
                 seg.number = 1
+                unit_end = MAX_UNIT_SEGMENTS
                 txn = Transaction(group, self.transactions, seg, _el(els, 2), st03 or group.version, [seg])
                 hl_seen = set()
                 claim_segments = loop_segments = None
@@ -225,11 +241,20 @@ class Reader:
         if interchange is not None:
             raise InputError(f"input ends inside interchange {interchange.control!r}: no IEA", offset=end)
         if n_interchanges == 0:
-            raise InputError("the input is empty")
+            raise InputError("the input is empty" if end == 0 else "the input holds only blank space or padding")
         if self.transactions == 0:
             raise InputError("no 837P transaction (ST*837) in the input")
-        for off in self.tokenizer.empty_segments:
+        if self.claims == 0:
+            # Nothing to acknowledge: a 277CA needs a claim (2000D) in every ST, and a transaction
+            # without one breaks the 837P guide (2300 is required), so the input is unusable.
+            raise InputError(f"no claim (CLM) in the input's {self.transactions} 837P transaction(s)")
+        tok = self.tokenizer
+        for off in tok.empty_segments:
             self._notice(f"empty segment skipped at byte {off}")
+        if tok.empty_count > len(tok.empty_segments):
+            self._notice(f"{tok.empty_count - len(tok.empty_segments)} more empty segments skipped")
+        if self._dropped_notices:
+            self.notices.append(f"{self._dropped_notices} more notices not listed")
 
     def _close_transaction(self, txn: Transaction, se: Segment, count: int) -> None:
         txn.se = se
@@ -239,7 +264,7 @@ class Reader:
         if _el(els, 2) != txn.control:
             self._notice(f"SE02 {_el(els, 2)!r} does not match ST02 {txn.control!r}")
         if txn.claim_count == 0:
-            self._notice(f"transaction {txn.control!r} holds no claim")
+            self._notice(f"transaction {txn.control!r} holds no claim, so the 277CA has no transaction for it")
 
 
 def _el(els: list[str], i: int) -> str:

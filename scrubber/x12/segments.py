@@ -16,7 +16,14 @@ from typing import BinaryIO
 from scrubber.errors import InputError
 
 CHUNK = 1 << 20
+#: longest segment read, in characters (with the blank space before it): far above any real one
+#: (the longest 837P element is 264), low enough that input without terminators fails fast
+MAX_SEGMENT = 1 << 20
 _WS = " \t\r\n"
+#: blank space kept before a later ISA (its line break goes back out); the rest is only skipped
+_LEAD_KEEP = 16
+#: repetition separators to pick from when ISA11 gives none usable (4010's "U", or a clash)
+_REPETITION = "^{}|!`~\\@#$%&"
 # An ISA is 106 characters; give non-padded ones room, but not a whole file.
 _ISA_SCAN = 400
 _NO_PADDING = str.maketrans("", "", "\x00\x1a")
@@ -79,25 +86,27 @@ def parse_isa(text: str, offset: int) -> tuple[Delimiters, int]:
         raise InputError("broken ISA: truncated before its terminator", offset=offset)
     component, terminator = text[pos + 1], text[pos + 2]
     fields = text[: pos + 1].split(sep)
-    repetition = fields[11] if len(fields) > 11 and len(fields[11]) == 1 else "^"
+    repetition = fields[11] if len(fields) > 11 and len(fields[11]) == 1 else ""
     if component.isalnum() or component == sep:
         raise InputError(f"broken ISA: {component!r} cannot be a component separator", offset=offset)
     if terminator.isalnum() or terminator in (sep, component) or terminator == " ":
         raise InputError(f"broken ISA: {terminator!r} cannot be a segment terminator", offset=offset)
-    if len(fields[13]) != 9 or not fields[13].strip().isdigit():
+    if len(fields[13]) != 9 or not (fields[13].isascii() and fields[13].strip().isdigit()):
         raise InputError("broken ISA: ISA13 control number is not 9 digits", offset=offset)
     if not fields[12].startswith("005"):
         raise InputError(f"unsupported X12 version {fields[12]!r} in ISA12 (005010 is required)", offset=offset)
-    if repetition.isalnum() or repetition in (sep, component, terminator):
-        repetition = "^"
+    if not repetition or repetition.isalnum() or repetition in (sep, component, terminator, " "):
+        # 4010 put "U" here; whatever stands in, take a character no other delimiter uses.
+        repetition = next(c for c in _REPETITION if c not in (sep, component, terminator))
     return Delimiters(sep, component, repetition, terminator), pos + 3
 
 
 def _decoded_chunks(stream: BinaryIO) -> Iterator[str]:
     """Text chunks of the input: BOM dropped, UTF-16 decoded, everything else as latin-1."""
-    head = stream.read(CHUNK)
+    head = _read(stream, 0)
     if not head:
         return
+    done = len(head)  # bytes read so far
     decoder: codecs.IncrementalDecoder
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) > 3 and head[1:4:2] == b"\0\0"):
         enc = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le"
@@ -107,26 +116,50 @@ def _decoded_chunks(stream: BinaryIO) -> Iterator[str]:
             head = head[3:]
         decoder = codecs.getincrementaldecoder("latin-1")()
     data = head
-    while data:
+    while True:
+        final = not data
         try:
-            yield decoder.decode(data)
+            text = decoder.decode(data, final=final)
         except UnicodeDecodeError as exc:
-            raise InputError("input looks like UTF-16 but does not decode") from exc
-        data = stream.read(CHUNK)
-    tail = decoder.decode(b"", final=True)
-    if tail:
-        yield tail
+            what = "ends inside a character" if final else "does not decode"
+            raise InputError(f"input looks like UTF-16 but {what}",
+                             offset=done if final else done - len(data) + exc.start) from None
+        if text:
+            yield text
+        if final:
+            return
+        data = _read(stream, done)
+        done += len(data)
+
+
+def _read(stream: BinaryIO, offset: int) -> bytes:
+    try:
+        return stream.read(CHUNK)
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or type(exc).__name__})", offset=offset) from None
+
+
+def _too_long(parts: list[str], limit: int, base: int, term: str) -> None:
+    """No terminator within ``limit`` characters: reading on would hold the whole file (and cost
+    time growing with its square); no real segment comes near it."""
+    for part in parts:
+        if len(part) > limit:
+            raise InputError(f"no segment terminator {term!r} within {limit} characters (longer than any real "
+                             "segment; see --max-segment)", offset=base)
+        base += len(part) + 1
 
 
 class Tokenizer:
     """Iterate segments of a byte stream. ``delimiters`` is that of the current interchange."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, max_segment: int = MAX_SEGMENT) -> None:
         self._chunks = _decoded_chunks(stream)
+        self.max_segment = max_segment
         self.delimiters: Delimiters | None = None
         self.end_offset = 0
-        #: offsets of empty segments skipped (pyx12 silently stops reading at the first one)
+        #: offsets of the first empty segments skipped (pyx12 silently stops reading at the first one)
         self.empty_segments: list[int] = []
+        self.empty_count = 0
 
     def __iter__(self) -> Iterator[Segment]:
         buf = ""
@@ -148,15 +181,20 @@ class Tokenizer:
         more()
         n_isa = 0
         delims: Delimiters | None = None
+        limit = self.max_segment
         while True:
             if delims is None:
-                # Between interchanges: skip blank space, then an ISA must follow.
-                stripped = buf.lstrip(_WS + "\x00\x1a")
-                while not stripped and more():
+                # Between interchanges: skip blank space (dropping it as it goes: bounded memory,
+                # linear time), then an ISA must follow.
+                skipped = ""
+                while True:
                     stripped = buf.lstrip(_WS + "\x00\x1a")
-                skipped = buf[: len(buf) - len(stripped)]
-                base += len(skipped)
-                buf = stripped
+                    dropped = len(buf) - len(stripped)
+                    skipped = (skipped + buf[:dropped])[-_LEAD_KEEP:]
+                    base += dropped
+                    buf = stripped
+                    if buf or not more():
+                        break
                 if not buf:
                     self.end_offset = base
                     return
@@ -176,6 +214,8 @@ class Tokenizer:
             sep = delims.element
             parts = buf.split(term)
             last = len(parts) - 1
+            if len(buf) > limit and max(map(len, parts)) > limit:
+                _too_long(parts, limit, base, term)
             i = 0
             restart = False
             while i < last:
@@ -186,7 +226,9 @@ class Tokenizer:
                 if not text:
                     # An empty segment (two terminators in a row, or a blank line when the
                     # terminator is a newline) carries nothing: note where, and read on.
-                    self.empty_segments.append(base)
+                    self.empty_count += 1
+                    if self.empty_count <= 10:
+                        self.empty_segments.append(base)
                     base += len(raw) + 1
                     i += 1
                     continue

@@ -1,0 +1,65 @@
+"""Worker processes that stop promptly and cleanly on Ctrl-C.
+
+Ctrl-C reaches every process of the terminal's group. A stock ProcessPoolExecutor worker would die
+with a traceback when idle, or hand the interrupt back and start its next queued input. Ours note
+the interrupt: a scrub under way is interrupted (its outputs are not committed), queued ones return
+at once without touching the output folder, and an idle worker just waits to be shut down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+
+_stopping = False
+_busy = False
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    global _stopping
+    first = not _stopping
+    _stopping = True
+    if first and _busy:
+        raise KeyboardInterrupt
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, _on_interrupt)
+    signal.signal(signal.SIGTERM, _on_interrupt)
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(workers, initializer=_init_worker)
+
+
+def stopping() -> bool:
+    """True in a worker once an interrupt arrived: queued work should return at once."""
+    return _stopping
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Work that an interrupt may cut short (it then raises KeyboardInterrupt inside)."""
+    global _busy
+    _busy = True
+    try:
+        yield
+    finally:
+        _busy = False
+
+
+def stop(pool: ProcessPoolExecutor, futures: list[Future]) -> None:
+    """After Ctrl-C in the parent: cancel what has not started and pass the interrupt on.
+
+    A terminal's Ctrl-C has reached the workers already; an interrupt sent to the parent alone
+    (``kill -INT``) has not, so it is forwarded.
+    """
+    for fut in futures:
+        fut.cancel()
+    for proc in list(getattr(pool, "_processes", {}).values()):  # the executor keeps no public list
+        with contextlib.suppress(OSError):
+            os.kill(proc.pid, signal.SIGINT)
+    pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,239 @@
+"""Check kinds of the ``professional`` pack: what every professional-claim scrubber checks.
+
+NPI check digits, duplicate claims (across the run) and lines, place of service and modifiers
+against CMS's dated code lists, timely filing against the payer's limit. Code lists are the pack's
+tables (``edits/professional/*.csv``); filing limits come from the payer registry, else the table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+from scrubber.model import ClaimUnit, Finding, Line
+from scrubber.payers import is_medicare, payer_matches
+from scrubber.rules.catalog import Edit, Row
+from scrubber.rules.kinds import Context, finding, kind, run_kind
+from scrubber.x12.dates import parse_d8
+
+#: NM1 entity codes whose NPI the edit checks, with the loops they name (claim level, line level)
+NPI_ENTITIES = {"85": ("billing provider", "2010AA", "2010AA"), "82": ("rendering provider", "2310B", "2420A"),
+                "77": ("service facility", "2310C", "2420C"), "DN": ("referring provider", "2310A", "2420F"),
+                "DK": ("ordering provider", "2420E", "2420E"), "DQ": ("supervising provider", "2310D", "2420D"),
+                "QB": ("purchased service provider", "2420B", "2420B")}
+
+
+@lru_cache(maxsize=4096)
+def npi_check_digit(npi: str) -> int | None:
+    """The Luhn check digit of a 10-digit NPI's first nine digits (with the 80840 prefix)."""
+    if len(npi) != 10 or not npi.isdigit():
+        return None
+    total = 0
+    for i, ch in enumerate(reversed("80840" + npi[:9])):
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return (10 - total % 10) % 10
+
+
+@kind("npi_check_digit")
+def npi_check(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    billing = [s for s in claim.billing.segments if s.els[0] == "NM1"] if claim.billing else []
+    line: Line | None = None
+    for seg in (*billing, *claim.segments):
+        e = seg.els
+        if e[0] == "LX":
+            line = next((ln for ln in claim.lines if ln.lx_segment is seg), line)
+        if e[0] != "NM1" or len(e) < 9 or e[8] != "XX":
+            continue
+        npi = e[9] if len(e) > 9 else ""
+        digit = npi_check_digit(npi)
+        if digit is not None and int(npi[9]) == digit:
+            continue
+        who, claim_loop, line_loop = NPI_ENTITIES.get(e[1], (f"entity {e[1]}", "2310", "2420"))
+        loop = line_loop if line is not None and e[1] != "85" else claim_loop
+        what = (f"NPI {npi!r} is not 10 digits" if digit is None
+                else f"NPI {npi} fails the check digit (the last digit should be {digit})")
+        yield finding(claim, edit, edit.message("npi", who=who, loop=loop, what=what),
+                      line=line if e[1] != "85" else None, segment=seg, code=npi or None)
+
+
+# -- duplicates -----------------------------------------------------------------------------------
+
+
+@run_kind("duplicate_claim")
+def duplicate_claim(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    run, keys = ctx.extra["run"], ctx.claim_cache["keys"]
+    first = run.first(keys.claim_id)
+    key = "same_id"
+    if first is None:
+        first, key = run.first(keys.content), "same_content"
+    if first is not None:
+        yield finding(claim, edit, edit.message(key, claim_id=claim.claim_id, first=first, ordinal=claim.ordinal),
+                      segment=claim.clm)
+
+
+EXPLAINS_REPEAT = frozenset({"76", "77", "91", "59", "XE", "XS", "XP", "XU", "RT", "LT"})
+
+
+@kind("duplicate_line")
+def duplicate_line(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    seen: dict[tuple, Line] = {}
+    for ln in claim.lines:
+        if ln.sv1 is None:
+            continue
+        key = (claim.line_dos(ln), ln.code, tuple(sorted(ln.modifiers)))
+        first = seen.setdefault(key, ln)
+        if first is ln or EXPLAINS_REPEAT.intersection(ln.modifiers):
+            continue
+        mods = "-".join(ln.modifiers) or "no modifier"
+        yield finding(claim, edit, edit.message("repeat", line=ln.number, first=first.number, code=ln.code, mods=mods,
+                                                dos=key[0] or "no date"), line=ln)
+
+
+# -- code lists by date: place of service, modifiers ---------------------------------------------
+
+
+def _table(ctx: Context, edit: Edit, name: str) -> dict[str, list[Row]]:
+    def make() -> dict[str, list[Row]]:
+        out: dict[str, list[Row]] = {}
+        for row in ctx.catalog.table(edit.pack, name):
+            out.setdefault(row["code"], []).append(row)
+        return out
+
+    return ctx.memo(("pro-table", edit.pack, name), make)
+
+
+def _undated(ctx: Context, edit: Edit, table: dict[str, list[Row]]) -> set[str]:
+    """Codes valid on every date: most claims need no date arithmetic at all."""
+    return ctx.memo(("undated", edit.id), lambda: {c for c, rows in table.items()
+                                                   if any(r.valid_from is None and r.valid_to is None for r in rows)})
+
+
+def _judge(rows: list[Row] | None, day: dt.date) -> tuple[str, Row | None]:
+    """("ok" | "unknown" | "not_yet" | "ended", the row that says so) for a code on a day."""
+    if not rows:
+        return "unknown", None
+    for r in rows:
+        if r.valid_on(day):
+            return "ok", r
+    later = [r for r in rows if r.valid_from and day < r.valid_from]
+    if later:
+        return "not_yet", min(later, key=lambda r: r.valid_from)  # type: ignore[arg-type, return-value]
+    return "ended", max(rows, key=lambda r: r.valid_to or dt.date.max)
+
+
+def _row_judgement(state: str, row: Row | None, partial: bool) -> dict[str, Any]:
+    """Severity and confidence of a code-list finding: only a dated, certain row rejects.
+
+    A code the list does not hold rejects when the list is complete; from a partial list it warns.
+    """
+    if state == "unknown":
+        return {"severity": "warn", "confidence": "partial-list"} if partial else {}
+    return {"row": row} if row is not None else {"severity": "warn", "confidence": "likely"}
+
+
+@kind("place_of_service")
+def place_of_service(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    table = _table(ctx, edit, params.get("table", "pos"))
+    undated = _undated(ctx, edit, table)
+    if claim.place and claim.place not in undated:  # most claims: a code valid on every date (11, 22, ...)
+        days = sorted({d for ln in claim.lines if not ln.place and (d := claim.line_dos(ln)) is not None})
+        if days:
+            yield from _pos(claim, edit, table, claim.place, days[0], None, "CLM05-1")
+    for ln in claim.lines:
+        if ln.place and ln.place not in undated and (day := claim.line_dos(ln)) is not None:
+            yield from _pos(claim, edit, table, ln.place, day, ln, "SV105")
+
+
+def _pos(claim: ClaimUnit, edit: Edit, table: dict[str, list[Row]], code: str, day: dt.date, line: Line | None,
+         where: str) -> Iterator[Finding]:
+    state, row = _judge(table.get(code), day)
+    if state == "ok":
+        return
+    text = edit.message(state, where=where, code=code, dos=day, date=row and (row.valid_from or row.valid_to))
+    yield finding(claim, edit, text, line=line, segment=line.sv1 if line else claim.clm, code=code,
+                  **_row_judgement(state, row, partial=False))
+
+
+@kind("modifier_code")
+def modifier_code(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    table = _table(ctx, edit, params.get("table", "modifiers"))
+    partial = bool(params.get("partial", True))
+    undated = _undated(ctx, edit, table)
+    for ln in claim.lines:
+        for mod in ln.modifiers:
+            if mod in undated:
+                continue
+            if len(mod) != 2 or not mod.isalnum() or not mod.isascii():
+                yield finding(claim, edit, edit.message("malformed", line=ln.number, code=ln.code, mod=mod), line=ln)
+                continue
+            day = claim.line_dos(ln)
+            if day is None:
+                continue
+            state, row = _judge(table.get(mod.upper()), day)
+            if state == "ok":
+                continue
+            text = edit.message(state, line=ln.number, code=ln.code, mod=mod, dos=day,
+                                date=row and (row.valid_from or row.valid_to))
+            yield finding(claim, edit, text, line=ln, **_row_judgement(state, row, partial),
+                          suggestion=edit.message("partial_fix") if state == "unknown" and partial else "")
+
+
+# -- timely filing --------------------------------------------------------------------------------
+
+
+def transaction_date(claim: ClaimUnit) -> dt.date | None:
+    """The day the transaction was created: the latest of BHT04, GS04 and ISA09."""
+    txn = claim.transaction
+    isa = txn.group.interchange.isa.els
+    isa09 = parse_d8("20" + isa[9]) if len(isa) > 9 and len(isa[9]) == 6 else None
+    days = [d for d in (parse_d8(txn.bht04), txn.group.date, isa09) if d is not None]
+    return max(days) if days else None
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, d)
+        except ValueError:
+            continue
+    raise ValueError(day)
+
+
+def _filing_rule(claim: ClaimUnit, edit: Edit, ctx: Context, params: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """(months, days, source text, table row or None) of the claim's payer, or None when it has no limit."""
+    payer = ctx.payers.payer_for(claim) if ctx.payers is not None else None
+    if payer is not None and (payer.filing_limit_days or payer.filing_limit_months):
+        return payer.filing_limit_months or 0, payer.filing_limit_days or 0, \
+            f"payer registry entry {payer.key} ({payer.name})", None
+    rows = [r for r in ctx.catalog.table(edit.pack, params.get("table", "filing_limits"))
+            if payer_matches(claim, r["payer"], ctx.payers) and (r["payer"] != "medicare" or is_medicare(claim, ctx.payers))]
+    return [(int(r.get("months", "0") or 0), int(r.get("days", "0") or 0), r.source.cite(), r) for r in rows] or None
+
+
+def _deadline(day: dt.date, months: int, days: int) -> tuple[dt.date, str]:
+    return (add_months(day, months), f"{months} months") if months else (day + dt.timedelta(days=days), f"{days} days")
+
+
+@kind("timely_filing")
+def timely_filing(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    who = (claim.payer_id, claim.subscriber.filing_indicator if claim.subscriber else "")
+    rule = ctx.memo(("filing-rule", edit.id, who), lambda: _filing_rule(claim, edit, ctx, params))
+    sent = transaction_date(claim) if rule else None
+    if sent is None:
+        return
+    rules = rule if isinstance(rule, list) else [rule]
+    for day in claim.service_dates():
+        limit = next((r for r in rules if r[3] is None or r[3].valid_on(day)), None)
+        if limit is None:
+            continue
+        deadline, text = _deadline(day, limit[0], limit[1])
+        if sent > deadline:
+            yield finding(claim, edit, edit.message("late", dos=day, sent=sent, limit=text, deadline=deadline,
+                                                    late=(sent - deadline).days), source=limit[2])

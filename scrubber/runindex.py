@@ -1,0 +1,304 @@
+"""The run-level index: what cross-claim edits need to know about the claims already checked.
+
+Scope: one input file, taken as one submission batch. Each input file gets a fresh index (a folder
+of files, ``--jobs N`` over several files and Dask scrub each file on its own, so they give the
+verdicts a single process gives). Within a file the first claim wins, in input order: a claim is
+judged against the claims before it that were *accepted* (a rejected claim is not forwarded, so it
+neither counts as the first of a duplicate nor pairs with later claims), and it is recorded only if
+it is accepted in turn. Outputs are streamed, so a claim already written cannot be taken back; the
+later claim is the one that is rejected, and its finding points to the earlier one by ordinal.
+
+Memory is small and bounded per claim: no claim is kept, only 8-byte blake2b digests of normalised
+keys in open-addressing tables of ``array`` slots, and per service line one fixed-size record
+(packed code, units, ordinal, line number, modifier bits): about 100 bytes a claim, whatever
+the size of the claim's segments.
+
+Determinism with ``--jobs N`` on one file: worker processes check claims on their own (per-claim
+edits only); the parent re-reads every claim in input order and runs the cross-claim edits itself
+(``Engine.check_run``), so the index sees claims in exactly the order a single process does.
+
+Designed to run as a cheap ordered pre-pass, too: ``claim_keys`` turns a claim into plain ints and
+strings (picklable, a few dozen bytes), and the index only ever needs those keys plus whether the
+claim was rejected by its own edits. Workers that write their own output pieces could send the
+keys of each claim to the parent, which folds them in input order and sends back the cross-claim
+verdicts before the pieces are stitched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from scrubber.model import ClaimUnit, Line
+
+#: NCCI-associated modifiers that can bypass a PTP edit with indicator 1 (other than anatomic ones)
+BYPASS = frozenset({"59", "XE", "XS", "XP", "XU", "24", "25", "27", "57", "58", "78", "79", "91"})
+#: anatomic NCCI-associated modifiers; they bypass an edit only when the two lines differ in site
+ANATOMIC = ("E1", "E2", "E3", "E4", "FA", "F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9",
+            "TA", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "LT", "RT", "LC", "LD", "RC", "LM", "RI")
+ANATOMIC_BIT = {m: 1 << i for i, m in enumerate(ANATOMIC)}
+#: claim frequency codes (CLM05-3) that legitimately repeat an earlier claim: replacement, void
+REPEATS_ALLOWED = frozenset({"7", "8"})
+_CODE_CHARS = {c: i + 1 for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
+_INTERNED: dict[str, int] = {}
+
+
+def digest(*parts: str) -> int:
+    """A non-zero signed 64-bit key for the parts (0 marks an empty slot)."""
+    h = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(h, "little", signed=True) or 1
+
+
+def pack_code(code: str) -> int:
+    """A procedure code as a positive int below 2**27 (codes of up to 5 letters/digits), else interned."""
+    if len(code) <= 5:
+        n = 0
+        for ch in code:
+            v = _CODE_CHARS.get(ch)
+            if v is None:
+                break
+            n = n * 37 + v
+        else:
+            return n
+    return -_INTERNED.setdefault(code, len(_INTERNED) + 1)
+
+
+def unpack_code(n: int) -> str:
+    if n < 0:
+        return next(k for k, v in _INTERNED.items() if v == -n)
+    out = []
+    while n:
+        n, r = divmod(n, 37)
+        out.append("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[r - 1])
+    return "".join(reversed(out))
+
+
+def modifier_bits(modifiers: tuple[str, ...]) -> tuple[bool, int]:
+    """(carries a non-anatomic NCCI-associated modifier, bit set of its anatomic modifiers)."""
+    anat = 0
+    for m in modifiers:
+        anat |= ANATOMIC_BIT.get(m, 0)
+    return any(m in BYPASS for m in modifiers), anat
+
+
+def units_milli(text: str) -> int:
+    try:
+        return max(0, min(round(float(text) * 1000), 2**31 - 1))
+    except (ValueError, OverflowError):  # "nan", "inf": X12-UNITS reports those
+        return 0
+
+
+@dataclass(slots=True, frozen=True)
+class LineKey:
+    index: int  # position of the line in the claim (Line.index)
+    number: int  # LX01
+    day: int  # digest(patient, rendering provider, DOS)
+    dos: dt.date
+    code: str
+    units: int  # thousandths
+    bypass: bool
+    anatomic: int
+
+
+@dataclass(slots=True, frozen=True)
+class ClaimKeys:
+    """Everything the index needs from a claim: plain values, picklable."""
+
+    ordinal: int
+    content: int | None  # same patient, billing provider, dates and lines; None for replacements/voids
+    claim_id: int | None  # same CLM01 from the same billing provider
+    lines: tuple[LineKey, ...]
+
+
+def patient_key(claim: ClaimUnit) -> str:
+    sub = claim.subscriber
+    if sub is None:
+        return ""
+    who = [sub.payer_id, sub.member_qualifier, sub.member_id.upper()]
+    pat = claim.patient
+    if pat is not None:  # a dependent: the subscriber's id plus the patient's name
+        who += [pat.last.upper(), pat.first.upper(), pat.suffix.upper()]
+    return "|".join(who)
+
+
+def rendering_npis(claim: ClaimUnit) -> tuple[str, dict[int, str]]:
+    """(the claim's rendering NPI, falling back to the billing NPI; line index -> its own 2420A NPI)."""
+    claim_npi = ""
+    lines: dict[int, str] = {}
+    line_index = 0
+    for seg in claim.segments:
+        e = seg.els
+        if e[0] == "LX":
+            line_index += 1
+        elif e[0] == "NM1" and len(e) > 9 and e[1] == "82" and e[8] == "XX":
+            if line_index:
+                lines[line_index] = e[9]
+            else:
+                claim_npi = e[9]
+    return claim_npi or claim.billing_npi, lines
+
+
+def claim_keys(claim: ClaimUnit, with_lines: bool = True, codes: frozenset[str] | None = None) -> ClaimKeys:
+    """The claim's keys.
+
+    ``with_lines=False`` leaves out the per-line day keys (0) no loaded edit would read; then only
+    lines of ``codes`` (e.g. codes with an MUE) get a line key at all.
+    """
+    patient = patient_key(claim)
+    claim_npi, line_npis = rendering_npis(claim) if with_lines else ("", {})
+    lines = []
+    content = []
+    days: dict[tuple[str, dt.date], int] = {}
+    for ln in claim.lines:
+        dos = claim.line_dos(ln)
+        if ln.sv1 is None or dos is None:
+            continue
+        content.append(f"{dos.isoformat()}/{ln.code}/{'-'.join(sorted(ln.modifiers))}/{ln.units}")
+        if not with_lines and (codes is None or ln.code not in codes):
+            continue
+        bypass, anat = modifier_bits(ln.modifiers)
+        npi = line_npis.get(ln.index, claim_npi)
+        day = days.get((npi, dos), 0) if with_lines else 0  # 0: no day key (not recorded)
+        if with_lines and not day:
+            day = days[(npi, dos)] = digest(patient, npi, dos.isoformat())
+        lines.append(LineKey(ln.index, ln.number, day, dos, ln.code, units_milli(ln.units), bypass, anat))
+    repeat_ok = claim.frequency in REPEATS_ALLOWED
+    return ClaimKeys(
+        ordinal=claim.ordinal,
+        content=None if repeat_ok or not content else digest("C", patient, claim.billing_npi, *sorted(content)),
+        claim_id=None if repeat_ok or not claim.claim_id else digest("I", claim.billing_npi, claim.claim_id),
+        lines=tuple(lines),
+    )
+
+
+class KeyTable:
+    """An open-addressing map of non-zero 64-bit keys to 32-bit values in two arrays (16 bytes a slot at most)."""
+
+    __slots__ = ("_keys", "_mask", "_used", "_vals")
+
+    def __init__(self, capacity: int = 1024) -> None:
+        size = 1 << max(4, (capacity * 3 // 2).bit_length())
+        self._keys = array("q", bytes(8 * size))
+        self._vals = array("i", bytes(array("i").itemsize * size))
+        self._mask = size - 1
+        self._used = 0
+
+    def __len__(self) -> int:
+        return self._used
+
+    def _slot(self, key: int) -> int:
+        i = key & self._mask
+        keys = self._keys
+        while keys[i] != 0 and keys[i] != key:
+            i = (i + 1) & self._mask
+        return i
+
+    def get(self, key: int) -> int | None:
+        i = self._slot(key)
+        return self._vals[i] if self._keys[i] == key else None
+
+    def put(self, key: int, value: int) -> None:
+        i = self._slot(key)
+        if self._keys[i] == 0:
+            self._used += 1
+            if self._used * 3 > len(self._keys) * 2:
+                self._grow()
+                i = self._slot(key)
+        self._keys[i] = key
+        self._vals[i] = value
+
+    def _grow(self) -> None:
+        old = [(k, v) for k, v in zip(self._keys, self._vals, strict=True) if k]
+        size = len(self._keys) * 2
+        self._keys = array("q", bytes(8 * size))
+        self._vals = array("i", bytes(self._vals.itemsize * size))
+        self._mask = size - 1
+        for k, v in old:
+            i = self._slot(k)
+            self._keys[i] = k
+            self._vals[i] = v
+
+    def nbytes(self) -> int:
+        return len(self._keys) * (8 + self._vals.itemsize)
+
+
+@dataclass(slots=True, frozen=True)
+class Earlier:
+    """A service line of an earlier accepted claim of the run, for the same patient, provider and day."""
+
+    ordinal: int
+    line: int  # LX01
+    code: str
+    units: int  # thousandths
+    bypass: bool
+    anatomic: int
+
+
+class RunIndex:
+    """Keys of the accepted claims of one input file (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._claims = KeyTable()  # digest -> ordinal of the first claim with it
+        self._days = KeyTable()  # digest(patient, provider, DOS) -> 1 + index of the newest record
+        # One record per service line of an accepted claim, chained per day key.
+        self._code = array("i")
+        self._units = array("i")
+        self._ordinal = array("i")
+        self._line = array("i")
+        self._flags = array("i")  # bit 0: non-anatomic bypass modifier; anatomic set in _anat
+        self._anat = array("i")
+        self._next = array("i")
+        #: file-level observations of run kinds: notice template -> (claims, first date, last date)
+        self.tallies: dict[str, tuple[int, dt.date, dt.date]] = {}
+
+    def tally(self, template: str, day: dt.date) -> None:
+        """Count one claim toward a file notice instead of a finding on every claim."""
+        n, first, last = self.tallies.get(template, (0, day, day))
+        self.tallies[template] = (n + 1, min(first, day), max(last, day))
+
+    def notices(self) -> list[str]:
+        return [t.format(claims=n, first=first.isoformat(), last=last.isoformat())
+                for t, (n, first, last) in self.tallies.items()]
+
+    def first(self, key: int | None) -> int | None:
+        """Ordinal of the earlier accepted claim recorded under ``key``."""
+        return None if key is None else self._claims.get(key)
+
+    def day(self, key: int) -> Iterator[Earlier]:
+        """Lines of earlier accepted claims for one patient, provider and date of service."""
+        head = self._days.get(key)
+        i = (head or 0) - 1
+        while i >= 0:
+            yield Earlier(self._ordinal[i], self._line[i], unpack_code(self._code[i]), self._units[i],
+                          bool(self._flags[i] & 1), self._anat[i])
+            i = self._next[i] - 1
+
+    def record(self, keys: ClaimKeys) -> None:
+        """Remember an accepted claim."""
+        for key in (keys.content, keys.claim_id):
+            if key is not None and self._claims.get(key) is None:
+                self._claims.put(key, keys.ordinal)
+        for lk in keys.lines:
+            if not lk.day:
+                continue
+            self._code.append(pack_code(lk.code))
+            self._units.append(lk.units)
+            self._ordinal.append(keys.ordinal)
+            self._line.append(lk.number)
+            self._flags.append(1 if lk.bypass else 0)
+            self._anat.append(lk.anatomic)
+            self._next.append(self._days.get(lk.day) or 0)
+            self._days.put(lk.day, len(self._code))
+
+    def nbytes(self) -> int:
+        """Memory held by the index's arrays (for the benchmark and the docs)."""
+        per = sum(a.itemsize * len(a) for a in (self._code, self._units, self._ordinal, self._line, self._flags,
+                                                 self._anat, self._next))
+        return self._claims.nbytes() + self._days.nbytes() + per
+
+
+def line_of(claim: ClaimUnit, index: int) -> Line | None:
+    return claim.lines[index - 1] if 0 < index <= len(claim.lines) else None
