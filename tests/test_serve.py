@@ -296,3 +296,16 @@ def test_workers_exit_with_a_killed_server(tmp_path: Path) -> None:
         time.sleep(0.2)
     assert not any(Path(f"/proc/{c}").exists() and "zombie" not in Path(f"/proc/{c}/status").read_text().lower()
                    for c in children)
+
+
+def test_rule_control_reaches_the_workers(tmp_path: Path) -> None:
+    srv = Server(tmp_path, "--workers", "1", "--disable", "X12-UNITS", "--no-config")
+    try:
+        rules = {r["id"]: r for r in json.loads(srv.get("/v1/rules")[2])}
+        assert rules["X12-UNITS"]["enabled"] is False and rules["X12-UNITS"]["configured"] is True
+        units = file_837([{"id": "U1", "lines": [{"code": "99213", "units": "0"}]}]).encode("latin-1")
+        report = json.loads(srv.scrub(units)[2])
+        assert "X12-UNITS" not in {f["edit"] for c in report["claims"] for f in c["findings"]}
+        assert "X12-UNITS" in {f["edit"] for c in scrub_bytes(units).claims for f in c.findings}  # on by default
+    finally:
+        assert srv.stop() == 0
