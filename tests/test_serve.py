@@ -306,6 +306,6 @@ def test_rule_control_reaches_the_workers(tmp_path: Path) -> None:
         units = file_837([{"id": "U1", "lines": [{"code": "99213", "units": "0"}]}]).encode("latin-1")
         report = json.loads(srv.scrub(units)[2])
         assert "X12-UNITS" not in {f["edit"] for c in report["claims"] for f in c["findings"]}
-        assert "X12-UNITS" in {f["edit"] for c in scrub_bytes(units).claims for f in c.findings}  # on by default
+        assert "X12-UNITS" in {f.edit for c in scrub_bytes(units).claims for f in c.findings}  # on by default
     finally:
         assert srv.stop() == 0
