@@ -21,6 +21,7 @@ from scrubber import __version__
 from scrubber.commit import OutputSet
 from scrubber.engine import Engine
 from scrubber.errors import InputError
+from scrubber.guide import attach as attach_guide
 from scrubber.model import ClaimUnit, GroupEnd, InterchangeEnd, ScrubbedClaim, TransactionEnd
 from scrubber.pool import process_pool, stop
 from scrubber.split import SplitFindings
@@ -52,12 +53,20 @@ class Options:
     jobs: int = 1
     #: implementation-guide validation through pyx12 (X12-IG findings and NAME.999)
     validate: bool = False
+    #: the built-in implementation-guide validator (scrubber.guide): "builtin" or "off"; with
+    #: ``validate`` pyx12 takes its place
+    guide: str = "builtin"
     #: rule control (scrubber.config.RuleConfig): edits off/on, severities, per payer
     rules: Any = None
     #: folder written by `scrubber import-ncci` (else the configuration's, else none)
     ncci: str | None = None
     #: longest segment read (characters); input without terminators fails fast instead of filling memory
     max_segment: int = MAX_SEGMENT
+
+    @property
+    def validator(self) -> str:
+        """Which implementation-guide check runs: "pyx12", "builtin" or "off"."""
+        return "pyx12" if self.validate else ("off" if self.guide == "off" else "builtin")
 
     def moment(self) -> dt.datetime:
         return self.now or dt.datetime.now().replace(microsecond=0)
@@ -81,6 +90,7 @@ class Summary:
     #: findings per edit (warnings included), and claims each edit rejected (a claim counts once per edit)
     findings_by_edit: dict[str, int] = field(default_factory=dict)
     rejected_by_edit: dict[str, int] = field(default_factory=dict)
+    guide: Any = None  # the built-in validator's run (scrubber.guide.GuideRun), for the 999
 
     @property
     def exit_code(self) -> int:
@@ -126,7 +136,7 @@ def meta(engine: Engine) -> dict[str, Any]:
 
 def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine,
         progress: Any = None, split: Any = None, notices: list[str] | None = None,
-        max_segment: int = MAX_SEGMENT) -> Summary:
+        max_segment: int = MAX_SEGMENT, validator: str = "builtin") -> Summary:
     """Read, check and feed every writer in one pass. Raises InputError for unusable input.
 
     With ``split`` (scrubber.split.SplitFindings) the checks of each claim come from worker
@@ -135,6 +145,7 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
     writers = list(writers)
     reader = Reader(stream, max_segment=max_segment)
     summary = Summary(input_name)
+    guide = attach_guide(reader, engine) if validator == "builtin" else None
     run_index = engine.new_run()  # cross-claim edits: one index per input file, claims in input order
     txn = None
     position = 0
@@ -150,6 +161,9 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
                     findings = found[0]
             if findings is None:
                 findings = engine.check(ev)
+            elif guide is not None:
+                # The guide's walk lives in this process: its findings join the workers'.
+                findings = engine.with_guide(ev, findings)
             findings = findings + engine.check_run(ev, run_index, findings)
             scrubbed = ScrubbedClaim(ev, findings)
             summary.claims += 1
@@ -174,6 +188,12 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
                 w.end_interchange(ev.interchange)
     summary.transactions = reader.transactions
     summary.notices = [*(notices or []), *engine.notices(run_index), *reader.notices]
+    if guide is not None:
+        engine.context.extra.pop("guide", None)
+        summary.guide = guide
+        if guide.errors:
+            summary.notices = [f"the implementation-guide check found {guide.errors} error(s); see the 999",
+                               *summary.notices, *guide.notices]
     for w in writers:
         w.finish(summary.notices)
     return summary
@@ -270,7 +290,10 @@ def scrub_to_dir(
                     summary = _run_split(stream_in, str(source), pieces, input_label, writers, engine, options)
                 else:
                     summary = run(stream_in, input_label, writers, engine, options.progress,
-                                  max_segment=options.max_segment)
+                                  max_segment=options.max_segment, validator=options.validator)
+                text = ack_999(summary, moment, options.control(moment))
+                if text:
+                    out.open("999").write(text)  # not opened: an earlier NAME.999 goes at the commit
             if summary.accepted == 0:
                 # no claim to forward: an earlier accepted 837 goes too, and none reaches the stream
                 if streamed == "837" and target is not None:
@@ -346,7 +369,8 @@ def _run_split(stream: BinaryIO, path: str, pieces: list, label: str, writers: l
     split = None
     try:
         split = SplitFindings(path, pieces, replace(options, progress=None), pool)
-        return run(stream, label, writers, engine, options.progress, split, max_segment=options.max_segment)
+        return run(stream, label, writers, engine, options.progress, split, max_segment=options.max_segment,
+                   validator=options.validator)
     except KeyboardInterrupt:
         stop(pool, [f for f in split.futures if f is not None] if split else [])
         raise
@@ -370,6 +394,16 @@ def _open_input(path: str | Path) -> BinaryIO:
 def _readable(text: str) -> str:
     """A file name for reports: bytes that are not UTF-8 shown as U+FFFD, never lone surrogates."""
     return os.fsencode(text).decode("utf-8", "replace")
+
+
+def ack_999(summary: Summary, moment: dt.datetime, control: int) -> str:
+    """The built-in validator's 999 when it found an error, else ""."""
+    guide = summary.guide
+    if guide is None or not guide.errors:
+        return ""
+    from scrubber.writers.ack999 import write_999
+
+    return write_999(guide, now=moment, control=control)
 
 
 def make_writers(out: dict[str, IO[str]], label: str, options: Options, engine: Engine,
@@ -404,7 +438,7 @@ def validate_then_run(data: BinaryIO, label: str, writers: list[Writer], engine:
     engine.context.extra["ig"] = report
     try:
         return run(data, label, writers, engine, options.progress, notices=notices,
-                   max_segment=options.max_segment), report
+                   max_segment=options.max_segment, validator="pyx12"), report
     finally:
         engine.context.extra.pop("ig", None)
 
@@ -497,7 +531,8 @@ def scrub_stream(
         summary, report = validate_then_run(io.BytesIO(stream.read()), name, writers, engine, options)
         ack = report.ack_999()
     else:
-        summary = run(stream, name, writers, engine, max_segment=options.max_segment)
+        summary = run(stream, name, writers, engine, max_segment=options.max_segment, validator=options.validator)
+        ack = ack_999(summary, options.moment(), options.control(options.moment()))
     x12 = {k: bufs[k].getvalue().encode(ENCODING, "replace") for k in ("837", "277")}
     return Result(summary, collect.claims, x12["837"], x12["277"], bufs["json"].getvalue(), bufs["html"].getvalue(),
                   ack, bufs["worklist"].getvalue())

@@ -31,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--dask", metavar="ADDRESS", help="scrub the inputs on a dask.distributed scheduler "
                    "(tcp://HOST:PORT; inputs and OUTDIR on storage every worker sees)")
     s.add_argument("--no-html", action="store_true", help="skip the HTML report")
-    s.add_argument("--validate", action="store_true", help="add implementation-guide validation through pyx12")
+    s.add_argument("--validate", nargs="?", const="pyx12", default="builtin", choices=("builtin", "pyx12", "off"),
+                   help="implementation-guide validation: builtin (the default, compiled from pyx12's map), "
+                        "pyx12 (pyx12 itself, slow: the second opinion; bare --validate means this) or off")
     _rule_flags(s)
     s.add_argument("--ncci", metavar="DIR", help="CMS NCCI tables written by `scrubber import-ncci`")
     s.add_argument("--max-segment", type=_positive, default=MAX_SEGMENT, metavar="BYTES",
@@ -200,7 +202,8 @@ def cmd_scrub(args: argparse.Namespace) -> int:
         _err(str(exc))
         return 2
     progress = Progress(len(inputs))
-    options = Options(html=not args.no_html, payers=payers, validate=args.validate, rules=config, ncci=config.ncci,
+    options = Options(html=not args.no_html, payers=payers, validate=args.validate == "pyx12",
+                      guide="off" if args.validate == "off" else "builtin", rules=config, ncci=config.ncci,
                       max_segment=args.max_segment)
     if args.dask:
         outcomes = _on_dask(args.dask, inputs, args.outdir, options, progress)
@@ -208,7 +211,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             return 2
     else:
         jobs = args.jobs
-        if len(inputs) == 1 and jobs > 1 and not args.validate:
+        if len(inputs) == 1 and jobs > 1 and not options.validate:
             # One file: cut it at billing-provider loops and check the pieces in parallel.
             options.jobs, jobs = args.jobs, 1
         if jobs <= 1 and progress.enabled:

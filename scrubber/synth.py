@@ -190,11 +190,15 @@ def interchange(
     sender: str = "SUBMIT01",
     receiver: str = "SCRUB01",
     version: str = "005010X222A1",
+    isa_date: str | None = None,
 ) -> str:
-    """ISA/GS/.../GE/IEA around transactions written with '*' and ':'; delimiters swapped in."""
+    """ISA/GS/.../GE/IEA around transactions written with '*' and ':'; delimiters swapped in.
+
+    ISA09 is GS04 without its century unless ``isa_date`` (YYMMDD) is given.
+    """
     gs = _d8(gs_date)
     isa = (
-        f"ISA*00*{'':10}*00*{'':10}*ZZ*{sender:<15}*ZZ*{receiver:<15}*{gs[2:]}*1200*{rep}*00501*"
+        f"ISA*00*{'':10}*00*{'':10}*ZZ*{sender:<15}*ZZ*{receiver:<15}*{isa_date or gs[2:]}*1200*{rep}*00501*"
         f"{control:09d}*0*T*{comp}"
     )
     body = [f"GS*HC*{sender}*{receiver}*{gs}*1200*{control}*X*{version}"]
@@ -214,7 +218,10 @@ def interchange(
 
 def file_837(claims: Sequence[Spec], **kw: Any) -> str:
     """A whole 837P file (one ISA, GS, ST) holding the given claims."""
-    ix_keys = {"control", "gs_date", "sep", "comp", "rep", "term", "newline", "sender", "receiver", "version"}
+    ix_keys = {"control", "gs_date", "sep", "comp", "rep", "term", "newline", "sender", "receiver", "version",
+               "isa_date"}
     ix = {k: v for k, v in kw.items() if k in ix_keys}
     tx = {k: v for k, v in kw.items() if k not in ix_keys}
+    if "gs_date" in ix and "bht04" not in tx:
+        tx["bht04"] = _d8(ix["gs_date"])  # one creation date unless a case sets them apart
     return interchange([transaction_segments(claims, **tx)], **ix)

@@ -132,3 +132,9 @@ def assert_valid_837(text: str | bytes, *, baseline: str | bytes | None = None) 
         errors = [e for e in errors if _what(e) not in known_what]
         ok = not errors
     assert ok, "accepted 837 does not validate:\n" + "\n".join(errors)
+
+
+def assert_valid_999(text: str) -> None:
+    """A 999 the scrubber wrote validates under pyx12's 005010X231A1 map."""
+    ok, errors, _ = validate(text)
+    assert ok, "999 does not validate:\n" + "\n".join(errors)

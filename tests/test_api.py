@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, ROOT
 
-from scrubber import Result, scrub_bytes, scrub_file
+from scrubber import Options, Result, scrub_bytes, scrub_file
 from scrubber.synth import file_837
 
 
@@ -21,7 +21,11 @@ def test_x12_outputs_are_the_input_bytes_unchanged() -> None:
     # A latin-1 É (byte 0xC9) in a name: str.encode() of the old text API turned it into two bytes.
     data = file_837([{"id": "C1", "last": "CLÉMENT"}, {"id": "C2", "member_id": "M2"}]).encode("latin-1")
     assert b"CL\xc9MENT" in data
-    result = scrub_bytes(data, "accents.837")
+    # É is outside the X12 character set: by default the guide check holds C1 (as pyx12 would),
+    # and the 999 says so; with the check off, the bytes go through as they came.
+    held = scrub_bytes(data, "accents.837")
+    assert [sc.claim.claim_id for sc in held.claims if sc.rejected] == ["C1"] and "IK3*NM1*" in held.ack_999_text
+    result = scrub_bytes(data, "accents.837", options=Options(guide="off"))
     assert isinstance(result, Result) and result.summary.rejected == 0
     assert isinstance(result.accepted_837(), bytes) and result.accepted_837() == data
     ack = result.ack_277()

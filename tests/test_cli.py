@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
-from oracle import assert_valid_277, assert_valid_837
+from oracle import assert_valid_277, assert_valid_837, assert_valid_999
 
 from scrubber.cli import main
 from scrubber.rules.catalog import load_catalog
@@ -25,9 +25,11 @@ def test_scrub_writes_every_output_and_exits_1_when_a_claim_is_rejected(tmp_path
     proc = scrubber("scrub", str(FIXTURES / "mixed.837"), "-o", str(tmp_path / "out"))
     assert proc.returncode == 1, proc.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["mixed.277", "mixed.accepted.837", "mixed.report.html", "mixed.report.json",
+    # mixed.837 holds two implementation-guide errors (a 31 February, an SV1 without a code): a 999 too.
+    assert names == ["mixed.277", "mixed.999", "mixed.accepted.837", "mixed.report.html", "mixed.report.json",
                      "mixed.worklist.csv"]
     assert b"9 claims, 3 accepted, 6 rejected" in proc.stdout
+    assert_valid_999((tmp_path / "out" / "mixed.999").read_text())
     assert proc.stderr == b""
     out = tmp_path / "out"
     assert_valid_277((out / "mixed.277").read_text(encoding="latin-1"))
@@ -62,7 +64,7 @@ def test_outputs_are_replaced_atomically_and_leave_no_temporary(tmp_path: Path) 
     assert main(["scrub", str(FIXTURES / "mixed.837"), "-o", str(out), "--no-html"]) == 1
     first = (out / "mixed.277").read_bytes()
     assert main(["scrub", str(FIXTURES / "mixed.837"), "-o", str(out), "--no-html"]) == 1
-    assert sorted(p.name for p in out.iterdir()) == ["mixed.277", "mixed.accepted.837", "mixed.report.json",
+    assert sorted(p.name for p in out.iterdir()) == ["mixed.277", "mixed.999", "mixed.accepted.837", "mixed.report.json",
                                                      "mixed.worklist.csv"]
     assert (out / "mixed.277").read_bytes().count(b"ST*277") == first.count(b"ST*277") == 2
 

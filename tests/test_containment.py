@@ -228,7 +228,10 @@ def test_max_segment_is_configurable(tmp_path: Path) -> None:
     src = tmp_path / "long.837"
     src.write_text(file_837([{"id": "A", "last": "X" * 5000}]))
     args = [sys.executable, "-m", "scrubber", "scrub", str(src), "-o", str(tmp_path / "o")]
-    assert subprocess.run(args, capture_output=True).returncode == 0
+    # Read whole by default: exit 1, as the 5,000-letter NM103 breaks the guide (60 at most) and holds the claim.
+    first = subprocess.run(args, capture_output=True)
+    assert first.returncode == 1 and b"Traceback" not in first.stderr, first.stderr
+    assert b"IK3*NM1" in (tmp_path / "o" / "long.999").read_bytes()
     proc = subprocess.run([*args, "--max-segment", "1000"], capture_output=True)
     assert proc.returncode == 2 and b"--max-segment" in proc.stderr and b"Traceback" not in proc.stderr
 

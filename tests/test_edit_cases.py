@@ -3,7 +3,8 @@
 A case is a claim (the dict shape of scrubber.synth) and the findings of that edit it must produce:
 ``fires: []`` for a claim that must pass, ``fires: [2, null]`` for findings on line 2 and on the
 claim; ``payers: file`` (relative to tests/) for a registry other than the built-in one;
-``validate: true`` to run pyx12 first (X12-IG); ``severity`` when a table row overrides the edit's
+``validate: true`` to run pyx12 first (X12-IG) instead of the built-in validator, ``guide: "off"`` to
+run neither; ``replace: [old, new]`` to edit the generated file text; ``severity`` when a table row overrides the edit's
 (``severities`` and ``confidences`` when they differ); ``confidence`` (certain, likely, partial-list) when the finding's is
 not the edit's; ``seed`` names the founding-document fact (seed-facts.md) the case tests, ``source_has``
 text the finding's source must cite; ``ncci: true`` to load the NCCI tables that ``import-ncci`` writes
@@ -45,10 +46,16 @@ def _load() -> list:
 def test_edit_case(edit_id: str, case: dict, engine) -> None:
     edit = CATALOG.edit(edit_id)
     claims = case.get("claims") or [case["claim"]]
-    data = file_837(claims, **case.get("file", {})).encode("latin-1")
+    text = file_837(claims, **case.get("file", {}))
+    if case.get("replace"):
+        old, new = case["replace"]
+        assert old in text, f"replace: {old!r} is not in the generated file"
+        text = _recount(text.replace(old, new, 1))
+    data = text.encode("latin-1")
     if case.get("payers") or case.get("ncci"):
         engine = _engine_with(case.get("payers"), bool(case.get("ncci")))
-    options = Options(html=False, now=dt.datetime(2025, 2, 1, 12, 0), validate=bool(case.get("validate")))
+    options = Options(html=False, now=dt.datetime(2025, 2, 1, 12, 0), validate=bool(case.get("validate")),
+                      guide=case.get("guide", "builtin"))
     result = scrub_bytes(data, "case", options=options, engine=engine)
     assert len(result.claims) == len(claims)
     target = result.claims[case.get("claim_index", 0)]
@@ -76,6 +83,17 @@ def test_edit_case(edit_id: str, case: dict, engine) -> None:
     if any(not c.rejected for c in result.claims) and not case.get("ig_invalid"):
         assert_valid_837(result.accepted_837())
     assert_valid_277(result.ack_277())
+
+
+def _recount(text: str) -> str:
+    """SE01 after a case added or removed segments (one transaction, '~' and newline)."""
+    segs = text.split("~\n")
+    st = next(i for i, s in enumerate(segs) if s.startswith("ST*"))
+    se = next(i for i, s in enumerate(segs) if s.startswith("SE*"))
+    parts = segs[se].split("*")
+    parts[1] = str(se - st + 1)
+    segs[se] = "*".join(parts)
+    return "~\n".join(segs)
 
 
 @functools.cache

@@ -197,8 +197,10 @@ def test_2000_changes_billed_on_each_side_of_their_date() -> None:
             owner[(cid, n + 1)] = check
     engine = Engine(only={"DX-CODE-INVALID"}, today=dt.date(2026, 11, 1))
     data = file_837(specs, gs_date="2026-11-01").encode("latin-1")
-    result = scrub_bytes(data, "changes", options=Options(html=False, now=dt.datetime(2026, 11, 1, 12, 0)),
-                         engine=engine)
+    # 2,000 claims of one subscriber break the guide's 100 claims per subscriber loop: the guide
+    # check is off here, the subject is the code set.
+    result = scrub_bytes(data, "changes", options=Options(html=False, now=dt.datetime(2026, 11, 1, 12, 0),
+                                                          guide="off"), engine=engine)
     rejected, warned = set(), set()
     for sc in result.claims:
         for f in sc.findings:

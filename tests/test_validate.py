@@ -32,8 +32,10 @@ def _claims() -> list[dict]:
     ]
 
 
-def _scrub(data: bytes, validate: bool):
-    return scrub_bytes(data, "ig.837", options=Options(html=False, validate=validate))
+def _scrub(data: bytes, validate: bool | str):
+    """validate True: pyx12; False: business edits alone; "builtin": the default validator."""
+    guide = "builtin" if validate == "builtin" else "off"
+    return scrub_bytes(data, "ig.837", options=Options(html=False, validate=validate is True, guide=guide))
 
 
 def test_only_the_claims_with_guide_errors_are_rejected(tmp_path: Path) -> None:
@@ -52,11 +54,16 @@ def test_only_the_claims_with_guide_errors_are_rejected(tmp_path: Path) -> None:
     # The 999 is pyx12's: it rejects the transaction and names the segments.
     ack = result.ack_999_text
     assert "AK2*837*0001" in ack and "IK5*R" in ack and "IK3*SV1*" in ack and "IK3*HI*" in ack
-    # Without --validate, the same claims pass the business edits.
+    # Without any guide check, the business edits see only what they check: a dangling pointer, a missing date.
     plain = _scrub(data, False)
-    # Without it, the business edits see only what they check: a dangling pointer, a missing date.
     assert [sc.claim.claim_id for sc in plain.claims if sc.rejected] == ["BAD-QUALIFIER", "MISSING-DTP"]
     assert_valid_837(result.accepted_837())
+    # The built-in validator (the default) holds the same claims for the same segments.
+    builtin = _scrub(data, "builtin")
+    ig = {sc.claim.claim_id: {(f.line, f.segment_number) for f in sc.findings if f.edit == "X12-IG"}
+          for sc in builtin.claims}
+    assert {k for k, v in ig.items() if v} == {"BAD-QUALIFIER", "MISSING-DTP", "BAD-CODE"}
+    assert ig["BAD-CODE"] == {(2, finding.segment_number)}
 
 
 def test_command_line_writes_the_999_only_when_pyx12_finds_errors(tmp_path: Path) -> None:
@@ -88,6 +95,10 @@ def test_what_pyx12_cannot_read_as_is_is_read_for_it() -> None:
     assert all(any("HL count" in m for m in ig[c]) for c in ("IX2-B", "IX2-C"))
     assert [sc.claim.claim_id for sc in plain.claims if sc.rejected] == ["IX2-B"]
     assert validated.ack_999_text.count("ISA") == 2  # one 999 per transaction with errors (2001 and 2002)
+    # The built-in validator reads the file as it is and finds the same claims at fault.
+    builtin = _scrub(data, "builtin")
+    assert [sc.claim.claim_id for sc in builtin.claims if any(f.edit == "X12-IG" for f in sc.findings)] == \
+        [c for c, m in ig.items() if m]
 
 
 def test_an_empty_segment_does_not_end_validation() -> None:

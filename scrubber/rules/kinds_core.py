@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
 from scrubber.model import ClaimUnit, Finding
 from scrubber.rules.catalog import Edit
 from scrubber.rules.kinds import Context, finding, kind
+from scrubber.x12.dates import parse_d8
 from scrubber.x12.loop2300 import is_amount
 
 
@@ -140,16 +142,39 @@ def service_units(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
         )
 
 
+def _created(claim: ClaimUnit) -> tuple[dt.date, str] | None:
+    """When the transaction was created: the latest of BHT04, GS04 and ISA09, and which one that is.
+
+    One placeholder date (a GS04 of 19991231 from a translator, say) must not reject a claim the
+    other two date correctly, so the latest readable one counts (edit catalog, version 2).
+    """
+    txn = claim.transaction
+    group = txn.group
+    isa09 = group.interchange.isa.el(9).strip()
+    dates = [
+        (parse_d8(txn.bht04), "BHT04"),
+        (group.date, "GS04"),
+        (parse_d8("20" + isa09) if len(isa09) == 6 else None, "ISA09"),
+    ]
+    known = [(d, name) for d, name in dates if d is not None]
+    return max(known, key=lambda pair: pair[0]) if known else None
+
+
 @kind("future_service_date")
 def future_service_date(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
-    created = claim.transaction.group.date or ctx.today
+    created = _created(claim)
+    if created is not None:
+        day, where = created[0], f"{created[1]}, the latest of BHT04, GS04 and ISA09"
+    else:
+        day, where = ctx.today, "today: no readable BHT04, GS04 or ISA09"
     for ln in claim.lines:
         end = ln.dos_end if ln.dtp is not None else claim.dos_end
-        if end is not None and end > created:
+        if end is not None and end > day:
             yield finding(
                 claim,
                 edit,
-                f"Line {ln.number} ({ln.code}) has date of service {end.isoformat()}, after the file was created on {created.isoformat()} (GS04).",
+                f"Line {ln.number} ({ln.code}) has date of service {end.isoformat()}, after the file was created on "
+                f"{day.isoformat()} ({where}).",
                 line=ln,
                 segment=ln.dtp or claim.dos_segment,
                 suggestion="Correct the date of service (often a wrong year), or send the claim after the service.",
@@ -167,6 +192,33 @@ def _line_of(claim: ClaimUnit, number: int):  # type: ignore[no-untyped-def]
     return found
 
 
+_SCOPE_WORDS = {
+    "header": "the transaction header (BHT, 1000A submitter, 1000B receiver)",
+    "billing": "the billing provider loop (2000A) above this claim",
+    "subscriber": "the subscriber loop (2000B) above this claim",
+    "patient": "the patient loop (2000C) above this claim",
+}
+
+
+def _guide_findings(claim: ClaimUnit, edit: Edit, guide) -> Iterator[Finding]:  # type: ignore[no-untyped-def]
+    """The built-in validator's errors (scrubber.guide) that hold this claim, one finding each."""
+    from_claim = guide.claim_errors(claim)
+    if not from_claim:
+        return
+    for scope, err, line in from_claim:
+        where = guide.where(err)
+        text = guide.describe(err)
+        if scope == "claim":
+            yield finding(claim, edit, f"Implementation guide: {where}: {text}.", line=line, segment=err.segment,
+                          code=None if line is None else line.code,
+                          suggestion="Correct the segment as the 837P implementation guide requires.")
+        else:
+            name = _SCOPE_WORDS[scope]
+            yield finding(claim, edit, f"Implementation guide: {name} breaks the guide at {where}: {text}.",
+                          segment=err.segment or claim.clm,
+                          suggestion=f"Correct {name.split(' above')[0]}; every claim beneath it is held until then.")
+
+
 @kind("ig_errors")
 def ig_errors(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     """pyx12's implementation-guide errors (``--validate``), on the claim whose segments hold them.
@@ -176,6 +228,9 @@ def ig_errors(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Itera
     """
     report = ctx.extra.get("ig")
     if report is None:
+        guide = ctx.extra.get("guide")
+        if guide is not None and guide.by_unit:  # by_unit stays empty while no error is found
+            yield from _guide_findings(claim, edit, guide)
         return
     errors = report.by_transaction.get(claim.transaction.index)
     if not errors:

@@ -23,9 +23,25 @@ from scrubber.model import (
 from scrubber.writers.base import Writer
 from scrubber.x12.segments import Segment
 
+_WS = " \t\r\n"
+_NOT_LINE_BREAK = str.maketrans("", "", " \t")
+
 
 def _lead(raw: str) -> str:
-    return raw[: len(raw) - len(raw.lstrip(" \t\r\n"))]
+    """The line break between the previous terminator and a segment, without spaces or tabs.
+
+    Blank space between segments is not part of either: indentation is dropped (pyx12 and
+    payers' front ends refuse a segment that starts with a space), a line break is kept.
+    """
+    return raw[: len(raw) - len(raw.lstrip(_WS))].translate(_NOT_LINE_BREAK)
+
+
+def _bare(raw: str) -> str:
+    """The segment as written, with the line break before it kept and any indentation dropped."""
+    if raw and raw[0] in _WS:
+        body = raw.lstrip(_WS)
+        return raw[: len(raw) - len(body)].translate(_NOT_LINE_BREAK) + body
+    return raw
 
 
 class Accepted837Writer(Writer):
@@ -55,9 +71,9 @@ class Accepted837Writer(Writer):
         return d.element, d.segment
 
     def _raw(self, seg: Segment, term: str, buf: list[str] | None = None) -> None:
-        text = seg.raw
+        text = _bare(seg.raw)
         if self._first:
-            text = text.lstrip(" \t\r\n")
+            text = text.lstrip(_WS)
             self._first = False
         if buf is None:
             self.out.write(text + term)

@@ -40,6 +40,15 @@ def unreadable_claim(ordinal: int, segments: list[Segment], transaction: Transac
     return claim
 
 
+def _other_separator(composite: str, component: str) -> str:
+    """The character a composite such as ``HC>64615`` uses between its parts when it is not ISA16's."""
+    if len(composite) > 3 and composite[:2].isalpha():
+        mark = composite[2]
+        if not mark.isalnum() and mark not in (component, " ", "-", "."):
+            return mark
+    return ""
+
+
 def build_claim(
     ordinal: int,
     segments: list[Segment],
@@ -157,6 +166,11 @@ def _read_sv1(line: Line, seg: Segment, component: str, problems: list) -> None:
     line.place = e[5] if len(e) > 5 else ""
     line.pointers = tuple(p for p in e[7].split(component)) if len(e) > 7 and e[7] else ()
     if not line.code:
-        problems.append((f"line {line.lx} has no procedure code in SV101-2", seg))
+        other = _other_separator(e[1] if len(e) > 1 else "", component)
+        if other:
+            problems.append((f"line {line.lx}: SV101 {e[1]!r} separates its parts with {other!r}, but ISA16 declares "
+                             f"{component!r} as the component separator, so no procedure code can be read", seg))
+        else:
+            problems.append((f"line {line.lx} has no procedure code in SV101-2", seg))
     if not is_amount(line.charge):
         problems.append((f"line {line.lx}: SV102 (line charge) is missing, not a number or longer than 18 digits", seg))

@@ -1,0 +1,482 @@
+"""One input's implementation-guide check: every segment as the reader meets it, errors by unit.
+
+The reader hands each segment to ``feed`` as it reads it (``attach`` taps its tokenizer), so the
+walk sees the whole file in order, loops without claims included, once. Errors are filed under
+the unit that holds them, the way the reader cuts the file: the transaction header (ST up to the
+first HL), each HL loop (2000A/B/C with its 2010 loops) and each claim (CLM up to the next HL,
+CLM or SE); envelope segments (ISA, GS, ST, SE, GE, IEA) are file notices. A required segment
+found missing belongs to the unit the gap is in: the one before the segment that revealed it.
+
+Checks beyond the map, as pyx12's reader makes them: HL01 counting from 1 in each transaction,
+HL02 naming an open HL, LX01 counting from 1 in each claim, a segment id of two or three letters
+and digits, no element separator before the terminator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrubber.guide.elements import ElementError, SegmentChecker
+from scrubber.guide.tables import Loop, Seg, Tables, load_tables
+from scrubber.guide.walker import Walker, WalkError, first_component_ids, qualifier
+from scrubber.x12.segments import Delimiters, Segment
+
+_ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
+#: accepted texts remembered per map node (memory stays small whatever the file)
+_SEEN = 2048
+#: segments with bookkeeping besides the walk
+_BOOKKEEPING = frozenset({"HL", "CLM", "LX"})
+_WS = " \t\r\n"
+_A1 = "005010X222A1"
+#: versions the reader takes; pyx12 maps only A1, so GS08/ST03 are checked as A1
+_READ_AS_A1 = frozenset({"005010X222", "005010X222A2"})
+HEADER = 0  # unit key of a transaction's header
+_SEG_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+
+
+@dataclass(slots=True)
+class GuideError:
+    """One error: where (segment number in its ST, the segment), what (walk or element error)."""
+
+    number: int  # the segment pyx12 would name (for a missing segment: the one that revealed the gap)
+    segment_id: str  # IK301: the segment's id, or the missing segment's
+    segment: Segment | None  # the segment a finding points at (for a gap: the one before it)
+    walk: WalkError | None = None
+    element: ElementError | None = None
+    reader: str = ""  # a reader-level check: "hl_count", "hl_parent", "lx", "seg_id", "trailing"
+    loop_id: str = ""  # the map loop the error sits in ("2400", "2010BA", ...)
+
+    @property
+    def ik3(self) -> str:
+        if self.walk is not None:
+            return self.walk.code
+        if self.reader == "seg_id":
+            return "1"
+        return "8"
+
+
+@dataclass(slots=True)
+class TxnErrors:
+    """What a 999 needs of one transaction."""
+
+    group: Any  # GroupRecord
+    st: Segment
+    errors: list[GuideError] = field(default_factory=list)
+    se_count_wrong: bool = False
+    se_control_wrong: bool = False
+    #: errors of envelope segments ST and SE (also in ``errors``)
+    envelope: int = 0
+
+
+@dataclass(slots=True)
+class GroupRecord:
+    isa: Segment
+    gs: Segment
+    delimiters: Delimiters
+    transactions: list[TxnErrors] = field(default_factory=list)
+    ge: Segment | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class GuideRun:
+    """The validator's state for one input; ``findings`` in scrubber.rules.kinds_core reads it."""
+
+    def __init__(self, tables: Tables | None = None, hl_before: dict[int, int] | None = None) -> None:
+        self.tables = tables or load_tables()
+        self.walker = Walker(self.tables)
+        self.check = SegmentChecker(self.tables.external)
+        self.groups: list[GroupRecord] = []
+        self.notices: list[str] = []
+        self.errors = 0
+        #: errors by (transaction ordinal, unit): unit is HEADER or the number of its HL or CLM
+        self.by_unit: dict[tuple[int, int], list[GuideError]] = {}
+        self._hl_before = hl_before or {}
+        self._group: GroupRecord | None = None
+        self._txn: TxnErrors | None = None
+        self._delims: Delimiters | None = None
+        self._comp = ":"
+        self._sep = "*"
+        self._ordinal = 0
+        self._number = 0
+        self._unit = HEADER
+        self._prev: Segment | None = None
+        self._prev_unit = HEADER
+        self._hl_count = 0
+        self._hl_stack: list[int] = []
+        self._lx = 0
+        self._in_txn = False
+        #: fast steps by map node: {segment id: step} or {segment id: {qualifier: step}}
+        self._steps: dict[Any, dict] = {}
+        #: segment texts a node's expression accepted (a set lookup is cheaper than a match)
+        self._seen: dict[Any, set[str]] = {}
+        self._qualified = frozenset(self.tables.key_kinds)
+
+    # -- feeding -----------------------------------------------------------------------------
+    def tap(self, tokenizer: Any) -> Iterator[Segment]:
+        """Yield the tokenizer's segments, checking each on the way (the reader's own order).
+
+        The inner branch is the common case, inline for speed: from the current map node, the
+        segment's id (and qualifier) names a known plain step (a segment of the same loop, or a
+        loop entered at its first segment) that passes over no required segment still unseen,
+        stays within the maximums, and whose expression accepts the segment. Everything else goes
+        through ``_segment``, which makes the same checks in full and learns new steps.
+        """
+        walker = self.walker
+        count = walker.count
+        book = _BOOKKEEPING
+        envelope = _ENVELOPE
+        segment = self._segment
+        steps = self._steps
+        first_component = first_component_ids(self.tables)
+        # The segment number, the previous segment and its unit live in locals here and are
+        # handed to self only around the slow calls, which read and change them.
+        number = self._number
+        prev, prev_unit, unit = self._prev, self._prev_unit, self._unit
+        in_txn = self._in_txn
+        node = walker.node
+        table = steps.setdefault(node, {})
+        for seg in tokenizer:
+            els = seg.els
+            sid = els[0]
+            if not in_txn or sid in envelope:
+                if sid == "ISA":
+                    self.delimiters(tokenizer.delimiters)
+                walker.node = node
+                self._number, self._prev, self._prev_unit = number, prev, prev_unit
+                self.feed(seg)
+                number, prev, prev_unit, unit = self._number, self._prev, self._prev_unit, self._unit
+                in_txn = self._in_txn
+                node = walker.node
+                table = steps.setdefault(node, {})
+                yield seg
+                continue
+            number += 1
+            if sid in book:
+                # prev_unit is the unit of the previous segment: only an HL or a CLM starts another
+                prev_unit = unit
+                self._number = number
+                self._book(seg, els, sid)
+                unit = self._unit
+            else:
+                prev_unit = unit
+            step = table.get(sid)
+            if step.__class__ is dict:
+                if len(els) < 2:
+                    step = step.get(None)
+                elif sid == "HL":
+                    step = step.get(els[3] if len(els) > 3 else None)
+                elif sid in first_component:
+                    step = step.get(els[1].partition(self._comp)[0])
+                else:
+                    step = step.get(els[1])
+            if step is not None:
+                misses, limit_slot, limit, slot, loop_slot, a, b, zeros, nxt, pattern, next_table, seen = step
+                if count[limit_slot] < limit:
+                    raw = seg.raw
+                    if raw in seen or pattern.fullmatch(raw):
+                        if len(seen) < _SEEN:
+                            seen.add(raw)
+                        for m in misses:
+                            if count[m] < 1:
+                                break
+                        else:
+                            if loop_slot >= 0:  # a loop (re)entered: the counts beneath it start again
+                                count[a:b] = zeros
+                                count[loop_slot] += 1
+                            count[slot] += 1
+                            node = nxt
+                            table = next_table
+                            prev = seg
+                            yield seg
+                            continue
+            walker.node = node
+            self._number, self._prev, self._prev_unit = number, prev, prev_unit
+            segment(seg, els, sid)
+            self._learn(node, els, sid)
+            prev, prev_unit = self._prev, self._prev_unit
+            node = walker.node
+            table = steps.setdefault(node, {})
+            yield seg
+        walker.node = node
+        self._number, self._prev, self._prev_unit = number, prev, prev_unit
+
+    def _learn(self, start: Any, els: list[str], sid: str) -> None:
+        """Keep the walk just made as a step for ``tap``'s fast branch, when it is a plain one."""
+        plan = self.walker.last
+        if plan is None or not plan.simple or sid == "PWK":  # PWK is placed by two elements: no fast step
+            return
+        nxt = plan.seg
+        pattern = self.check.pattern(nxt)
+        if not pattern:
+            return
+        loop = plan.loop
+        if loop is None:
+            limit_slot, limit, loop_slot, a, b = nxt.slot, nxt.max_use, -1, 0, 0
+        else:
+            limit_slot, limit, loop_slot = loop.slot, loop.max_repeat, loop.slot
+            a, b = loop.below
+        step = (plan.miss_slots, limit_slot, limit, nxt.slot, loop_slot, a, b, plan.zeros, nxt, pattern,
+                self._steps.setdefault(nxt, {}), self._seen.setdefault(nxt, set()))
+        table = self._steps.setdefault(start, {})
+        if sid in self._qualified:
+            q = (els[3] if len(els) > 3 else None) if sid == "HL" else \
+                qualifier(els, first_component_ids(self.tables), self._comp)
+            table.setdefault(sid, {})[q] = step
+        else:
+            table[sid] = step
+
+    def delimiters(self, d: Delimiters) -> None:
+        if self._delims is not None and (d.element, d.component) != (self._sep, self._comp):
+            self.walker.delimiters_changed()
+            self._steps.clear()  # their expressions and qualifiers were read with the old separators
+            self._seen.clear()
+        self._delims = d
+        self._sep, self._comp = d.element, d.component
+        self.walker.set_component(d.component)
+        self.check.delimiters(d)
+
+    def feed(self, seg: Segment) -> None:
+        """Check one segment (``tap`` does the same, faster, for a whole tokenizer)."""
+        els = seg.els
+        sid = els[0]
+        if sid in _ENVELOPE:
+            self._envelope(seg, sid)
+            return
+        if not self._in_txn:
+            return  # outside ST ... SE the reader stops the file itself
+        self._number += 1
+        if sid in _BOOKKEEPING:
+            self._book(seg, els, sid)
+        self._segment(seg, els, sid)
+
+    def _book(self, seg: Segment, els: list[str], sid: str) -> None:
+        """Units and counters: an HL or CLM starts a unit; HL and LX numbers are checked."""
+        if sid == "HL":
+            self._unit = self._number
+            self._hl(seg)
+        elif sid == "CLM":
+            self._unit = self._number
+            self._lx = 0
+        else:  # LX
+            self._lx += 1
+            if (els[1] if len(els) > 1 else None) != str(self._lx):
+                self._file(seg, GuideError(self._number, sid, seg, reader="lx"))
+
+    def _segment(self, seg: Segment, els: list[str], sid: str) -> None:
+        if _SEG_ID.fullmatch(sid) is None:
+            self._file(seg, GuideError(self._number, sid, seg, reader="seg_id"))
+        if len(els) > 1 and els[-1] == "":
+            self._file(seg, GuideError(self._number, sid, seg, reader="trailing"))
+        node, walk_errors = self.walker.walk(els, self._comp)
+        for w in walk_errors:
+            if w.code == "3":
+                missing = w.node
+                assert isinstance(missing, Seg)
+                loop = w.missing_loop or missing.parent
+                err = GuideError(self._number, missing.id, self._prev, walk=w, loop_id=loop.id if loop else "")
+                self._file_at(self._prev_unit, err)
+            else:
+                where = w.node.parent.id if isinstance(w.node, Seg) and w.node.parent else (
+                    w.node.id if isinstance(w.node, Loop) else "")
+                self._file(seg, GuideError(self._number, sid, seg, walk=w, loop_id=where))
+        if node is not None:
+            for e in self.check(node, els, seg.raw):
+                self._file(seg, GuideError(self._number, sid, seg, element=e, loop_id=node.loop_id))
+        self._prev = seg
+        self._prev_unit = self._unit
+
+    def _hl(self, seg: Segment) -> None:
+        """pyx12's reader: HL01 counts the HLs of the transaction; HL02 names an open HL."""
+        els = seg.els
+        self._hl_count += 1
+        if _int(els[1] if len(els) > 1 else None) != self._hl_count:
+            self._file(seg, GuideError(self._number, "HL", seg, reader="hl_count"))
+        parent_text = els[2] if len(els) > 2 else None
+        if parent_text:  # pyx12 reads "" as no parent; an absent HL02 (None) too
+            parent = _int(parent_text)
+            if parent not in self._hl_stack:
+                self._file(seg, GuideError(self._number, "HL", seg, reader="hl_parent"))
+            while self._hl_stack and parent != self._hl_stack[-1]:
+                self._hl_stack.pop()
+        self._hl_stack.append(self._hl_count)
+
+    def _envelope(self, seg: Segment, sid: str) -> None:
+        els = seg.els
+        if sid == "ISA":
+            self.walker.force(("ISA_LOOP", "ISA"))
+            assert self._delims is not None
+            self._group = None
+            self._isa = seg
+            self._envelope_elements(seg, self.tables.control["ISA"])
+            return
+        if sid == "GS":
+            self.walker.force(("ISA_LOOP", "GS_LOOP", "GS"))
+            assert self._delims is not None
+            self._group = GroupRecord(self._isa, seg, self._delims)
+            self.groups.append(self._group)
+            self._envelope_elements(seg, self.tables.control["GS"], as_a1=8)
+            return
+        if sid == "ST":
+            self._ordinal += 1
+            self._number = 1
+            self._in_txn = True
+            self._unit = self._prev_unit = HEADER
+            self._hl_count = self._hl_before.get(self._ordinal, 0)
+            self._hl_stack = []
+            self._prune()
+            if self._group is not None:
+                self._txn = TxnErrors(self._group, seg)
+                self._group.transactions.append(self._txn)
+        elif sid == "SE":
+            self._number += 1
+            self._in_txn = False
+            if self._txn is not None:
+                self._txn.se_count_wrong = _int(els[1] if len(els) > 1 else None) != self._number
+                self._txn.se_control_wrong = (els[2] if len(els) > 2 else None) != self._txn.st.el(2)
+        elif sid == "GE" and self._group is not None:
+            self._group.ge = seg
+        node, walk_errors = self.walker.walk(_as_a1(els, 3) if sid == "ST" else els, self._comp)
+        number = self._number if sid in ("ST", "SE") else 0
+        for w in walk_errors:
+            if w.code == "3" and sid == "SE" and self._prev is not None:
+                # a gap at the end of the last claim: that claim's, not the trailer's
+                missing = w.node
+                assert isinstance(missing, Seg)
+                loop = w.missing_loop or missing.parent
+                self._file_at(self._prev_unit, GuideError(number, missing.id, self._prev, walk=w,
+                                                          loop_id=loop.id if loop else ""))
+            else:
+                self._envelope_error(seg, GuideError(number, sid, seg, walk=w))
+        if node is not None:
+            for e in self.check(node, _as_a1(els, 3) if sid == "ST" else els, None):
+                self._envelope_error(seg, GuideError(number, sid, seg, element=e))
+        if sid in ("ST", "SE"):
+            self._prev = seg
+            self._prev_unit = HEADER if sid == "ST" else self._prev_unit
+
+    def _envelope_elements(self, seg: Segment, node: Seg, as_a1: int = 0) -> None:
+        els = _as_a1(seg.els, as_a1) if as_a1 else seg.els
+        for e in self.check(node, els, None):
+            self._envelope_error(seg, GuideError(0, seg.els[0], seg, element=e))
+
+    # -- filing ------------------------------------------------------------------------------
+    def _file(self, seg: Segment, err: GuideError) -> None:
+        self._file_at(self._unit, err)
+
+    def _file_at(self, unit: int, err: GuideError) -> None:
+        self.errors += 1
+        self.by_unit.setdefault((self._ordinal, unit), []).append(err)
+        if self._txn is not None:
+            self._txn.errors.append(err)
+
+    def _envelope_error(self, seg: Segment, err: GuideError) -> None:
+        self.errors += 1
+        if err.segment_id in ("ST", "SE") and self._txn is not None:
+            self._txn.errors.append(err)
+            self._txn.envelope += 1
+        elif self._group is not None:
+            self._group.notes.append(describe_envelope(err))
+        self.notices.append(describe_envelope(err))
+
+    def _prune(self) -> None:
+        """Keep the errors of the transaction before this one (its last claim is checked after its SE)."""
+        if self.by_unit:
+            old = [k for k in self.by_unit if k[0] < self._ordinal - 1]
+            for k in old:
+                del self.by_unit[k]
+
+    # -- reading back ------------------------------------------------------------------------
+    def unit_errors(self, transaction: int, unit: int) -> list[GuideError]:
+        return self.by_unit.get((transaction, unit), [])
+
+    def claim_errors(self, claim: Any) -> list[tuple[str, GuideError, Any]]:
+        return claim_errors(self, claim)
+
+    @staticmethod
+    def describe(err: GuideError) -> str:
+        from scrubber.guide.messages import describe
+
+        return describe(err)
+
+    @staticmethod
+    def where(err: GuideError) -> str:
+        from scrubber.guide.messages import where
+
+        return where(err)
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_a1(els: list[str], i: int) -> list[str]:
+    if len(els) > i and els[i] in _READ_AS_A1:
+        return [*els[:i], _A1, *els[i + 1:]]
+    return els
+
+
+def describe_envelope(err: GuideError) -> str:
+    from scrubber.guide.messages import describe
+
+    where = f"{err.segment_id} (segment {err.number})" if err.number else err.segment_id
+    return f"Implementation guide, envelope: {where}: {describe(err)}"
+
+
+#: where an error sits relative to a claim, for the finding's wording
+SCOPES = (
+    ("header", "the transaction header (BHT, submitter 1000A, receiver 1000B)"),
+    ("billing", "the billing provider loop (2000A)"),
+    ("subscriber", "the subscriber loop (2000B)"),
+    ("patient", "the patient loop (2000C)"),
+)
+
+
+def claim_errors(run: GuideRun, claim: Any) -> list[tuple[str, GuideError, Any]]:
+    """(scope, error, line or None) for every error that holds ``claim``: its own and its loops'.
+
+    An error in a 2400 loop (or a segment the guide does not expect after the first LX) is the
+    line's; the others are the claim's, or those of a loop or header above it.
+    """
+    txn = claim.transaction.index
+    out: list[tuple[str, GuideError, Any]] = []
+    units = (
+        ("header", HEADER),
+        ("billing", claim.billing.segments[0].number if claim.billing is not None else None),
+        ("subscriber", claim.subscriber.segments[0].number if claim.subscriber is not None else None),
+        ("patient", claim.patient.segments[0].number if claim.patient is not None else None),
+        ("claim", claim.segments[0].number),
+    )
+    by_unit = run.by_unit
+    for scope, unit in units:
+        if unit is None:
+            continue
+        errors = by_unit.get((txn, unit))
+        if not errors:
+            continue
+        for err in errors:
+            out.append((scope, err, _line_of(claim, err) if scope == "claim" else None))
+    return out
+
+
+def _line_of(claim: Any, err: GuideError) -> Any:
+    lines = claim.lines
+    if not lines or err.segment is None:
+        return None
+    in_line = err.loop_id.startswith("24") or (err.walk is not None and err.walk.code == "1")
+    if not in_line:
+        return None
+    number = err.segment.number
+    found = None
+    for ln in lines:
+        if ln.lx_segment.number <= number:
+            found = ln
+        else:
+            break
+    return found
+
