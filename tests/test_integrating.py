@@ -69,7 +69,9 @@ def test_filter_example(tmp_path: Path) -> None:
 def test_watch_example(tmp_path: Path) -> None:
     proc = run_block("watch", tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr.decode()
-    assert proc.stdout.decode().split() == ["mixed.277", "mixed.accepted.837", "mixed.report.json", "mixed.worklist.csv"]
+    # mixed.837 breaks the implementation guide on purpose: the built-in validator's 999 is among the outputs
+    assert proc.stdout.decode().split() == ["mixed.277", "mixed.999", "mixed.accepted.837", "mixed.report.json",
+                                            "mixed.worklist.csv"]
     assert (tmp_path / "inbox" / "processed" / "mixed.837").read_bytes() == (FIXTURES / "mixed.837").read_bytes()
     assert_valid_277((tmp_path / "outbox" / "mixed.277").read_text(encoding="latin-1"))
     assert "mixed.837: 9 claims, 3 accepted, 6 rejected" in proc.stderr.decode()

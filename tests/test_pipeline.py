@@ -46,7 +46,7 @@ def test_filter_mode_keeps_the_other_outputs_in_outdir_when_given(tmp_path: Path
     assert_valid_277(proc.stdout.decode("latin-1"))
     assert proc.stdout.startswith(b"ISA*") and proc.stdout.count(b"~ST*277*") + proc.stdout.count(b"\nST*277*") == 2
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "mixed.accepted.837", "mixed.report.html", "mixed.report.json", "mixed.worklist.csv"]
+        "mixed.999", "mixed.accepted.837", "mixed.report.html", "mixed.report.json", "mixed.worklist.csv"]
 
 
 def test_filter_mode_json_report_is_byte_exact(tmp_path: Path) -> None:

@@ -84,8 +84,9 @@ def test_drop_folder_takes_complete_files_once(tmp_path: Path, mode: str) -> Non
     assert (inbox / "failed" / "LICENSE.error.txt").read_text().strip() == cli.stderr.strip().removeprefix(
         f"scrubber: {inbox / 'failed'}/")
     assert sorted(p.name for p in outbox.iterdir()) == sorted(
-        f"{stem}.{ext}" for stem in ("claims", "claims-2", "later")
-        for ext in ("277", "accepted.837", "report.json", "worklist.csv"))
+        [f"{stem}.{ext}" for stem in ("claims", "claims-2", "later")
+         for ext in ("277", "accepted.837", "report.json", "worklist.csv")]
+        + ["claims.999", "later.999"])  # mixed.837 breaks the implementation guide on purpose
     assert json.loads((outbox / "claims-2.report.json").read_text())["claims_total"] == 2
     assert_valid_277((outbox / "claims.277").read_text(encoding="latin-1"))
     assert_valid_837((outbox / "claims.accepted.837").read_text(encoding="latin-1"))
