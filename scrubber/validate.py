@@ -11,6 +11,10 @@ here rather than in pyx12 (research notes, shared/domain/x12-837p-277ca-pyx12.md
 - an empty segment silently ends its read: empty segments are left out (the reader notes them);
 - ``PWK*CT`` is in both 2400 PWK qualifier lists of its map, so its PWK02 is reported as invalid:
   errors on such a segment are dropped.
+
+With several processes a large transaction is validated in pieces of claims (scrubber.ig_pieces),
+with the outcome pyx12 gives on the whole interchange; its error tree is read as plain data
+(scrubber.ig_tree), from which pyx12's own visitor writes the 999.
 """
 
 from __future__ import annotations
