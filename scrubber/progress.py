@@ -43,6 +43,7 @@ class Progress:
         self.sizes = {p: _size(p) for p in paths}
         #: the label an outcome names its input by (scrubber.parallel.scrub_one), to its path
         self.labels = {("stdin" if p == "-" else show_path(p)): p for p in paths}
+        self.labels |= {show_path(os.path.abspath(p)): p for p in paths if p != "-"}  # as --dask names them
         self.files = len(paths)
         self.passes = passes
         self.done = 0  # inputs finished
