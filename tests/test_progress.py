@@ -76,7 +76,8 @@ def test_the_bar_counts_bytes_over_files_and_passes(tmp_path: Path, monkeypatch:
     a.write_bytes(b"x" * 1000)
     b.write_bytes(b"y" * 3000)
     screen = io.StringIO()
-    bar = Progress([str(a), str(b)], screen, force=True, passes=2)  # --validate pyx12: two passes a file
+    monkeypatch.chdir(tmp_path)
+    bar = Progress(["a.837", "b.837"], screen, force=True, passes=2)  # --validate pyx12: two passes a file
     bar.advance(500, 40, "pyx12")
     assert _last_percent(screen) == 6  # 500 of 8000 bytes
     bar.advance(1000, 80, "pyx12")
