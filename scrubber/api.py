@@ -47,7 +47,8 @@ class Options:
     source_name: str = ""
     source_id: str = ""
     only_edits: set[str] | None = None
-    #: called with the number of claims read so far, every few thousand claims (progress display)
+    #: progress display: called as ``progress(bytes_done, claims_done, stage)`` every thousand claims
+    #: read (stage "scrub"), and as pyx12's pieces come back (stage "pyx12"); see scrubber.progress
     progress: Any = None
     #: processes for one large file (cut at 2000A loops; the outputs are those of one process)
     jobs: int = 1
@@ -167,8 +168,8 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             findings = findings + engine.check_run(ev, run_index, findings)
             scrubbed = ScrubbedClaim(ev, findings)
             summary.claims += 1
-            if progress is not None and summary.claims % 5000 == 0:
-                progress(summary.claims)
+            if progress is not None and summary.claims % 1000 == 0:
+                progress(ev.segments[-1].offset if ev.segments else 0, summary.claims, "scrub")
             if scrubbed.findings:
                 summary.count(scrubbed)
             if scrubbed.rejected:
@@ -429,7 +430,9 @@ def validate_then_run(data: BinaryIO, label: str, writers: list[Writer], engine:
     from scrubber.validate import validate_stream
 
     data.seek(0)
-    report = validate_stream(data, jobs=validation_jobs(options), max_segment=options.max_segment)
+    shown = options.progress
+    report = validate_stream(data, jobs=validation_jobs(options), max_segment=options.max_segment,
+                             progress=(lambda done, claims: shown(done, claims, "pyx12")) if shown else None)
     data.seek(0)
     notices = list(report.file_level)
     if report.errors:

@@ -201,7 +201,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     except OutputError as exc:
         _err(str(exc))
         return 2
-    progress = Progress(len(inputs))
+    progress = Progress(inputs, passes=2 if args.validate == "pyx12" else 1)
     options = Options(html=not args.no_html, payers=payers, validate=args.validate == "pyx12",
                       guide="off" if args.validate == "off" else "builtin", rules=config, ncci=config.ncci,
                       max_segment=args.max_segment)
@@ -214,13 +214,14 @@ def cmd_scrub(args: argparse.Namespace) -> int:
         if len(inputs) == 1 and jobs > 1 and not options.validate:
             # One file: cut it at billing-provider loops and check the pieces in parallel.
             options.jobs, jobs = args.jobs, 1
-        if jobs <= 1 and progress.enabled:
-            options.progress = progress.claims_seen
+        if min(jobs, len(inputs)) <= 1 and progress.enabled:
+            options.progress = progress.advance  # inputs scrubbed in this process report as they go
         if args.stdout:
             outcomes = [scrub_one(inputs[0], args.outdir, options, stream=(args.stdout, sys.stdout.buffer))]
+            progress.file_done(outcomes[0][1].claims if outcomes[0][1] else 0, outcomes[0][0])
         else:
             outcomes = scrub_files(inputs, args.outdir, options, jobs=jobs,
-                                   done=lambda o: progress.file_done(o[1].claims if o[1] else 0))
+                                   done=lambda o: progress.file_done(o[1].claims if o[1] else 0, o[0]))
     progress.close()
     report = RunSummary(outcomes, skipped, args.outdir, args.stdout)
     for label, error in report.errors():
@@ -248,7 +249,7 @@ def _on_dask(address: str, inputs: list[str], outdir: str, options: Options, pro
         return None
     try:
         return scrub_on_dask(client, [os.path.abspath(p) for p in inputs], os.path.abspath(outdir), options,
-                             done=lambda o: progress.file_done(o[1].claims if o[1] else 0))
+                             done=lambda o: progress.file_done(o[1].claims if o[1] else 0, o[0]))
     finally:
         client.close()
 
