@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -46,7 +47,8 @@ class Options:
     source_name: str = ""
     source_id: str = ""
     only_edits: set[str] | None = None
-    #: called with the number of claims read so far, every few thousand claims (progress display)
+    #: progress display: called as ``progress(bytes_done, claims_done, stage)`` every thousand claims
+    #: read (stage "scrub"), and as pyx12's pieces come back (stage "pyx12"); see scrubber.progress
     progress: Any = None
     #: processes for one large file (cut at 2000A loops; the outputs are those of one process)
     jobs: int = 1
@@ -86,11 +88,25 @@ class Summary:
     transactions: int = 0
     notices: list[str] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    #: findings per edit (warnings included), and claims each edit rejected (a claim counts once per edit)
+    findings_by_edit: dict[str, int] = field(default_factory=dict)
+    rejected_by_edit: dict[str, int] = field(default_factory=dict)
     guide: Any = None  # the built-in validator's run (scrubber.guide.GuideRun), for the 999
 
     @property
     def exit_code(self) -> int:
         return 1 if self.rejected else 0
+
+    def count(self, scrubbed: ScrubbedClaim) -> None:
+        """Add one claim's findings to the per-edit counts (only claims with findings get here)."""
+        by_edit = self.findings_by_edit
+        rejecting = set()
+        for f in scrubbed.findings:
+            by_edit[f.edit] = by_edit.get(f.edit, 0) + 1
+            if f.severity == "reject":
+                rejecting.add(f.edit)
+        for edit in rejecting:
+            self.rejected_by_edit[edit] = self.rejected_by_edit.get(edit, 0) + 1
 
 
 class _Collect(Writer):
@@ -155,8 +171,10 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
                 findings = findings + across
             scrubbed = ScrubbedClaim(ev, findings)
             summary.claims += 1
-            if progress is not None and summary.claims % 5000 == 0:
-                progress(summary.claims)
+            if progress is not None and summary.claims % 1000 == 0:
+                progress(ev.segments[-1].offset if ev.segments else 0, summary.claims, "scrub")
+            if findings:
+                summary.count(scrubbed)
             if findings and scrubbed.rejected:
                 summary.rejected += 1
             else:
@@ -199,6 +217,11 @@ def output_name(input_path: str) -> str:
     return stem if dot and stem else base
 
 
+#: outputs by the names the command line (``--stdout``) and the HTTP service (``?output=``) use
+OUTPUT_KEYS = {"277": "277", "accepted": "837", "json": "json", "report": "json", "html": "html",
+               "worklist": "worklist"}
+
+
 #: every output of an input NAME, in the order a commit renames them into place: the JSON report
 #: last, so a consumer that reacts to it finds the rest already there. A name not written in a run
 #: is removed by its commit (no stale accepted 837, 999 or report beside new outputs).
@@ -219,17 +242,23 @@ def output_files(name: str) -> dict[str, str]:
 
 def scrub_to_dir(
     source: str | Path | BinaryIO,
-    outdir: str | Path,
+    outdir: str | Path | None,
     *,
     name: str | None = None,
     options: Options | None = None,
     engine: Engine | None = None,
+    stream: tuple[str, BinaryIO] | None = None,
 ) -> Summary:
     """Scrub one input into ``outdir``: NAME.277, NAME.accepted.837, NAME.report.json/.html.
 
     The outputs are committed as one set (scrubber.commit): all of them appear together at the end,
     or, when the input is unusable or anything fails first, none of the earlier ones changes.
     Raises InputError (the input) or OutputError (the output folder).
+
+    With ``stream=(OUTPUT, binary stream)`` (OUTPUT a key of ``OUTPUT_KEYS``; filter mode and the
+    HTTP service) that output goes to the stream instead of ``outdir``, byte-exact, once the whole
+    input has been read and the folder's outputs are committed (an unusable input leaves nothing
+    half-written there either); with ``outdir=None`` the other outputs are not kept.
     """
     options = options or Options()
     engine = engine or engine_for(options)
@@ -238,35 +267,103 @@ def scrub_to_dir(
         name = output_name(str(source)) if is_path else "stdin"
     input_label = _readable(os.path.basename(str(source))) if is_path else name
     moment = options.moment()
-    stream = _open_input(source) if is_path else (source if not isinstance(source, (str, Path)) else _stdin())
+    streamed = OUTPUT_KEYS[stream[0]] if stream else None
+    target = _StreamedOutput(stream[1]) if stream else None
+    html = streamed == "html" or (options.html and outdir is not None)
+    folder: Any = (OutputSet(outdir, name, output_files(name), protect=[source] if is_path else [])
+                   if outdir is not None else _NoFolder())
+    stream_in = _open_input(source) if is_path else (source if not isinstance(source, (str, Path)) else _stdin())
     try:
-        with OutputSet(outdir, name, output_files(name), protect=[source] if is_path else []) as out:
-            handles = {"277": out.open("277"), "837": out.open("837"), "json": out.open("json", "ascii"),
-                       "worklist": out.open("worklist", "utf-8")}
-            if options.html:
-                handles["html"] = out.open("html", "utf-8")
-            writers = make_writers(handles, input_label, options, engine, moment)
+        with folder as out:
+
+            def open_output(key: str, encoding: str = ENCODING) -> IO[str]:
+                return target.open(encoding) if target is not None and key == streamed else out.open(key, encoding)
+
+            handles = {"277": open_output("277"), "837": open_output("837"), "json": open_output("json", "ascii"),
+                       "worklist": open_output("worklist", "utf-8")}
+            if html:
+                handles["html"] = open_output("html", "utf-8")
+            writers = make_writers(handles, input_label, replace(options, html=html), engine, moment)
             if options.validate:
-                summary, ack = _validated(stream, is_path, input_label, writers, engine, options)
+                summary, ack = _validated(stream_in, is_path, input_label, writers, engine, options)
                 if ack:
                     out.open("999").write(ack)
             else:
                 pieces = split_plan(source, options.jobs * 16, options.max_segment) if is_path and options.jobs > 1 else None
                 if pieces:
-                    summary = _run_split(stream, str(source), pieces, input_label, writers, engine, options)
+                    summary = _run_split(stream_in, str(source), pieces, input_label, writers, engine, options)
                 else:
-                    summary = run(stream, input_label, writers, engine, options.progress,
+                    summary = run(stream_in, input_label, writers, engine, options.progress,
                                   max_segment=options.max_segment, validator=options.validator)
                 text = ack_999(summary, moment, options.control(moment))
                 if text:
                     out.open("999").write(text)  # not opened: an earlier NAME.999 goes at the commit
             if summary.accepted == 0:
-                out.discard("837")  # no claim to forward: an earlier accepted 837 goes too
+                # no claim to forward: an earlier accepted 837 goes too, and none reaches the stream
+                if streamed == "837" and target is not None:
+                    target.discard()
+                else:
+                    out.discard("837")
             summary.outputs = out.commit()
+        if target is not None:
+            target.commit()
     finally:
+        if target is not None:
+            target.discard()
         if is_path:
-            stream.close()
+            stream_in.close()
     return summary
+
+
+class _StreamedOutput:
+    """An output spooled until the run ends, then copied to a stream (nothing partial reaches it)."""
+
+    def __init__(self, target: BinaryIO) -> None:
+        self._target = target
+        self._spool: Any = None
+        self.fh: IO[str] | None = None
+
+    def open(self, encoding: str) -> IO[str]:
+        self._spool = tempfile.SpooledTemporaryFile(16 << 20)  # memory, then disk
+        self.fh = io.TextIOWrapper(self._spool, encoding, errors="replace", newline="")
+        return self.fh
+
+    def commit(self) -> None:
+        if self.fh is None or self.fh.closed:
+            return
+        self.fh.flush()
+        self._spool.seek(0)
+        shutil.copyfileobj(self._spool, self._target, 1 << 20)
+        self._target.flush()
+        self.fh.close()
+
+    def discard(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+class _NoFolder:
+    """No output folder (filter mode without ``-o``, the HTTP service): outputs not asked for go nowhere."""
+
+    def __enter__(self) -> _NoFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def open(self, key: str, encoding: str = ENCODING) -> IO[str]:
+        return _Null()
+
+    def discard(self, key: str) -> None:
+        pass
+
+    def commit(self) -> list[Path]:
+        return []
+
+
+class _Null(io.TextIOBase):
+    def write(self, s: str) -> int:
+        return len(s)
 
 
 def _run_split(stream: BinaryIO, path: str, pieces: list, label: str, writers: list[Writer], engine: Engine,
@@ -336,7 +433,9 @@ def validate_then_run(data: BinaryIO, label: str, writers: list[Writer], engine:
     from scrubber.validate import validate_stream
 
     data.seek(0)
-    report = validate_stream(data, jobs=validation_jobs(options), max_segment=options.max_segment)
+    shown = options.progress
+    report = validate_stream(data, jobs=validation_jobs(options), max_segment=options.max_segment,
+                             progress=(lambda done, claims: shown(done, claims, "pyx12")) if shown else None)
     data.seek(0)
     notices = list(report.file_level)
     if report.errors:

@@ -98,16 +98,18 @@ def ndc_format(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
 @kind("diagnosis_exclusion", triggers=param_trigger("codes", default="@drug @primary"), bounds=pack_dates,
       reads="payer dx pointers")
 def diagnosis_exclusion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
-    """For payers that exclude a class of service (e.g. cosmetic), lines of ``params.codes`` whose
-    pointed diagnoses are all in the table's list, and lines billed with a listed procedure."""
+    """Lines of ``params.codes`` whose pointed diagnoses are all in the table's list, and lines billed
+    with a listed procedure; with ``params.exclusion``, only for payers that exclude that class of
+    service (e.g. cosmetic)."""
     excluded_rows = rows(ctx, edit, params.get("table", "cosmetic"))
     if not excluded_rows:
         return
-    excluded = ctx.payers.excludes(claim, params.get("exclusion", "cosmetic")) if ctx.payers is not None else None
-    if excluded is None:
-        excluded = is_medicare(claim, ctx.payers)
-    if not excluded:
-        return
+    if params.get("exclusion") is not None:  # else: a diagnosis any payer may refuse for these codes
+        excluded = ctx.payers.excludes(claim, params["exclusion"]) if ctx.payers is not None else None
+        if excluded is None:
+            excluded = is_medicare(claim, ctx.payers)
+        if not excluded:
+            return
     codes = book(ctx, edit)
     targets = params.get("codes", "@drug @primary")
     dx_rows = [r for r in excluded_rows if r.get("kind", "diagnosis") == "diagnosis"]
