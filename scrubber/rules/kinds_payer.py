@@ -7,6 +7,7 @@ payer the registry does not know has no policy and passes these edits.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,9 +110,12 @@ class _Covered:
 
 
 def _covered(ctx: Context, policy: Policy, code: str, day: dt.date) -> _Covered:
-    """``_Covered`` once per policy, code and day (claims of a file repeat them)."""
+    """``_Covered`` once per policy, code and stretch of days between the dates of its rows."""
     memo = ctx.memo("payer-covered", dict)
-    key = (id(policy), code, day)  # policies live as long as the run's registry
+    dates = ctx.memo(("payer-row-dates", id(policy)), lambda: sorted(
+        {d for r in policy.diagnoses for d in (r.valid_from, r.valid_to) if d is not None}))
+    # rows_for(code, day) changes only where a row starts or ends (bisect_right: a start counts on its day)
+    key = (id(policy), code, bisect_right(dates, day))  # policies live as long as the run's registry
     found = memo.get(key)
     if found is None:
         if len(memo) >= 1024:
