@@ -105,8 +105,8 @@ class Engine:
         dates: set[dt.date] = set()
         unit_codes: set[str] = set()
         for pack in self.catalog.packs:
-            for edit in pack.edits:
-                edit = self._effective(edit, rules)
+            for listed in pack.edits:
+                edit = self._effective(listed, rules)
                 if edit is None or (self._only is not None and edit.id not in self._only and edit.id not in ALWAYS):
                     continue
                 if edit.id in rules.severity:

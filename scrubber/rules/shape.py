@@ -98,7 +98,7 @@ def claim_shape(claim: ClaimUnit, bounds: Sequence[dt.date], exact: frozenset[st
     return (
         tuple([(ln.qualifier, ln.code, rank.get(cdos if ln.dtp is None else ln.dos, -1), ln.dtp is not None)
                for ln in lines]),
-        tuple([bisect_right(bounds, day) for day in order]),
+        tuple([bisect_right(bounds, day) for day in order]),  # type: ignore[type-var]
         (sub.payer_id, sub.filing_indicator) if sub is not None else None,
         (claim.place, claim.frequency, claim.prior_auth != "", claim.dos_segment is not None, rank.get(cdos, -1)),
         tuple([(d.qualifier, d.code) for d in claim.diagnoses]),
