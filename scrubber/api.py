@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -22,9 +22,6 @@ from scrubber.engine import Engine
 from scrubber.errors import InputError
 from scrubber.guide import attach as attach_guide
 from scrubber.model import ClaimUnit, GroupEnd, InterchangeEnd, ScrubbedClaim, TransactionEnd
-from scrubber.pool import process_pool, stop
-from scrubber.split import SplitFindings
-from scrubber.split import plan as split_plan
 from scrubber.writers.accepted837 import Accepted837Writer
 from scrubber.writers.ack277 import Ack277Writer
 from scrubber.writers.base import ENCODING, Writer
@@ -120,35 +117,20 @@ def meta(engine: Engine) -> dict[str, Any]:
 
 
 def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine,
-        progress: Any = None, split: Any = None, notices: list[str] | None = None,
+        progress: Any = None, notices: list[str] | None = None,
         max_segment: int = MAX_SEGMENT, validator: str = "builtin") -> Summary:
     """Read, check and feed every writer in one pass. Raises InputError for unusable input.
 
-    With ``split`` (scrubber.split.SplitFindings) the checks of each claim come from worker
-    processes; a claim the parent reads as structurally broken is checked here.
+    This is the reference path: ``--jobs N`` on one file (scrubber.split) gives the same outputs.
     """
     writers = list(writers)
     reader = Reader(stream, max_segment=max_segment)
     summary = Summary(input_name)
     guide = attach_guide(reader, engine) if validator == "builtin" else None
     run_index = engine.new_run()  # cross-claim edits: one index per input file, claims in input order
-    txn = None
-    position = 0
     for ev in reader.events():
         if isinstance(ev, ClaimUnit):
-            findings = None
-            if split is not None:
-                if ev.transaction is not txn:
-                    txn, position = ev.transaction, 0
-                found = split.get(ev.transaction.index, position)
-                position += 1
-                if found is not None and not ev.problems and not found[1]:
-                    findings = found[0]
-            if findings is None:
-                findings = engine.check(ev)
-            elif guide is not None:
-                # The guide's walk lives in this process: its findings join the workers'.
-                findings = engine.with_guide(ev, findings)
+            findings = engine.check(ev)
             findings = findings + engine.check_run(ev, run_index, findings)
             scrubbed = ScrubbedClaim(ev, findings)
             summary.claims += 1
@@ -238,25 +220,13 @@ def scrub_to_dir(
     stream = _open_input(source) if is_path else (source if not isinstance(source, (str, Path)) else _stdin())
     try:
         with OutputSet(outdir, name, output_files(name), protect=[source] if is_path else []) as out:
-            handles = {"277": out.open("277"), "837": out.open("837"), "json": out.open("json", "ascii"),
-                       "worklist": out.open("worklist", "utf-8")}
-            if options.html:
-                handles["html"] = out.open("html", "utf-8")
-            writers = make_writers(handles, input_label, options, engine, moment)
-            if options.validate:
-                summary, ack = _validated(stream, is_path, input_label, writers, engine, options)
-                if ack:
-                    out.open("999").write(ack)
-            else:
-                pieces = split_plan(source, options.jobs * 16, options.max_segment) if is_path and options.jobs > 1 else None
-                if pieces:
-                    summary = _run_split(stream, str(source), pieces, input_label, writers, engine, options)
-                else:
-                    summary = run(stream, input_label, writers, engine, options.progress,
-                                  max_segment=options.max_segment, validator=options.validator)
-                text = ack_999(summary, moment, options.control(moment))
-                if text:
-                    out.open("999").write(text)  # not opened: an earlier NAME.999 goes at the commit
+            summary = None
+            if is_path and options.jobs > 1 and not options.validate:
+                from scrubber.stitch import scrub_split  # one large file over worker processes
+
+                summary = scrub_split(str(source), out, input_label, options, engine, moment)
+            if summary is None:
+                summary = _scrub_into(out, stream, is_path, input_label, options, engine, moment)
             if summary.accepted == 0:
                 out.discard("837")  # no claim to forward: an earlier accepted 837 goes too
             summary.outputs = out.commit()
@@ -266,20 +236,30 @@ def scrub_to_dir(
     return summary
 
 
-def _run_split(stream: BinaryIO, path: str, pieces: list, label: str, writers: list[Writer], engine: Engine,
-               options: Options) -> Summary:
-    """``run`` with the checks of one large file spread over worker processes (scrubber.split)."""
-    pool = process_pool(options.jobs)
-    split = None
-    try:
-        split = SplitFindings(path, pieces, replace(options, progress=None), pool)
-        return run(stream, label, writers, engine, options.progress, split, max_segment=options.max_segment,
-                   validator=options.validator)
-    except KeyboardInterrupt:
-        stop(pool, [f for f in split.futures if f is not None] if split else [])
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # an unusable input: the pieces not begun are dropped
+def open_outputs(out: OutputSet, html: bool) -> dict[str, IO[str]]:
+    """The staged handles the writers write to (NAME.999 is opened only when there is one)."""
+    handles = {"277": out.open("277"), "837": out.open("837"), "json": out.open("json", "ascii"),
+               "worklist": out.open("worklist", "utf-8")}
+    if html:
+        handles["html"] = out.open("html", "utf-8")
+    return handles
+
+
+def _scrub_into(out: OutputSet, stream: BinaryIO, is_path: bool, label: str, options: Options, engine: Engine,
+                moment: dt.datetime) -> Summary:
+    """One pass over the input in this process (the reference path; ``--jobs 1``)."""
+    writers = make_writers(open_outputs(out, options.html), label, options, engine, moment)
+    if options.validate:
+        summary, ack = _validated(stream, is_path, label, writers, engine, options)
+        if ack:
+            out.open("999").write(ack)
+        return summary
+    summary = run(stream, label, writers, engine, options.progress, max_segment=options.max_segment,
+                  validator=options.validator)
+    text = ack_999(summary, moment, options.control(moment))
+    if text:
+        out.open("999").write(text)  # not opened: an earlier NAME.999 goes at the commit
+    return summary
 
 
 def _open_input(path: str | Path) -> BinaryIO:

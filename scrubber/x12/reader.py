@@ -49,6 +49,9 @@ class Reader:
         self.transactions = 0
         self.claims = 0
         self._dropped_notices = 0
+        #: byte offset of an HL -> its number in its transaction, for a piece of a transaction read on
+        #: its own (scrubber.split): the segments after it are numbered as in the whole file
+        self.renumber: dict[int, int] = {}
 
     def _notice(self, text: str) -> None:
         if len(self.notices) < MAX_NOTICES:
@@ -103,6 +106,8 @@ class Reader:
                 if claim_segments is not None:
                     yield claim()
                     claim_segments = None
+                if sid == "HL" and self.renumber:
+                    seg_no = seg.number = self.renumber.get(seg.offset, seg_no)
                 unit_end = seg_no + MAX_UNIT_SEGMENTS
                 if sid in _ENVELOPE:
                     raise InputError(f"{sid} inside transaction {txn.control!r}: its SE is missing",

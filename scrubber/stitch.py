@@ -1,0 +1,504 @@
+"""The parent of a split run (design: scrubber.split): hand out pieces, settle them in file order, stitch.
+
+Pieces go to the workers as the pre-scan finds them, a few ahead. Each result is settled in file
+order: its numbering checked against what the pieces before it counted, its cross-claim keys
+against those recorded before it (``KeyFilter``); a piece that got either wrong is done again
+with the right numbers or a seeded index. A settled piece is stitched at once into the 277CA and
+accepted-837 spools and the report writers' state; the outputs are opened and written only when
+every piece has settled, so a file the split path gives up on (``Fallback``) is read by the
+single-process path from a clean slate.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import pickle
+import shutil
+from array import array
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from scrubber.commit import OutputSet
+from scrubber.errors import InputError
+from scrubber.guide.validator import GroupRecord, GuideError, TxnErrors
+from scrubber.model import Group, Interchange, Transaction
+from scrubber.piecework import INHERITED, Part, PieceResult, Task, run_piece
+from scrubber.pool import process_pool, stop
+from scrubber.runindex import ClaimKeys, RunIndex
+from scrubber.split import Bases, Piece, PlanError, Planner, plan
+from scrubber.writers.pieces import HtmlSeed
+from scrubber.writers.stitching import Stitch277, Stitch837, StitchHtml, StitchJson, StitchWorklist, append_file
+from scrubber.x12.reader import MAX_NOTICES
+
+#: validator errors filed at an HL before the gap it reveals in the claim before it
+_AT_HL = frozenset({"hl_count", "hl_parent", "seg_id", "trailing"})
+
+
+class Fallback(Exception):
+    """The split path cannot vouch for this file: the single-process path reads it."""
+
+
+class KeyFilter:
+    """Keys recorded by the accepted claims of settled pieces: a bit filter in memory (two bits a
+    key), each piece's sorted keys and ClaimKeys in a file, read only when the filter says maybe."""
+
+    def __init__(self, expected_keys: int) -> None:
+        bits = 1 << max(16, min(28, (max(1, expected_keys) * 24).bit_length()))
+        self.bits = bytearray(bits >> 3)
+        self.mask = bits - 1
+        self.files: list[str] = []
+
+    def _slots(self, key: int) -> tuple[int, int]:
+        return key & self.mask, (key >> 32) & self.mask
+
+    def add(self, path: str) -> None:
+        bits, mask = self.bits, self.mask
+        for key in _sorted_keys(path):
+            a, b = key & mask, (key >> 32) & mask
+            bits[a >> 3] |= 1 << (a & 7)
+            bits[b >> 3] |= 1 << (b & 7)
+        self.files.append(path)
+
+    def shared(self, lookups: array) -> set[int]:
+        """The keys of ``lookups`` recorded by an earlier piece."""
+        bits, mask = self.bits, self.mask
+        maybe = [k for k in lookups
+                 if bits[(k & mask) >> 3] >> (k & 7) & 1 and bits[((k >> 32) & mask) >> 3] >> ((k >> 32) & 7) & 1]
+        found: set[int] = set()
+        if not maybe:
+            return found
+        for path in self.files:
+            keys = _sorted_keys(path)
+            for k in maybe:
+                i = bisect.bisect_left(keys, k)
+                if i < len(keys) and keys[i] == k:
+                    found.add(k)
+        return found
+
+    def seeds(self, shared: set[int]) -> list[ClaimKeys]:
+        """The earlier accepted claims that hold one of ``shared``, in file order."""
+        out: list[ClaimKeys] = []
+        for path in self.files:
+            with open(path, "rb") as fh:
+                n = int.from_bytes(fh.read(8), "little")
+                fh.seek(8 + n)
+                for keys in pickle.load(fh):
+                    if keys.content in shared or keys.claim_id in shared or any(lk.day in shared for lk in keys.lines):
+                        out.append(keys)
+        return out
+
+
+def _sorted_keys(path: str) -> array:
+    with open(path, "rb") as fh:
+        n = int.from_bytes(fh.read(8), "little")
+        keys = array("q")
+        keys.frombytes(fh.read(n))
+    return keys
+
+
+class _OpenTransaction:
+    """Sums over the settled parts of the transaction the next piece may continue."""
+
+    def __init__(self, st: int) -> None:
+        self.st = st
+        self.segments = self.claims = self.hls = self.blocks = self.hls837 = 0
+        self.parts = 0
+        self.hl_high = 0
+        self.plain_hls = True
+
+
+def scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: Any, moment: dt.datetime) -> Any:
+    """Scrub one file over ``options.jobs`` processes into ``out``; None when the single-process path should."""
+    planner = plan(path, options.jobs, options.max_segment)
+    if planner is None:
+        return None
+    folder = out.stage / "pieces"
+    folder.mkdir()
+    split = _SplitRun(planner, str(folder), label, options, engine, moment)
+    try:
+        try:
+            split.collect()
+        finally:
+            planner.close()
+    except Fallback:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    try:
+        return split.write(out)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class _SplitRun:
+    def __init__(self, planner: Planner, folder: str, label: str, options: Any, engine: Any,
+                 moment: dt.datetime) -> None:
+        from scrubber.api import Summary, meta
+
+        self.planner = planner
+        self.skeleton = planner.skeleton
+        self.folder = folder
+        self.label = label
+        self.options = options
+        self.engine = engine
+        self.moment = moment
+        self.summary = Summary(label)
+        self.filter = KeyFilter(planner.size // 160)
+        self.tallies: dict[str, tuple[int, dt.date, dt.date]] = {}
+        self.open: _OpenTransaction | None = None
+        self.txns: dict[int, Transaction] = {}
+        self.groups: dict[int, Group] = {}
+        self.interchanges: dict[int, Interchange] = {}
+        self.st_totals: dict[int, list[int]] = {}  # segments, claims of each transaction not yet ended
+        self.ended = 0  # entries of the skeleton's order done
+        self.transactions = 0
+        self.real_ge: dict[int, Any] = {}  # trailers as the file has them, for the 837's line breaks
+        self.real_iea: dict[int, Any] = {}
+        self.reader_notices: list[str] = []
+        self.dropped_notices = 0
+        self.guide_on = options.validator == "builtin" and engine.runs("X12-IG")
+        self.guide_groups: dict[int, GroupRecord] = {}
+        self.guide_isa: dict[int, Any] = {}
+        self.guide_txns: dict[int, TxnErrors] = {}
+        self.guide_errors = 0
+        self.guide_notices: list[str] = []
+        self.worklist: list[tuple[str, int]] = []
+        self.s277 = Stitch277(open(f"{folder}/stitched.277", "w", encoding="latin-1", newline=""), now=moment,
+                              control_base=options.control(moment), source_name=options.source_name,
+                              source_id=options.source_id)
+        self.s837 = Stitch837(open(f"{folder}/stitched.837", "w", encoding="latin-1", newline=""))
+        the_meta = meta(engine)
+        self.json = StitchJson(None, input_name=label, meta=the_meta)  # type: ignore[arg-type]
+        self.html = StitchHtml(None, input_name=label, meta=the_meta, registry=engine.payers,  # type: ignore[arg-type]
+                               titles={e.id: e.title for e in engine.catalog.edits.values()}) if options.html else None
+
+    # -- handing out and settling ---------------------------------------------------------------
+    def collect(self) -> None:
+        INHERITED[:] = [self.engine]  # forked workers use this process's engine as it is
+        if self.guide_on:
+            from scrubber.guide.tables import load_tables
+
+            load_tables()
+        pool = process_pool(self.options.jobs)
+        pending: deque[tuple[Piece, Future]] = deque()
+        try:
+            pieces = self.planner.pieces()
+            more = True
+            while True:
+                while more and len(pending) < 2 * self.options.jobs:
+                    piece = next(pieces, None)
+                    if piece is None:
+                        more = False
+                    else:
+                        pending.append((piece, pool.submit(run_piece, self._task(piece, 1))))
+                if not pending:
+                    break
+                piece, future = pending.popleft()
+                piece, result = self._settle(piece, future.result(), pool)
+                self._accept(piece, result)
+            if self.summary.claims == 0:
+                raise Fallback  # the single pass says what is wrong with a file without claims
+            self._end_until(None)
+        except KeyboardInterrupt:
+            stop(pool, [f for _p, f in pending])
+            raise
+        except PlanError:
+            raise Fallback from None
+        finally:
+            for _p, f in pending:
+                f.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            INHERITED.clear()
+            self.s277.out.close()
+            self.s837.finish([])
+            self.s837.out.close()
+
+    def _task(self, piece: Piece, round_: int, seeds: list[ClaimKeys] | None = None, hl837: int = 0) -> Task:
+        html = None
+        if self.html is not None:
+            html = HtmlSeed(dict(self.html.strings), dict(self.html.payers), dict(self.html.edits))
+        return Task(self.planner.path, piece, round_, self.folder, replace(self.options, progress=None), self.moment,
+                    seeds or [], html, hl837, self.label)
+
+    def _settle(self, piece: Piece, result: PieceResult, pool: ProcessPoolExecutor) -> tuple[Piece, PieceResult]:
+        """The piece's result as a single process would have it: done again when numbering or keys say so."""
+        for attempt in range(2):
+            if result.stopped:
+                raise KeyboardInterrupt
+            if result.anomaly:
+                raise Fallback(result.anomaly)
+            if result.error is not None:
+                message, offset, segment = result.error
+                raise InputError(message, offset=offset, segment=segment)
+            if [p.st for p in result.parts] != list(range(piece.first_st, piece.last_st + 1)):
+                raise Fallback("the pieces' transactions are not the plan's")
+            bases, hl837 = self._bases(piece)
+            seeds: list[ClaimKeys] = []
+            if attempt == 0:
+                lookups = array("q")
+                lookups.frombytes(result.lookups)
+                shared = self.filter.shared(lookups)
+                if shared:
+                    seeds = self.filter.seeds(shared)
+            if bases == piece.bases and not seeds:
+                return piece, result
+            if attempt:
+                raise Fallback("a piece done again still disagrees")
+            _remove(result)
+            piece = replace(piece, bases=bases)
+            result = pool.submit(run_piece, self._task(piece, 2, seeds, hl837)).result()
+        raise AssertionError("unreachable")
+
+    def _bases(self, piece: Piece) -> tuple[Bases, int]:
+        ordinal = self.summary.claims
+        if not piece.cont:
+            return Bases(ordinal), 0
+        ot = self.open
+        if ot is None or ot.st != piece.first_st:
+            raise Fallback("a piece continues a transaction no piece began")
+        return Bases(ordinal, ot.segments + 1, ot.claims, ot.hls, ot.blocks), ot.hls837 + 1
+
+    # -- a settled piece ----------------------------------------------------------------------------
+    def _accept(self, piece: Piece, res: PieceResult) -> None:
+        s = self.summary
+        s.claims += res.claims
+        s.accepted += res.accepted
+        s.rejected += res.rejected
+        self.real_ge.update(res.ge)
+        self.real_iea.update(res.iea)
+        if self.guide_on:
+            self.guide_errors += res.guide_errors
+            self.guide_notices += res.guide_notices
+            for g, (isa, gs, delims, ge) in res.groups.items():
+                record = self.guide_groups.get(g)
+                if record is None:
+                    # One ISA object per interchange: the 999 groups its AK1s by it.
+                    isa = self.guide_isa.setdefault(self.skeleton.groups[g].ix, isa)
+                    record = self.guide_groups[g] = GroupRecord(isa, gs, delims)
+                if ge is not None:
+                    record.ge = ge
+        for part in res.parts:
+            self._part(piece, res, part)
+        self.filter.add(res.recorded)
+        for template, (n, first, last) in res.tallies.items():
+            had = self.tallies.get(template)
+            self.tallies[template] = (n, first, last) if had is None else (had[0] + n, min(had[1], first), max(had[2], last))
+        self.json.add_piece(res.json, res.files["json"])
+        self.worklist.append((res.files["worklist"], res.worklist_start))
+        if self.html is not None and res.html is not None:
+            self.html.add_piece(res.html, f"{self.folder}/{res.index}.{res.round}")
+        if self.options.progress is not None:
+            self.options.progress(s.claims)
+
+    def _part(self, piece: Piece, res: PieceResult, part: Part) -> None:
+        st = part.st
+        ot = self.open
+        if ot is None or ot.st != st:
+            self._end_until(st)
+            ot = self.open = _OpenTransaction(st)
+            self.st_totals[st] = [0, 0]
+        ot.parts += 1
+        if part.hl_ids is None:
+            ot.plain_hls = False
+        elif part.hl_ids[1] >= part.hl_ids[0]:
+            if part.hl_ids[0] <= ot.hl_high:
+                ot.plain_hls = False
+            ot.hl_high = max(ot.hl_high, part.hl_ids[1])
+        if ot.parts > 1 and not ot.plain_hls:
+            raise Fallback("HL ids that repeat or are not plain numbers across pieces")
+        if ot.parts == 1 and part is res.parts[-1] and piece.tail and not ot.plain_hls:
+            raise Fallback("HL ids that are not plain numbers in a transaction cut in pieces")
+        ot.segments += part.segments
+        ot.claims += part.claims
+        ot.hls += part.hls
+        ot.blocks += part.p277.blocks if part.p277 else 0
+        ot.hls837 += part.p837.hls if part.p837 else 0
+        totals = self.st_totals[st]
+        totals[0] += part.segments
+        totals[1] += part.claims
+        txn = self._transaction(st, part.txn)
+        if part.se_real:
+            txn.se = part.txn.se
+        if part.p277 is not None:
+            self.s277.add_part(txn, res.files["277"], part.p277)
+        if part.p837 is not None:
+            self.s837.add_part(txn, res.files["837"], part.p837)
+        if self.guide_on and part.guide is not None:
+            self._guide_part(st, part)
+
+    def _guide_part(self, st: int, part: Part) -> None:
+        got = part.guide
+        assert got is not None
+        have = self.guide_txns.get(st)
+        if have is None:
+            g = self.skeleton.txns[st].group
+            have = self.guide_txns[st] = TxnErrors(None, got.st, [])
+            record = self.guide_groups.get(g)
+            if record is None:
+                raise Fallback("validator records out of step")
+            record.transactions.append(have)
+        _merge_errors(have.errors, got.errors, part.first)
+        have.envelope += got.envelope
+        have.se_count_wrong |= got.se_count_wrong
+        have.se_control_wrong |= got.se_control_wrong
+
+    # -- envelopes ----------------------------------------------------------------------------------
+    def _transaction(self, st: int, txn: Transaction) -> Transaction:
+        canon = self.txns.get(st)
+        if canon is None:
+            g = self.skeleton.txns[st].group
+            canon = self.txns[st] = txn
+            canon.index = st
+            canon.group = self._group(g, txn.group)
+        return canon
+
+    def _group(self, g: int, group: Group | None) -> Group:
+        canon = self.groups.get(g)
+        if canon is None:
+            if group is None:
+                raise Fallback("a group's trailer before its header")
+            canon = self.groups[g] = group
+            canon.interchange = self._interchange(self.skeleton.groups[g].ix, group.interchange)
+        return canon
+
+    def _interchange(self, i: int, ix: Interchange | None) -> Interchange:
+        canon = self.interchanges.get(i)
+        if canon is None:
+            if ix is None:
+                raise Fallback("an interchange's trailer before its header")
+            canon = self.interchanges[i] = ix
+            canon.index = i
+            canon.isa.raw = self.skeleton.interchanges[i].isa_lead + canon.isa.raw.lstrip(" \t\r\n")
+        return canon
+
+    def _end_until(self, st: int | None) -> None:
+        """Envelope ends in file order up to transaction ``st`` (all of them: None)."""
+        order = self.skeleton.order
+        while self.ended < len(order):
+            kind, n = order[self.ended]
+            if kind == "st" and n == st:
+                return
+            self.ended += 1
+            if kind == "st":
+                self.transactions = n
+                txn = self.txns.pop(n)
+                self.s277.end_transaction(txn)
+                self.s837.end_transaction(txn)
+                self._se_notices(n, txn)
+            elif kind == "ge":
+                group = self.groups.pop(n)
+                group.ge = self.real_ge.pop(n, group.ge)
+                self.s277.end_group(group)
+                self.s837.end_group(group)
+                self._ge_notices(n, group)
+            else:
+                ix = self.interchanges.pop(n)
+                ix.iea = self.real_iea.pop(n, ix.iea)
+                self.s277.end_interchange(ix)
+                self.s837.end_interchange(ix)
+                self._iea_notices(n, ix)
+        if st is not None:
+            raise Fallback("a transaction the plan did not find")
+
+    # The reader's notices about the envelope, from the whole file's counts (a piece sees a share).
+    def _notice(self, text: str) -> None:
+        if len(self.reader_notices) < MAX_NOTICES:
+            self.reader_notices.append(text)
+        else:
+            self.dropped_notices += 1
+
+    def _se_notices(self, st: int, txn: Transaction) -> None:
+        sk = self.skeleton.txns.pop(st)
+        count, claims = self.st_totals.pop(st)
+        els = sk.se_els
+        if _el(els, 1) != str(count):
+            self._notice(f"SE01 of transaction {txn.control!r} says {_el(els, 1)!r} segments, it has {count}")
+        if _el(els, 2) != txn.control:
+            self._notice(f"SE02 {_el(els, 2)!r} does not match ST02 {txn.control!r}")
+        if claims == 0:
+            self._notice(f"transaction {txn.control!r} holds no claim, so the 277CA has no transaction for it")
+
+    def _ge_notices(self, g: int, group: Group) -> None:
+        sk = self.skeleton.groups.pop(g)
+        els = sk.ge_els
+        if _el(els, 1) != str(sk.txns):
+            self._notice(f"GE01 says {_el(els, 1)!r} transactions, group {group.control!r} has {sk.txns}")
+        if _el(els, 2) != group.control:
+            self._notice(f"GE02 {_el(els, 2)!r} does not match GS06 {group.control!r}")
+
+    def _iea_notices(self, i: int, ix: Interchange) -> None:
+        sk = self.skeleton.interchanges.pop(i)
+        els = sk.iea_els
+        if _el(els, 1) != str(sk.groups):
+            self._notice(f"IEA01 says {_el(els, 1)!r} groups, interchange {ix.control!r} has {sk.groups}")
+        if _el(els, 2) != ix.control:
+            self._notice(f"IEA02 {_el(els, 2)!r} does not match ISA13 {ix.control!r}")
+
+    # -- the outputs ----------------------------------------------------------------------------------
+    def write(self, out: OutputSet) -> Any:
+        from scrubber.api import ack_999, open_outputs
+
+        s = self.summary
+        s.transactions = self.transactions
+        run = RunIndex()
+        run.tallies = self.tallies
+        notices = [*self.engine.notices(run), *self.reader_notices]
+        if self.dropped_notices:
+            notices.append(f"{self.dropped_notices} more notices not listed")
+        if self.guide_on:
+            s.guide = _Guide(list(self.guide_groups.values()), self.guide_errors, self.guide_notices)
+            if self.guide_errors:
+                notices = [f"the implementation-guide check found {self.guide_errors} error(s); see the 999", *notices,
+                           *self.guide_notices]
+        s.notices = notices
+        handles = open_outputs(out, self.options.html)
+        append_file(handles["277"], self.s277.out.name)
+        append_file(handles["837"], self.s837.out.name)
+        self.json.out = handles["json"]
+        self.json.finish(notices)
+        worklist = StitchWorklist(handles["worklist"])
+        worklist.pieces = self.worklist
+        worklist.finish(notices)
+        if self.html is not None:
+            self.html.out = handles["html"]
+            self.html.finish(notices)
+        text = ack_999(s, self.moment, self.options.control(self.moment))
+        if text:
+            out.open("999").write(text)
+        return s
+
+
+class _Guide:
+    """What a 999 and the summary read of the validator's run, merged from the pieces."""
+
+    def __init__(self, groups: list[GroupRecord], errors: int, notices: list[str]) -> None:
+        self.groups = groups
+        self.errors = errors
+        self.notices = notices
+
+
+def _merge_errors(have: list[GuideError], new: list[GuideError], first: int) -> None:
+    """Add a piece's errors of a transaction after those of the pieces before it, in the order one
+    pass files them: at the HL a piece starts with, the HL's own reader checks come before the gaps
+    it reveals at the end of the claim before it (which the piece before filed)."""
+    lead = 0
+    while lead < len(new) and new[lead].number == first and new[lead].reader in _AT_HL:
+        lead += 1
+    if lead:
+        cut = len(have)
+        while cut and have[cut - 1].number == first:
+            cut -= 1
+        have[cut:cut] = new[:lead]
+    have.extend(new[lead:])
+
+
+def _remove(result: PieceResult) -> None:
+    for path in [*result.files.values(), result.recorded, *(result.html or {}).get("files", {}).values()]:
+        Path(path).unlink(missing_ok=True)
+
+
+def _el(els: list[str], i: int) -> str:
+    return els[i] if i < len(els) else ""
