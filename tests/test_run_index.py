@@ -53,8 +53,9 @@ def tables(tmp_path_factory) -> str:
 
 
 def test_jobs_2_gives_the_cross_claim_verdicts_of_one_process(tmp_path: Path, tables: str, monkeypatch) -> None:
-    from scrubber import stitch
     from test_parallel import small_pieces
+
+    from scrubber import stitch
 
     small_pieces(monkeypatch)
     claims, expect = _claims()

@@ -110,7 +110,7 @@ def test_validator_errors_at_the_cuts_are_those_of_one_pass(tmp_path: Path, monk
     revealed by the HL a piece starts with, next to that HL's own error, in one pass's order."""
     small_pieces(monkeypatch)
     segs = transaction_segments(_claims("G", 300), control="0001", claims_per_billing=10)
-    out, in_claim = [], 0
+    out = []
     for i, s in enumerate(segs):
         nxt = segs[i + 1] if i + 1 < len(segs) else ""
         if s.startswith("DTP*472") and nxt.startswith("HL*") and nxt.endswith("*20*1"):
