@@ -11,6 +11,7 @@ earlier piece holds one of them).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import pickle
 from array import array
@@ -33,7 +34,7 @@ from scrubber.model import (
     TransactionEnd,
 )
 from scrubber.pool import interruptible, stopping
-from scrubber.runindex import ClaimKeys
+from scrubber.runindex import ClaimKeys, LineKey
 from scrubber.split import Piece, PieceStream
 from scrubber.writers.pieces import (
     CountingText,
@@ -120,13 +121,15 @@ class PieceResult:
 class PieceGuide(GuideRun):
     """The validator on a piece: counts per transaction, and which errors sit in bytes the piece owns."""
 
-    def __init__(self, real: tuple[int, int], hl_before: dict[int, int]) -> None:
+    def __init__(self, real: tuple[int, int], hl_before: dict[int, int], watch: set[int]) -> None:
         super().__init__(hl_before=hl_before)
         self.real = real
         self.owned = 0
         self.owned_notices: list[str] = []
         self.hl_counts: dict[int, int] = {}
         self.hl_ids: dict[int, list[int] | None] = {}
+        #: transactions (local ordinals) cut by the piece's ends: their HL ids are compared across pieces
+        self.watch = watch
         self.parent_errors = False
 
     def owns(self, seg: Segment | None) -> bool:
@@ -134,7 +137,10 @@ class PieceGuide(GuideRun):
 
     def _hl(self, seg: Segment) -> None:
         super()._hl(seg)
-        _note_hl(self.hl_counts, self.hl_ids, self._ordinal, seg)
+        st = self._ordinal
+        self.hl_counts[st] = self._hl_count - self._hl_before.get(st, 0)
+        if st in self.watch:
+            _note_hl(self.hl_ids, st, seg)
 
     def _file_at(self, unit: int, err: GuideError) -> None:
         super()._file_at(unit, err)
@@ -166,7 +172,8 @@ class _HlTap:
         for seg in self._tokenizer:
             sid = seg.els[0]
             if sid == "HL":
-                _note_hl(self.hl_counts, self.hl_ids, st, seg)
+                self.hl_counts[st] = self.hl_counts.get(st, 0) + 1
+                _note_hl(self.hl_ids, st, seg)
             elif sid == "ST":
                 st += 1
             yield seg
@@ -182,8 +189,7 @@ def _int(text: str) -> int | None:
         return None
 
 
-def _note_hl(counts: dict[int, int], ids: dict[int, list[int] | None], st: int, seg: Segment) -> None:
-    counts[st] = counts.get(st, 0) + 1
+def _note_hl(ids: dict[int, list[int] | None], st: int, seg: Segment) -> None:
     text = seg.els[1] if len(seg.els) > 1 else ""
     span = ids.get(st, [])
     if span is None:
@@ -241,7 +247,9 @@ class _Worker:
         guide: PieceGuide | None = None
         counter: Any
         if options.validator == "builtin" and engine.runs("X12-IG"):
-            guide = PieceGuide(self.real, {1: piece.bases.hls} if piece.cont else {})
+            last = piece.last_st - piece.first_st + 1
+            watch = {*((1,) if piece.cont else ()), *((last,) if piece.tail else ())}
+            guide = PieceGuide(self.real, {1: piece.bases.hls} if piece.cont else {}, watch)
             guide.renumber = renumber
             reader.tokenizer = _Tap(reader.tokenizer, guide)  # type: ignore[assignment]
             engine.context.extra["guide"] = guide
@@ -293,49 +301,67 @@ class _Worker:
             run_index.record(keys)
         res = self.result
         lookups: set[int] = set()
-        recorded: list[ClaimKeys] = []
+        recorded: list[tuple] = []
         cache = engine.context.claim_cache
         ws = list(writers.values())
         groups = 0
-        for ev in _events(reader):
-            if isinstance(ev, ClaimUnit):
-                findings = engine.check(ev)
-                findings = findings + engine.check_run(ev, run_index, findings)
-                scrubbed = ScrubbedClaim(ev, findings)
-                keys = cache.get("keys")
-                if keys is not None:
-                    _add_keys(lookups, keys)
-                    if not scrubbed.rejected:
-                        recorded.append(keys)
-                res.claims += 1
-                if scrubbed.rejected:
-                    res.rejected += 1
-                else:
-                    res.accepted += 1
-                for w in ws:
-                    w.claim(scrubbed)
-            elif isinstance(ev, TransactionEnd):
-                for w in ws:
-                    w.end_transaction(ev.transaction)
-                self._part(ev.transaction, writers, guide)
-            elif isinstance(ev, Group):
-                groups += 1
-            elif isinstance(ev, GroupEnd):
-                ge = ev.group.ge
-                if ge is not None and self.real[0] <= ge.offset < self.real[1]:
-                    res.ge[self.piece.first_group + groups - 1] = ge
-            elif isinstance(ev, InterchangeEnd):
-                iea = ev.interchange.iea
-                if iea is not None and self.real[0] <= iea.offset < self.real[1]:
-                    res.iea[self.piece.first_ix + ev.interchange.index - 1] = iea
+        try:
+            for ev in reader.events():
+                if isinstance(ev, ClaimUnit):
+                    findings = engine.check(ev)
+                    findings = findings + engine.check_run(ev, run_index, findings)
+                    scrubbed = ScrubbedClaim(ev, findings)
+                    res.claims += 1
+                    if scrubbed.rejected:
+                        res.rejected += 1
+                    else:
+                        res.accepted += 1
+                    keys = cache.get("keys")
+                    if keys is not None:
+                        # What the cross-claim index of an earlier piece could hold for this claim.
+                        lookups.add(keys.content)
+                        lookups.add(keys.claim_id)
+                        if keys.lines:
+                            lookups.update(lk.day for lk in keys.lines)
+                        if not scrubbed.rejected:
+                            recorded.append(flat_keys(keys))
+                    for w in ws:
+                        w.claim(scrubbed)
+                elif isinstance(ev, TransactionEnd):
+                    for w in ws:
+                        w.end_transaction(ev.transaction)
+                    self._part(ev.transaction, writers, guide)
+                elif isinstance(ev, Group):
+                    groups += 1
+                elif isinstance(ev, GroupEnd):
+                    ge = ev.group.ge
+                    if ge is not None and self.real[0] <= ge.offset < self.real[1]:
+                        res.ge[self.piece.first_group + groups - 1] = ge
+                elif isinstance(ev, InterchangeEnd):
+                    iea = ev.interchange.iea
+                    if iea is not None and self.real[0] <= iea.offset < self.real[1]:
+                        res.iea[self.piece.first_ix + ev.interchange.index - 1] = iea
+        except InputError as exc:
+            # The reader's last word, that the input holds no claim, is the parent's to say for the file.
+            if exc.offset is not None or not exc.message.startswith("no claim (CLM)"):
+                raise
+        lookups.discard(None)  # type: ignore[arg-type]
+        lookups.discard(0)
         res.tallies = dict(run_index.tallies)
         res.lookups = array("q", lookups).tobytes()
         self._recorded(recorded)
 
-    def _recorded(self, recorded: list[ClaimKeys]) -> None:
+    def _recorded(self, recorded: list[tuple]) -> None:
+        """The keys the piece's accepted claims recorded: sorted (the parent's filter confirms a maybe
+        by bisection), then each claim's keys (for seeding a later piece that shares one)."""
         keys: set[int] = set()
-        for k in recorded:
-            _add_keys(keys, k)
+        for _ordinal, content, claim_id, lines in recorded:
+            keys.add(content)
+            keys.add(claim_id)
+            for line in lines:
+                keys.add(line[2])
+        keys.discard(None)  # type: ignore[arg-type]
+        keys.discard(0)
         path = f"{self.stem}.keys"
         with open(path, "wb") as fh:
             data = array("q", sorted(keys)).tobytes()
@@ -406,23 +432,18 @@ class _Worker:
             self.result.anomaly = self.result.anomaly or f"an unusable input the piece cannot place ({exc.message})"
 
 
-def _events(reader: Reader) -> Iterator[Any]:
-    """The reader's events; its last word, that there is no claim, is the parent's to say for the file."""
-    try:
-        yield from reader.events()
-    except InputError as exc:
-        if exc.offset is not None or not exc.message.startswith("no claim (CLM)"):
-            raise
+def flat_keys(keys: ClaimKeys) -> tuple:
+    """A claim's keys as plain tuples (pickled a few times faster than the dataclasses)."""
+    lines = tuple((lk.index, lk.number, lk.day, lk.dos.toordinal(), lk.code, lk.units, lk.bypass, lk.anatomic)
+                  for lk in keys.lines) if keys.lines else ()
+    return keys.ordinal, keys.content, keys.claim_id, lines
 
 
-def _add_keys(out: set[int], keys: ClaimKeys) -> None:
-    if keys.content is not None:
-        out.add(keys.content)
-    if keys.claim_id is not None:
-        out.add(keys.claim_id)
-    for lk in keys.lines:
-        if lk.day:
-            out.add(lk.day)
+def claim_keys_of(flat: tuple) -> ClaimKeys:
+    ordinal, content, claim_id, lines = flat
+    return ClaimKeys(ordinal, content, claim_id, tuple(
+        LineKey(i, n, day, dt.date.fromordinal(dos), code, units, bypass, anatomic)
+        for i, n, day, dos, code, units, bypass, anatomic in lines))
 
 
 def _lite(err: GuideError) -> GuideError:

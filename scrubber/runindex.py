@@ -13,15 +13,12 @@ keys in open-addressing tables of ``array`` slots, and per service line one fixe
 (packed code, units, ordinal, line number, modifier bits): about 100 bytes a claim, whatever
 the size of the claim's segments.
 
-Determinism with ``--jobs N`` on one file: worker processes check claims on their own (per-claim
-edits only); the parent re-reads every claim in input order and runs the cross-claim edits itself
-(``Engine.check_run``), so the index sees claims in exactly the order a single process does.
-
-Designed to run as a cheap ordered pre-pass, too: ``claim_keys`` turns a claim into plain ints and
-strings (picklable, a few dozen bytes), and the index only ever needs those keys plus whether the
-claim was rejected by its own edits. Workers that write their own output pieces could send the
-keys of each claim to the parent, which folds them in input order and sends back the cross-claim
-verdicts before the pieces are stitched.
+Determinism with ``--jobs N`` on one file (scrubber.split): each worker runs the cross-claim edits
+within its piece, its index empty or seeded, and reports the keys its claims looked up and those its
+accepted claims recorded (``claim_keys`` turns a claim into plain ints and strings). The parent,
+settling pieces in file order, does a piece again with its index seeded by the earlier accepted
+claims that share a key with it (``record`` them first, in file order): the index then holds, for
+every key the piece looks up, exactly what a single pass would hold at that point.
 """
 
 from __future__ import annotations
@@ -181,8 +178,8 @@ class KeyTable:
 
     def __init__(self, capacity: int = 1024) -> None:
         size = 1 << max(4, (capacity * 3 // 2).bit_length())
-        self._keys = array("q", bytes(8 * size))
-        self._vals = array("i", bytes(array("i").itemsize * size))
+        self._keys = array("q", [0]) * size
+        self._vals = array("i", [0]) * size
         self._mask = size - 1
         self._used = 0
 
@@ -211,15 +208,19 @@ class KeyTable:
         self._vals[i] = value
 
     def _grow(self) -> None:
-        old = [(k, v) for k, v in zip(self._keys, self._vals, strict=True) if k]
-        size = len(self._keys) * 2
-        self._keys = array("q", bytes(8 * size))
-        self._vals = array("i", bytes(self._vals.itemsize * size))
+        # Straight from the old arrays into the new (no list of the entries, no zeroed bytes copied
+        # in): the peak while growing is the two tables, whatever the number of claims.
+        old_keys, old_vals = self._keys, self._vals
+        size = len(old_keys) * 2
+        self._keys = array("q", [0]) * size
+        self._vals = array("i", [0]) * size
         self._mask = size - 1
-        for k, v in old:
-            i = self._slot(k)
-            self._keys[i] = k
-            self._vals[i] = v
+        keys, vals = self._keys, self._vals
+        for k, v in zip(old_keys, old_vals, strict=True):
+            if k:
+                i = self._slot(k)
+                keys[i] = k
+                vals[i] = v
 
     def nbytes(self) -> int:
         return len(self._keys) * (8 + self._vals.itemsize)

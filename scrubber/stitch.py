@@ -26,7 +26,7 @@ from scrubber.commit import OutputSet
 from scrubber.errors import InputError
 from scrubber.guide.validator import GroupRecord, GuideError, TxnErrors
 from scrubber.model import Group, Interchange, Transaction
-from scrubber.piecework import INHERITED, Part, PieceResult, Task, run_piece
+from scrubber.piecework import INHERITED, Part, PieceResult, Task, claim_keys_of, run_piece
 from scrubber.pool import process_pool, stop
 from scrubber.runindex import ClaimKeys, RunIndex
 from scrubber.split import Bases, Piece, PlanError, Planner, plan
@@ -86,9 +86,10 @@ class KeyFilter:
             with open(path, "rb") as fh:
                 n = int.from_bytes(fh.read(8), "little")
                 fh.seek(8 + n)
-                for keys in pickle.load(fh):
-                    if keys.content in shared or keys.claim_id in shared or any(lk.day in shared for lk in keys.lines):
-                        out.append(keys)
+                for flat in pickle.load(fh):
+                    _ordinal, content, claim_id, lines = flat
+                    if content in shared or claim_id in shared or any(line[2] in shared for line in lines):
+                        out.append(claim_keys_of(flat))
         return out
 
 
@@ -457,7 +458,7 @@ class _SplitRun:
         handles = open_outputs(out, self.options.html)
         append_file(handles["277"], self.s277.out.name)
         append_file(handles["837"], self.s837.out.name)
-        self.json.out = handles["json"]
+        self.json.write_to(handles["json"])
         self.json.finish(notices)
         worklist = StitchWorklist(handles["worklist"])
         worklist.pieces = self.worklist

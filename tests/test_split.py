@@ -209,3 +209,28 @@ def test_an_unusable_input_is_reported_at_its_place_in_the_file(tmp_path: Path, 
         errors.append(str(info.value))
     assert errors[0] == errors[1] == raised[0] and f"byte {at - 1})" in errors[0]  # the line break before it
     assert not any((tmp_path / "e2").iterdir())
+
+
+def test_ctrl_c_stops_the_workers_and_leaves_no_partial_set(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "big.837"
+    src.write_text(interchange([transaction_segments(_claims("Z", 20000), control="0001", claims_per_billing=50)]))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "scrubber", "scrub", str(src), "-o", str(out), "--jobs", "2",
+                             "--no-html"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    pieces = out / ".big.scrubber-stage" / "pieces"
+    deadline = time.time() + 60
+    while not (pieces.exists() and any(pieces.iterdir())):
+        assert time.time() < deadline and proc.poll() is None, "the workers never started"
+        time.sleep(0.01)
+    sent = time.time()
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and b"interrupted" in stderr and b"Traceback" not in stderr, stderr
+    assert time.time() - sent < 10, "the workers went on after Ctrl-C"
+    assert sorted(os.listdir(out)) == []  # no output, no staging folder, no lock

@@ -33,16 +33,17 @@ _UNLIMITED = 1 << 62
 
 
 class CountingText:
-    """A text file that counts the characters written (one byte each in latin-1 and ASCII)."""
+    """A piece's text file; ``chars`` is where the next character goes (one byte each in latin-1 and
+    ASCII), asked only where a transaction's share starts and ends."""
 
     def __init__(self, path: str, encoding: str = "latin-1") -> None:
         self.path = path
-        self._fh = open(path, "w", encoding=encoding, errors="replace", newline="")
-        self.chars = 0
+        self._fh = open(path, "w", encoding=encoding, errors="replace", newline="")  # closed by close()
+        self.write = self._fh.write
 
-    def write(self, text: str) -> int:
-        self.chars += len(text)
-        return self._fh.write(text)
+    @property
+    def chars(self) -> int:
+        return self.tell_bytes()
 
     def tell_bytes(self) -> int:
         self._fh.flush()

@@ -41,12 +41,18 @@ def read_range(path: str, start: int, end: int, encoding: str = "latin-1") -> st
 
 
 class Chain:
-    """Ranges of pieces' files read as one text file (what a writer's spool would have held)."""
+    """Ranges of pieces' files read as one text file (what a writer's spool would have held).
 
-    def __init__(self, sep: str = "", encoding: str = "latin-1") -> None:
+    With ``into`` set, it stands in for a spool the writer copies into that output: seeking to
+    its start appends the ranges there at once (by the kernel where it can), and reading then
+    finds nothing left, so the writer's own copying loop writes nothing twice.
+    """
+
+    def __init__(self, sep: str = "", encoding: str = "latin-1", into: IO[str] | None = None) -> None:
         self.ranges: list[tuple[str, int, int]] = []
         self.sep = sep
         self.encoding = encoding
+        self.into = into
         self._it: Iterator[str] = iter(())
 
     def add(self, path: str, start: int, end: int) -> None:
@@ -54,7 +60,14 @@ class Chain:
             self.ranges.append((path, start, end))
 
     def seek(self, pos: int) -> None:
-        self._it = self._chunks()
+        if self.into is None:
+            self._it = self._chunks()
+            return
+        for i, (path, start, end) in enumerate(self.ranges):
+            if i and self.sep:
+                self.into.write(self.sep)
+            append_file(self.into, path, start, end)
+        self._it = iter(())
 
     def _chunks(self) -> Iterator[str]:
         for i, (path, start, end) in enumerate(self.ranges):
@@ -117,7 +130,7 @@ class Stitch277(Ack277Writer):
             self._start_transaction(txn)
             assert self._body is not None
             self._body.close()
-            self._body = Chain()  # type: ignore[assignment]
+            self._body = Chain(into=self.out)  # type: ignore[assignment]
         self._body.add(path, part.start, part.end)  # type: ignore[union-attr]
         self._st_counts[0] += part.counts[0]
         self._st_counts[1] += part.counts[1]
@@ -156,17 +169,10 @@ class Stitch837(Accepted837Writer):
             self.out.write(renumber_hls(read_range(path, part.start, part.end), shift,
                                         txn.group.interchange.delimiters))
         else:
-            for chunk in _one(path, part.start, part.end)._chunks():
-                self.out.write(chunk)
+            append_file(self.out, path, part.start, part.end)
         self._hl += part.hls
         self._segs_in_st += part.segments
         self.accepted += part.kept
-
-
-def _one(path: str, start: int, end: int) -> Chain:
-    chain = Chain()
-    chain.add(path, start, end)
-    return chain
 
 
 class StitchJson(JsonReportWriter):
@@ -175,7 +181,10 @@ class StitchJson(JsonReportWriter):
     def __init__(self, out: IO[str], *, input_name: str, meta: dict[str, Any]) -> None:
         super().__init__(out, input_name=input_name, meta=meta)
         self._spool.close()
-        self._spool = Chain(",\n", "ascii")  # type: ignore[assignment]
+        self._spool = Chain(",\n", "ascii", into=out)  # type: ignore[assignment]
+
+    def write_to(self, out: IO[str]) -> None:
+        self.out = self._spool.into = out  # type: ignore[attr-defined]
 
     def add_piece(self, totals: dict[str, Any], path: str) -> None:
         self.total += totals["total"]
@@ -225,14 +234,10 @@ class _Rows:
 
     def copy_to(self, out: IO[str]) -> None:
         out.write("[")
-        first = True
-        for path in self.files:
-            if not first:
+        for i, path in enumerate(self.files):
+            if i:
                 out.write(",")
-            first = False
-            with open(path, encoding="utf-8") as fh:
-                while chunk := fh.read(_BLOCK):
-                    out.write(chunk)
+            append_file(out, path)
         out.write("]")
 
 
