@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import gc
+import mmap
 import pickle
 import shutil
 from array import array
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,36 +45,42 @@ class Fallback(Exception):
 
 
 class KeyFilter:
-    """Keys recorded by the accepted claims of settled pieces: a bit filter in memory (two bits a
-    key), each piece's sorted keys and ClaimKeys in a file, read only when the filter says maybe."""
+    """Keys recorded by the accepted claims of settled pieces: a bit filter in memory (three bits a
+    key, about 40 bits a key in all), and each piece's keys sorted in a file, mapped and bisected
+    only for the few lookups the filter cannot rule out; the pieces' ClaimKeys are read for seeding."""
 
     def __init__(self, expected_keys: int) -> None:
-        bits = 1 << max(16, min(28, (max(1, expected_keys) * 24).bit_length()))
+        bits = 1 << max(16, min(28, (max(1, expected_keys) * 40).bit_length()))
         self.bits = bytearray(bits >> 3)
         self.mask = bits - 1
         self.files: list[str] = []
-
-    def _slots(self, key: int) -> tuple[int, int]:
-        return key & self.mask, (key >> 32) & self.mask
+        self._maps: list[tuple[mmap.mmap | None, memoryview | None]] = []
 
     def add(self, path: str) -> None:
         bits, mask = self.bits, self.mask
-        for key in _sorted_keys(path):
-            a, b = key & mask, (key >> 32) & mask
-            bits[a >> 3] |= 1 << (a & 7)
-            bits[b >> 3] |= 1 << (b & 7)
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            keys = array("q")
+            keys.frombytes(fh.read(n))
+            for key in keys:
+                a, b, c = key & mask, (key >> 21) & mask, (key >> 42) & mask
+                bits[a >> 3] |= 1 << (a & 7)
+                bits[b >> 3] |= 1 << (b & 7)
+                bits[c >> 3] |= 1 << (c & 7)
+            mapped = mmap.mmap(fh.fileno(), 8 + n, access=mmap.ACCESS_READ) if n else None
         self.files.append(path)
+        self._maps.append((mapped, memoryview(mapped)[8:8 + n].cast("q") if mapped is not None else None))
 
     def shared(self, lookups: array) -> set[int]:
         """The keys of ``lookups`` recorded by an earlier piece."""
         bits, mask = self.bits, self.mask
         maybe = [k for k in lookups
-                 if bits[(k & mask) >> 3] >> (k & 7) & 1 and bits[((k >> 32) & mask) >> 3] >> ((k >> 32) & 7) & 1]
+                 if bits[(k & mask) >> 3] >> (k & 7) & 1 and bits[((k >> 21) & mask) >> 3] >> ((k >> 21) & 7) & 1
+                 and bits[((k >> 42) & mask) >> 3] >> ((k >> 42) & 7) & 1]
         found: set[int] = set()
-        if not maybe:
-            return found
-        for path in self.files:
-            keys = _sorted_keys(path)
+        for _mapped, keys in self._maps:
+            if keys is None:
+                continue
             for k in maybe:
                 i = bisect.bisect_left(keys, k)
                 if i < len(keys) and keys[i] == k:
@@ -92,14 +100,13 @@ class KeyFilter:
                         out.append(claim_keys_of(flat))
         return out
 
-
-def _sorted_keys(path: str) -> array:
-    with open(path, "rb") as fh:
-        n = int.from_bytes(fh.read(8), "little")
-        keys = array("q")
-        keys.frombytes(fh.read(n))
-    return keys
-
+    def close(self) -> None:
+        for mapped, keys in self._maps:
+            if keys is not None:
+                keys.release()
+            if mapped is not None:
+                mapped.close()
+        self._maps.clear()
 
 class _OpenTransaction:
     """Sums over the settled parts of the transaction the next piece may continue."""
@@ -183,39 +190,52 @@ class _SplitRun:
             from scrubber.guide.tables import load_tables
 
             load_tables()
-        pool = process_pool(self.options.jobs)
+        gc.freeze()  # what the workers inherit stays out of their collections (no copy-on-write for it)
+        self.pool = process_pool(self.options.jobs)
         pending: deque[tuple[Piece, Future]] = deque()
+        self._pieces = self.planner.pieces()
+        self._more = True
         try:
-            pieces = self.planner.pieces()
-            more = True
             while True:
-                while more and len(pending) < 2 * self.options.jobs:
-                    piece = next(pieces, None)
-                    if piece is None:
-                        more = False
-                    else:
-                        pending.append((piece, pool.submit(run_piece, self._task(piece, 1))))
+                self._refill(pending)
                 if not pending:
                     break
-                piece, future = pending.popleft()
-                piece, result = self._settle(piece, future.result(), pool)
+                piece, future = pending[0]
+                if not future.done():
+                    wait([f for _p, f in pending if not f.done()], return_when=FIRST_COMPLETED)
+                    continue
+                pending.popleft()
+                piece, result = self._settle(piece, future.result(), pending)
                 self._accept(piece, result)
             if self.summary.claims == 0:
                 raise Fallback  # the single pass says what is wrong with a file without claims
             self._end_until(None)
         except KeyboardInterrupt:
-            stop(pool, [f for _p, f in pending])
+            stop(self.pool, [f for _p, f in pending])
             raise
         except PlanError:
             raise Fallback from None
         finally:
             for _p, f in pending:
                 f.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            gc.unfreeze()
             INHERITED.clear()
+            self.filter.close()
             self.s277.out.close()
             self.s837.finish([])
             self.s837.out.close()
+
+    def _refill(self, pending: deque[tuple[Piece, Future]]) -> None:
+        """Keep every worker busy with one piece and one waiting, however far settling lags behind."""
+        running = sum(1 for _p, f in pending if not f.done())
+        while self._more and running < self.options.jobs + 2:
+            piece = next(self._pieces, None)
+            if piece is None:
+                self._more = False
+                return
+            pending.append((piece, self.pool.submit(run_piece, self._task(piece, 1))))
+            running += 1
 
     def _task(self, piece: Piece, round_: int, seeds: list[ClaimKeys] | None = None, hl837: int = 0) -> Task:
         html = None
@@ -224,7 +244,8 @@ class _SplitRun:
         return Task(self.planner.path, piece, round_, self.folder, replace(self.options, progress=None), self.moment,
                     seeds or [], html, hl837, self.label)
 
-    def _settle(self, piece: Piece, result: PieceResult, pool: ProcessPoolExecutor) -> tuple[Piece, PieceResult]:
+    def _settle(self, piece: Piece, result: PieceResult, pending: deque[tuple[Piece, Future]]
+                ) -> tuple[Piece, PieceResult]:
         """The piece's result as a single process would have it: done again when numbering or keys say so."""
         for attempt in range(2):
             if result.stopped:
@@ -250,7 +271,11 @@ class _SplitRun:
                 raise Fallback("a piece done again still disagrees")
             _remove(result)
             piece = replace(piece, bases=bases)
-            result = pool.submit(run_piece, self._task(piece, 2, seeds, hl837)).result()
+            future = self.pool.submit(run_piece, self._task(piece, 2, seeds, hl837))
+            while not future.done():
+                self._refill(pending)
+                wait([future, *(f for _p, f in pending if not f.done())], return_when=FIRST_COMPLETED)
+            result = future.result()
         raise AssertionError("unreachable")
 
     def _bases(self, piece: Piece) -> tuple[Bases, int]:
