@@ -131,16 +131,20 @@ class PieceGuide(GuideRun):
         #: transactions (local ordinals) cut by the piece's ends: their HL ids are compared across pieces
         self.watch = watch
         self.parent_errors = False
+        if watch:
+            self._hl = self._watched_hl  # type: ignore[method-assign]
 
     def owns(self, seg: Segment | None) -> bool:
         return seg is None or self.real[0] <= seg.offset < self.real[1]
 
-    def _hl(self, seg: Segment) -> None:
-        super()._hl(seg)
-        st = self._ordinal
-        self.hl_counts[st] = self._hl_count - self._hl_before.get(st, 0)
-        if st in self.watch:
-            _note_hl(self.hl_ids, st, seg)
+    def end_transaction(self) -> None:
+        """At the reader's end of a transaction (the validator has seen its SE): its HL count."""
+        self.hl_counts[self._ordinal] = self._hl_count - self._hl_before.get(self._ordinal, 0)
+
+    def _watched_hl(self, seg: Segment) -> None:
+        GuideRun._hl(self, seg)
+        if self._ordinal in self.watch:
+            _note_hl(self.hl_ids, self._ordinal, seg)
 
     def _file_at(self, unit: int, err: GuideError) -> None:
         super()._file_at(unit, err)
@@ -301,7 +305,7 @@ class _Worker:
             run_index.record(keys)
         res = self.result
         lookups: set[int] = set()
-        recorded: list[tuple] = []
+        recorded = _Recorded()
         cache = engine.context.claim_cache
         ws = list(writers.values())
         groups = 0
@@ -324,12 +328,14 @@ class _Worker:
                         if keys.lines:
                             lookups.update(lk.day for lk in keys.lines)
                         if not scrubbed.rejected:
-                            recorded.append(flat_keys(keys))
+                            recorded.add(keys)
                     for w in ws:
                         w.claim(scrubbed)
                 elif isinstance(ev, TransactionEnd):
                     for w in ws:
                         w.end_transaction(ev.transaction)
+                    if guide is not None:
+                        guide.end_transaction()
                     self._part(ev.transaction, writers, guide)
                 elif isinstance(ev, Group):
                     groups += 1
@@ -351,16 +357,10 @@ class _Worker:
         res.lookups = array("q", lookups).tobytes()
         self._recorded(recorded)
 
-    def _recorded(self, recorded: list[tuple]) -> None:
+    def _recorded(self, recorded: _Recorded) -> None:
         """The keys the piece's accepted claims recorded: sorted (the parent's filter confirms a maybe
         by bisection), then each claim's keys (for seeding a later piece that shares one)."""
-        keys: set[int] = set()
-        for _ordinal, content, claim_id, lines in recorded:
-            keys.add(content)
-            keys.add(claim_id)
-            for line in lines:
-                keys.add(line[2])
-        keys.discard(None)  # type: ignore[arg-type]
+        keys = {*recorded.content, *recorded.claim_id, *(line[2] for line in recorded.lines)}
         keys.discard(0)
         path = f"{self.stem}.keys"
         with open(path, "wb") as fh:
@@ -432,18 +432,37 @@ class _Worker:
             self.result.anomaly = self.result.anomaly or f"an unusable input the piece cannot place ({exc.message})"
 
 
-def flat_keys(keys: ClaimKeys) -> tuple:
-    """A claim's keys as plain tuples (pickled a few times faster than the dataclasses)."""
-    lines = tuple((lk.index, lk.number, lk.day, lk.dos.toordinal(), lk.code, lk.units, lk.bypass, lk.anatomic)
-                  for lk in keys.lines) if keys.lines else ()
-    return keys.ordinal, keys.content, keys.claim_id, lines
+class _Recorded:
+    """The keys of a piece's accepted claims, in columns (cheap to gather, to pickle and to scan)."""
 
+    def __init__(self) -> None:
+        self.ordinal = array("q")
+        self.content = array("q")  # 0: none (digests are never 0)
+        self.claim_id = array("q")
+        self.first_line = array("q")  # where the claim's lines start in ``lines``
+        self.lines: list[tuple] = []
 
-def claim_keys_of(flat: tuple) -> ClaimKeys:
-    ordinal, content, claim_id, lines = flat
-    return ClaimKeys(ordinal, content, claim_id, tuple(
-        LineKey(i, n, day, dt.date.fromordinal(dos), code, units, bypass, anatomic)
-        for i, n, day, dos, code, units, bypass, anatomic in lines))
+    def add(self, keys: ClaimKeys) -> None:
+        self.ordinal.append(keys.ordinal)
+        self.content.append(keys.content or 0)
+        self.claim_id.append(keys.claim_id or 0)
+        self.first_line.append(len(self.lines))
+        if keys.lines:
+            self.lines += [(lk.index, lk.number, lk.day, lk.dos.toordinal(), lk.code, lk.units, lk.bypass,
+                            lk.anatomic) for lk in keys.lines if lk.day]
+
+    def holding(self, shared: set[int]) -> list[ClaimKeys]:
+        """The claims with one of ``shared`` among their keys, in order."""
+        out = []
+        n = len(self.ordinal)
+        for i in range(n):
+            a, b = self.first_line[i], self.first_line[i + 1] if i + 1 < n else len(self.lines)
+            lines = self.lines[a:b]
+            if self.content[i] in shared or self.claim_id[i] in shared or any(line[2] in shared for line in lines):
+                out.append(ClaimKeys(self.ordinal[i], self.content[i] or None, self.claim_id[i] or None, tuple(
+                    LineKey(i_, n_, day, dt.date.fromordinal(dos), code, units, bypass, anatomic)
+                    for i_, n_, day, dos, code, units, bypass, anatomic in lines)))
+        return out
 
 
 def _lite(err: GuideError) -> GuideError:

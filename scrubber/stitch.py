@@ -15,6 +15,7 @@ import bisect
 import datetime as dt
 import gc
 import mmap
+import os
 import pickle
 import shutil
 from array import array
@@ -28,7 +29,7 @@ from scrubber.commit import OutputSet
 from scrubber.errors import InputError
 from scrubber.guide.validator import GroupRecord, GuideError, TxnErrors
 from scrubber.model import Group, Interchange, Transaction
-from scrubber.piecework import INHERITED, Part, PieceResult, Task, claim_keys_of, run_piece
+from scrubber.piecework import INHERITED, Part, PieceResult, Task, run_piece
 from scrubber.pool import process_pool, stop
 from scrubber.runindex import ClaimKeys, RunIndex
 from scrubber.split import Bases, Piece, PlanError, Planner, plan
@@ -94,10 +95,7 @@ class KeyFilter:
             with open(path, "rb") as fh:
                 n = int.from_bytes(fh.read(8), "little")
                 fh.seek(8 + n)
-                for flat in pickle.load(fh):
-                    _ordinal, content, claim_id, lines = flat
-                    if content in shared or claim_id in shared or any(line[2] in shared for line in lines):
-                        out.append(claim_keys_of(flat))
+                out += pickle.load(fh).holding(shared)
         return out
 
     def close(self) -> None:
@@ -205,7 +203,7 @@ class _SplitRun:
                     wait([f for _p, f in pending if not f.done()], return_when=FIRST_COMPLETED)
                     continue
                 pending.popleft()
-                piece, result = self._settle(piece, future.result(), pending)
+                piece, result = self._settle(piece, _result(future), pending)
                 self._accept(piece, result)
             if self.summary.claims == 0:
                 raise Fallback  # the single pass says what is wrong with a file without claims
@@ -252,14 +250,14 @@ class _SplitRun:
                 raise KeyboardInterrupt
             if result.anomaly:
                 raise Fallback(result.anomaly)
-            if result.error is not None:
-                message, offset, segment = result.error
-                raise InputError(message, offset=offset, segment=segment)
-            if [p.st for p in result.parts] != list(range(piece.first_st, piece.last_st + 1)):
-                raise Fallback("the pieces' transactions are not the plan's")
             bases, hl837 = self._bases(piece)
+            if result.error is not None and bases == piece.bases:
+                message, offset, segment = result.error  # numbered right: as one pass says it
+                raise InputError(message, offset=offset, segment=segment)
+            if result.error is None and [p.st for p in result.parts] != list(range(piece.first_st, piece.last_st + 1)):
+                raise Fallback("the pieces' transactions are not the plan's")
             seeds: list[ClaimKeys] = []
-            if attempt == 0:
+            if attempt == 0 and result.error is None:
                 lookups = array("q")
                 lookups.frombytes(result.lookups)
                 shared = self.filter.shared(lookups)
@@ -275,7 +273,7 @@ class _SplitRun:
             while not future.done():
                 self._refill(pending)
                 wait([future, *(f for _p, f in pending if not f.done())], return_when=FIRST_COMPLETED)
-            result = future.result()
+            result = _result(future)
         raise AssertionError("unreachable")
 
     def _bases(self, piece: Piece) -> tuple[Bases, int]:
@@ -504,6 +502,18 @@ class _Guide:
         self.groups = groups
         self.errors = errors
         self.notices = notices
+
+
+def _result(future: Future) -> PieceResult:
+    """A worker's result; a worker that failed (a bug, a killed process) leaves the file to one pass."""
+    try:
+        return future.result()
+    except (InputError, KeyboardInterrupt):
+        raise
+    except Exception:
+        if os.environ.get("SCRUBBER_DEBUG"):
+            raise
+        raise Fallback("a worker failed") from None
 
 
 def _merge_errors(have: list[GuideError], new: list[GuideError], first: int) -> None:
