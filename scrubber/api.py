@@ -211,6 +211,7 @@ def scrub_to_dir(
     Raises InputError (the input) or OutputError (the output folder).
     """
     options = options or Options()
+    engine_given = engine is not None
     engine = engine or engine_for(options)
     is_path = isinstance(source, (str, Path)) and source != "-"
     if name is None:
@@ -224,7 +225,7 @@ def scrub_to_dir(
             if is_path and options.jobs > 1 and not options.validate:
                 from scrubber.stitch import scrub_split  # one large file over worker processes
 
-                summary = scrub_split(str(source), out, input_label, options, engine, moment)
+                summary = scrub_split(str(source), out, input_label, options, engine, moment, engine_given)
             if summary is None:
                 summary = _scrub_into(out, stream, is_path, input_label, options, engine, moment)
             if summary.accepted == 0:

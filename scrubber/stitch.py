@@ -15,9 +15,11 @@ import bisect
 import datetime as dt
 import gc
 import mmap
+import multiprocessing
 import os
 import pickle
 import shutil
+import threading
 from array import array
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -37,6 +39,7 @@ from scrubber.writers.pieces import HtmlSeed
 from scrubber.writers.stitching import Stitch277, Stitch837, StitchHtml, StitchJson, StitchWorklist, append_file
 from scrubber.x12.reader import MAX_NOTICES
 
+_ONE_AT_A_TIME = threading.Lock()
 #: validator errors filed at an HL before the gap it reveals in the claim before it
 _AT_HL = frozenset({"hl_count", "hl_parent", "seg_id", "trailing"})
 
@@ -79,6 +82,8 @@ class KeyFilter:
                  if bits[(k & mask) >> 3] >> (k & 7) & 1 and bits[((k >> 21) & mask) >> 3] >> ((k >> 21) & 7) & 1
                  and bits[((k >> 42) & mask) >> 3] >> ((k >> 42) & 7) & 1]
         found: set[int] = set()
+        if not maybe:
+            return found
         for _mapped, keys in self._maps:
             if keys is None:
                 continue
@@ -117,8 +122,24 @@ class _OpenTransaction:
         self.plain_hls = True
 
 
-def scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: Any, moment: dt.datetime) -> Any:
-    """Scrub one file over ``options.jobs`` processes into ``out``; None when the single-process path should."""
+def scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: Any, moment: dt.datetime,
+                engine_given: bool = False) -> Any:
+    """Scrub one file over ``options.jobs`` processes into ``out``; None when the single-process path should.
+
+    Forked workers use ``engine`` as it is; where processes are spawned (not Linux), each builds its
+    own from ``options``, so an engine the caller made itself is used by one process instead.
+    """
+    if engine_given and multiprocessing.get_start_method() != "fork":
+        return None
+    if not _ONE_AT_A_TIME.acquire(blocking=False):
+        return None  # another thread of this process runs a split run: workers inherit one engine at a time
+    try:
+        return _scrub_split(path, out, label, options, engine, moment)
+    finally:
+        _ONE_AT_A_TIME.release()
+
+
+def _scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: Any, moment: dt.datetime) -> Any:
     planner = plan(path, options.jobs, options.max_segment)
     if planner is None:
         return None
