@@ -1,19 +1,27 @@
-"""Throughput benchmark: ``python bench/run.py [--claims 1000,10000] [--pyx12-claims 1000] [--repeat 3]``.
+"""The benchmark in one run: ``python bench/run.py [--claims 10000,100000,1000000] [--repeat 3]``.
 
-For each size a synthetic 837P (bench/generate.py) is written to bench/out/, then timed, each run in
-a fresh process: ``scrubber scrub FILE -o DIR --no-html`` and pyx12's full validation of the same file
-(bench/pyx12_validate.py). Times are end-to-end process wall times, interpreter start included;
-peak RSS is the command's own ru_maxrss, read with wait4 by a small trampoline process.
+For each size, a realistic and a findings-heavy 837P (bench/generate.py) are written to bench/out/,
+and each is scrubbed (``scrubber scrub FILE -o DIR --no-html``) with ``--jobs 1`` and ``--jobs 2``.
+pyx12's full validation (bench/pyx12_validate.py) runs on the realistic file of ``--pyx12-claims``
+claims, which the scrubber also runs on: the ratio is on the same file, in the same run. Then one
+transaction of ``--validate-claims`` claims is validated by pyx12 alone and by ``scrubber scrub
+--validate pyx12`` (pyx12 in pieces over the cores, then the scrub).
+
+Every command runs in a fresh process and is timed whole, from fork to exit (interpreter start-up
+and imports included). A small monitor polls /proc/PID/status (VmHWM) of the command's process tree
+every 0.1 s, so peak RSS is given for the parent and for its largest worker.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import platform
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,13 +34,16 @@ import generate
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
+PROFILES = ("realistic", "findings")
 
 
 @dataclass
 class Run:
     seconds: float
-    rss_mb: float
     status: int
+    parent_mb: float  # peak RSS of the command's own process
+    worker_mb: float | None  # the largest peak RSS among its descendants (None: it started none)
+    workers: int
     stdout: str
     stderr: str
 
@@ -41,21 +52,63 @@ class Run:
 class Row:
     claims: int
     mb: float
+    profile: str
     tool: str
+    jobs: int | None
     seconds: float
-    rss_mb: float
+    parent_mb: float
+    worker_mb: float | None
+    runs: int
 
     @property
     def rate(self) -> float:
         return self.claims / self.seconds
 
 
-# Linux keeps a process's RSS high-water mark across fork and exec, so a command started straight from
-# run.py (which holds a whole ST while generating) would report run.py's peak as its own. A small
-# trampoline interpreter starts the command instead, times it, and writes its wait4 figures to a file.
-TRAMPOLINE = """
-import os, sys, time
-result, cmd = sys.argv[1], sys.argv[2:]
+# The command is started by a small trampoline interpreter rather than from run.py itself: Linux keeps
+# a process's ru_maxrss across fork and exec, so a command forked straight from run.py (which may have
+# held a large transaction while generating) would inherit run.py's peak. The trampoline forks and
+# execs the command, times it, and polls VmHWM (the peak RSS of each live process; it starts afresh at
+# exec) over the command's process tree: the parent's figure, and each worker's.
+TRAMPOLINE = r"""
+import json, os, sys, threading, time
+result, interval, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+peaks = {}
+
+def descendants(root):
+    children = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+def hwm(pid):
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+def watch(root, stop):
+    while True:
+        for pid in descendants(root):
+            peaks[pid] = max(peaks.get(pid, 0), hwm(pid))
+        if stop.wait(interval):
+            return
+
 start = time.perf_counter()
 pid = os.fork()
 if pid == 0:
@@ -63,21 +116,34 @@ if pid == 0:
         os.execvp(cmd[0], cmd)
     finally:
         os._exit(127)
+stop = threading.Event()
+monitor = threading.Thread(target=watch, args=(pid, stop), daemon=True)
+monitor.start()
 _, status, usage = os.wait4(pid, 0)
 seconds = time.perf_counter() - start
+stop.set()
+monitor.join()
+parent = peaks.pop(pid, 0)
+workers = sorted(kb for kb in peaks.values() if kb)
 with open(result, "w") as fh:
-    fh.write(f"{seconds} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+    json.dump({"seconds": seconds, "status": os.waitstatus_to_exitcode(status), "maxrss_kb": usage.ru_maxrss,
+               "parent_kb": parent, "workers_kb": workers}, fh)
 """
 
 
-def measure(cmd: list[str]) -> Run:
-    """Run ``cmd`` once: its wall time (from fork to exit) and its own peak RSS."""
+def measure(cmd: list[str], interval: float = 0.1) -> Run:
+    """Run ``cmd`` once: wall time from fork to exit, peak RSS of its process and of its workers."""
     with tempfile.TemporaryDirectory() as tmp:
         out, err, result = (Path(tmp) / name for name in ("stdout", "stderr", "result"))
         with open(out, "wb") as fo, open(err, "wb") as fe:
-            subprocess.run([sys.executable, "-c", TRAMPOLINE, str(result), *cmd], stdout=fo, stderr=fe, check=True)
-        seconds, maxrss_kb, status = result.read_text().split()
-        return Run(float(seconds), int(maxrss_kb) / 1024, int(status), out.read_text(), err.read_text())
+            subprocess.run([sys.executable, "-c", TRAMPOLINE, str(result), str(interval), *cmd], stdout=fo, stderr=fe,
+                           check=True)
+        got = json.loads(result.read_text())
+        workers = got["workers_kb"]
+        # The parent's figure is polled; when it started no worker, wait4's ru_maxrss is exact for it.
+        parent_kb = got["parent_kb"] if workers else max(got["parent_kb"], got["maxrss_kb"])
+        return Run(got["seconds"], got["status"], parent_kb / 1024, max(workers) / 1024 if workers else None,
+                   len(workers), out.read_text(), err.read_text())
 
 
 def scrubber_cmd() -> list[str]:
@@ -124,82 +190,164 @@ def print_machine() -> None:
     print(f"python:   {platform.python_implementation()} {platform.python_version()} ({sys.executable})")
     print(f"versions: scrubber {version('scrubber')}, pyx12 {version('pyx12')}")
     print(f"source:   {source_state()}")
-    print(f"load:     {load()} (1, 5, 15 min) at start")
+    print(f"load:     {load()} (1, 5, 15 min) at start", flush=True)
 
 
-def timed(tool: str, cmd: list[str], repeat: int, ok: set[int], claims: int, mb: float) -> Row:
+def timed(what: tuple[int, float, str, str, int | None], cmd: list[str], repeat: int, ok: set[int]) -> Row:
+    """``repeat`` runs of ``cmd``: the median time, the largest peaks."""
+    claims, mb, profile, tool, jobs = what
+    print(f"  $ {shlex.join(cmd)}", flush=True)
     runs: list[Run] = []
     for i in range(repeat):
         run = measure(cmd)
-        print(f"  {tool} run {i + 1}/{repeat}: {run.seconds:.3f} s, {run.rss_mb:.0f} MB, exit {run.status}", flush=True)
+        workers = f", workers up to {run.worker_mb:.0f} MB ({run.workers})" if run.worker_mb is not None else ""
+        print(f"    run {i + 1}/{repeat}: {run.seconds:.3f} s, parent {run.parent_mb:.0f} MB{workers}, exit {run.status}",
+              flush=True)
         if run.status not in ok:
             sys.stderr.write(run.stdout + run.stderr)
             raise SystemExit(f"{tool} failed with exit status {run.status}: {shlex.join(cmd)}")
         runs.append(run)
-    summary = (runs[-1].stdout.strip().splitlines() or [""])[-1]
-    print(f"  -> {summary}")
-    return Row(claims, mb, tool, statistics.median(r.seconds for r in runs), max(r.rss_mb for r in runs))
+    worker_mb = max((r.worker_mb for r in runs if r.worker_mb is not None), default=None)
+    return Row(claims, mb, profile, tool, jobs, statistics.median(r.seconds for r in runs),
+               max(r.parent_mb for r in runs), worker_mb, len(runs))
+
+
+def make_file(n: int, profile: str, seed: int, single_st: bool = False) -> tuple[Path, float]:
+    path = OUT / f"{'f' if profile == 'findings' else 'g'}{'1st-' if single_st else ''}{n}.x12"
+    start = time.perf_counter()
+    with open(path, "w", encoding="latin-1", newline="") as fh:
+        n_st = generate.write(fh, n, seed, n if single_st else None, profile)
+    mb = path.stat().st_size / 1e6
+    print(f"\n{n:,} claims, {profile}: {path} ({mb:.2f} MB, {n_st} ST), generated in "
+          f"{time.perf_counter() - start:.1f} s", flush=True)
+    return path, mb
+
+
+def scrub_rows(path: Path, what: tuple[int, float, str], jobs_list: list[int], repeat: int,
+               extra: list[str] | None = None, tool: str = "scrubber") -> list[Row]:
+    rows = []
+    for jobs in jobs_list:
+        outdir = OUT / f"scrub-{path.stem}-j{jobs}"
+        cmd = [*scrubber_cmd(), "scrub", str(path), "-o", str(outdir), "--no-html", "--jobs", str(jobs), *(extra or [])]
+        # Exit 1 means some claims were rejected, which the generator arranges on purpose.
+        rows.append(timed((*what, tool, jobs), cmd, repeat, {0, 1}))
+        shutil.rmtree(outdir, ignore_errors=True)  # a million claims write about a gigabyte
+    return rows
+
+
+def pyx12_row(path: Path, what: tuple[int, float, str], repeat: int) -> Row:
+    # Exit 0 only when pyx12 finds no error: the generated files are meant to be compliant.
+    return timed((*what, "pyx12", None), [sys.executable, str(HERE / "pyx12_validate.py"), str(path)], repeat, {0})
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--claims", default="1000,10000", help="comma-separated file sizes in claims (default 1000,10000)")
-    p.add_argument("--pyx12-claims", type=int, default=1000, help="run pyx12 only up to this size (default 1000)")
-    p.add_argument("--repeat", type=int, default=3, help="runs per tool and size; the median is reported")
-    p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
-    p.add_argument("--with-pyx12-scrub", action="store_true", help="also time scrub --validate pyx12")
-    args = p.parse_args(argv)
-    try:
-        sizes = [int(x) for x in args.claims.split(",") if x.strip()]
-    except ValueError:
-        p.error("--claims takes comma-separated numbers, e.g. 1000,10000")
-    if not sizes or min(sizes) < 1 or args.repeat < 1:
-        p.error("sizes and --repeat must be at least 1")
+    args = _args(argv)
     print_machine()
-    print(
-        f"pyx12 runs only on sizes up to {args.pyx12_claims:,} claims (--pyx12-claims): it validates a few hundred claims/s."
-    )
     OUT.mkdir(exist_ok=True)
     rows: list[Row] = []
-    for n in sizes:
-        path = OUT / f"g{n}.x12"
-        start = time.perf_counter()
-        with open(path, "w", encoding="latin-1", newline="") as fh:
-            generate.write(fh, n, args.seed)
-        mb = path.stat().st_size / 1e6
-        print(f"\n{n:,} claims: {path} ({mb:.2f} MB), generated in {time.perf_counter() - start:.1f} s")
-        scrub = [*scrubber_cmd(), "scrub", str(path), "-o", str(OUT / f"scrub-g{n}"), "--no-html"]
-        print(f"  $ {shlex.join(scrub)}")
-        # Exit 1 means some claims were rejected, which the generator arranges on purpose.
-        rows.append(timed("scrubber", scrub, args.repeat, {0, 1}, n, mb))
-        # The same without the built-in implementation-guide validator: what the validator costs.
-        bare = [*scrubber_cmd(), "scrub", str(path), "-o", str(OUT / f"scrub-off-g{n}"), "--no-html", "--validate", "off"]
-        print(f"  $ {shlex.join(bare)}")
-        rows.append(timed("scrubber --validate off", bare, args.repeat, {0, 1}, n, mb))
-        if n <= args.pyx12_claims:
-            pyx12 = [sys.executable, str(HERE / "pyx12_validate.py"), str(path)]
-            print(f"  $ {shlex.join(pyx12)}")
-            rows.append(timed("pyx12", pyx12, args.repeat, {0}, n, mb))
-            if args.with_pyx12_scrub:
-                # --validate pyx12 runs pyx12 too: it should cost about what pyx12 alone does.
-                validated = [*scrubber_cmd(), "scrub", str(path), "-o", str(OUT / f"scrub-v-g{n}"), "--no-html",
-                             "--validate", "pyx12"]
-                print(f"  $ {shlex.join(validated)}")
-                rows.append(timed("scrubber --validate pyx12", validated, args.repeat, {0, 1}, n, mb))
-
-    print(f"\nload at end: {load()}; median of {args.repeat} runs, peak RSS is the largest of them\n")
-    print("| claims | file MB | tool | median s | claims/s | peak RSS MB | vs pyx12 | vs --validate off |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|")
-    for row in rows:
-        base = next((r for r in rows if r.claims == row.claims and r.tool == "pyx12"), None)
-        bare = next((r for r in rows if r.claims == row.claims and r.tool == "scrubber --validate off"), None)
-        ratio = f"{row.rate / base.rate:.2f}x faster" if base is not None and row.tool != "pyx12" else ""
-        cost = f"{row.seconds / bare.seconds:.2f}x the time" if bare is not None and row.tool == "scrubber" else ""
-        print(
-            f"| {row.claims:,} | {row.mb:.2f} | {row.tool} | {row.seconds:.3f} | {row.rate:,.0f} |"
-            f" {row.rss_mb:.0f} | {ratio} | {cost} |"
-        )
+    for n in sorted(set(args.claims) | ({args.pyx12_claims} if args.pyx12_claims else set())):
+        repeat = args.repeat if n <= args.repeat_up_to else 1
+        for profile in args.profiles:
+            if n not in args.claims and not (profile == "realistic" and n == args.pyx12_claims):
+                continue
+            path, mb = make_file(n, profile, args.seed)
+            rows += scrub_rows(path, (n, mb, profile), args.jobs, repeat)
+            if profile == "realistic" and n == args.pyx12_claims:
+                rows.append(pyx12_row(path, (n, mb, profile), repeat))
+            if not args.keep_files:
+                path.unlink()
+    validation: list[Row] = []
+    if args.validate_claims:
+        n = args.validate_claims
+        path, mb = make_file(n, "realistic", args.seed, single_st=True)
+        validation.append(pyx12_row(path, (n, mb, "one ST"), args.repeat))
+        validation += scrub_rows(path, (n, mb, "one ST"), [os.cpu_count() or 2], args.repeat, ["--validate", "pyx12"],
+                                 "scrubber --validate pyx12")
+        if not args.keep_files:
+            path.unlink()
+    print(f"\nload at end: {load()}; median of the runs (files over {args.repeat_up_to:,} claims: one run), "
+          "peak RSS the largest of them\n")
+    print_tables(rows, validation, args.rss_claims)
     return 0
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--claims", default="10000,100000,1000000", help="file sizes in claims for the scrubber "
+                   "(default 10000,100000,1000000)")
+    p.add_argument("--profiles", default=",".join(PROFILES), help="realistic,findings (default both)")
+    p.add_argument("--jobs", default="1,2", help="--jobs values for the scrubber (default 1,2)")
+    p.add_argument("--pyx12-claims", type=int, default=10000,
+                   help="pyx12 on the realistic file of this size, which the scrubber runs on too (0: none)")
+    p.add_argument("--validate-claims", type=int, default=10000, help="one transaction of this size: pyx12 alone "
+                   "against scrub --validate pyx12 (0: none)")
+    p.add_argument("--rss-claims", default="100000,1000000", help="sizes in the peak-RSS table")
+    p.add_argument("--repeat", type=int, default=3, help="runs per command; the median is reported (default 3)")
+    p.add_argument("--repeat-up-to", type=int, default=200000, help="larger files run once (default 200000)")
+    p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    p.add_argument("--keep-files", action="store_true", help="keep the generated files in bench/out/")
+    p.add_argument("--out", type=Path, help="folder for files and outputs (default bench/out/)")
+    args = p.parse_args(argv)
+    try:
+        args.claims = [int(x) for x in args.claims.split(",") if x.strip()]
+        args.jobs = [int(x) for x in args.jobs.split(",") if x.strip()]
+        args.rss_claims = [int(x) for x in args.rss_claims.split(",") if x.strip()]
+    except ValueError:
+        p.error("--claims, --jobs and --rss-claims take comma-separated numbers, e.g. 1000,10000")
+    args.profiles = [x for x in args.profiles.split(",") if x]
+    if not args.claims or min(args.claims) < 1 or args.repeat < 1 or not args.jobs or min(args.jobs) < 1:
+        p.error("sizes, jobs and --repeat must be at least 1")
+    if set(args.profiles) - set(PROFILES):
+        p.error(f"--profiles: {', '.join(PROFILES)}")
+    if args.out:
+        global OUT
+        OUT = args.out.resolve()
+    return args
+
+
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def print_tables(rows: list[Row], validation: list[Row], rss_claims: list[int]) -> None:
+    print("### Throughput (claims/s; ratios on the same file)\n")
+    print("| claims | file MB | profile | tool | jobs | median s | claims/s | vs pyx12 | vs --jobs 1 | vs realistic |")
+    print("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row.claims:,} | {row.mb:.2f} | {row.profile} | {row.tool} | {row.jobs or '-'} | {row.seconds:.3f} |"
+              f" {row.rate:,.0f} | {_ratio(row, rows, 'pyx12')} | {_ratio(row, rows, 'jobs')} |"
+              f" {_ratio(row, rows, 'profile')} |")
+    print("\n### Peak RSS (MB): the scrubber's process, and its largest worker\n")
+    print("| claims | profile | jobs | parent | workers |")
+    print("|---:|---|---:|---:|---:|")
+    for row in rows:
+        if row.claims in rss_claims and row.tool == "scrubber":
+            print(f"| {row.claims:,} | {row.profile} | {row.jobs} | {_mb(row.parent_mb)} | {_mb(row.worker_mb)} |")
+    if validation:
+        print("\n### Implementation-guide validation of one transaction (pyx12)\n")
+        print("| claims | tool | jobs | median s | claims/s | vs pyx12 | parent MB | workers MB |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|")
+        base = validation[0]
+        for row in validation:
+            ratio = f"{row.rate / base.rate:.2f}x" if row is not base else ""
+            print(f"| {row.claims:,} | {row.tool} | {row.jobs or '-'} | {row.seconds:.3f} | {row.rate:,.0f} | {ratio} |"
+                  f" {_mb(row.parent_mb)} | {_mb(row.worker_mb)} |")
+
+
+def _ratio(row: Row, rows: list[Row], against: str) -> str:
+    """How many times faster than pyx12 / --jobs 1 / the realistic file, on the same size."""
+    if row.tool != "scrubber":
+        return ""
+    if against == "pyx12":
+        base = next((r for r in rows if r.tool == "pyx12" and r.claims == row.claims), None)
+        base = base if row.profile == "realistic" else None
+    elif against == "jobs":
+        base = next((r for r in rows if r.tool == row.tool and r.claims == row.claims and r.profile == row.profile
+                     and r.jobs == 1), None) if row.jobs != 1 else None
+    else:
+        base = next((r for r in rows if r.tool == row.tool and r.claims == row.claims and r.jobs == row.jobs
+                     and r.profile == "realistic"), None) if row.profile != "realistic" else None
+    return f"{row.rate / base.rate:.2f}x" if base is not None else ""
 
 
 if __name__ == "__main__":

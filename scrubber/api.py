@@ -10,9 +10,10 @@ import datetime as dt
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -43,7 +44,8 @@ class Options:
     source_name: str = ""
     source_id: str = ""
     only_edits: set[str] | None = None
-    #: called with the number of claims read so far, every few thousand claims (progress display)
+    #: progress display: called as ``progress(bytes_done, claims_done, stage)`` every thousand claims
+    #: read (stage "scrub"), and as pyx12's pieces come back (stage "pyx12"); see scrubber.progress
     progress: Any = None
     #: processes for one large file (cut at 2000A loops; the outputs are those of one process)
     jobs: int = 1
@@ -83,11 +85,25 @@ class Summary:
     transactions: int = 0
     notices: list[str] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    #: findings per edit (warnings included), and claims each edit rejected (a claim counts once per edit)
+    findings_by_edit: dict[str, int] = field(default_factory=dict)
+    rejected_by_edit: dict[str, int] = field(default_factory=dict)
     guide: Any = None  # the built-in validator's run (scrubber.guide.GuideRun), for the 999
 
     @property
     def exit_code(self) -> int:
         return 1 if self.rejected else 0
+
+    def count(self, scrubbed: ScrubbedClaim) -> None:
+        """Add one claim's findings to the per-edit counts (only claims with findings get here)."""
+        by_edit = self.findings_by_edit
+        rejecting = set()
+        for f in scrubbed.findings:
+            by_edit[f.edit] = by_edit.get(f.edit, 0) + 1
+            if f.severity == "reject":
+                rejecting.add(f.edit)
+        for edit in rejecting:
+            self.rejected_by_edit[edit] = self.rejected_by_edit.get(edit, 0) + 1
 
 
 class _Collect(Writer):
@@ -134,8 +150,10 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
             findings = findings + engine.check_run(ev, run_index, findings)
             scrubbed = ScrubbedClaim(ev, findings)
             summary.claims += 1
-            if progress is not None and summary.claims % 5000 == 0:
-                progress(summary.claims)
+            if progress is not None and summary.claims % 1000 == 0:
+                progress(ev.segments[-1].offset if ev.segments else 0, summary.claims, "scrub")
+            if scrubbed.findings:
+                summary.count(scrubbed)
             if scrubbed.rejected:
                 summary.rejected += 1
             else:
@@ -178,6 +196,11 @@ def output_name(input_path: str) -> str:
     return stem if dot and stem else base
 
 
+#: outputs by the names the command line (``--stdout``) and the HTTP service (``?output=``) use
+OUTPUT_KEYS = {"277": "277", "accepted": "837", "json": "json", "report": "json", "html": "html",
+               "worklist": "worklist"}
+
+
 #: every output of an input NAME, in the order a commit renames them into place: the JSON report
 #: last, so a consumer that reacts to it finds the rest already there. A name not written in a run
 #: is removed by its commit (no stale accepted 837, 999 or report beside new outputs).
@@ -198,17 +221,23 @@ def output_files(name: str) -> dict[str, str]:
 
 def scrub_to_dir(
     source: str | Path | BinaryIO,
-    outdir: str | Path,
+    outdir: str | Path | None,
     *,
     name: str | None = None,
     options: Options | None = None,
     engine: Engine | None = None,
+    stream: tuple[str, BinaryIO] | None = None,
 ) -> Summary:
     """Scrub one input into ``outdir``: NAME.277, NAME.accepted.837, NAME.report.json/.html.
 
     The outputs are committed as one set (scrubber.commit): all of them appear together at the end,
     or, when the input is unusable or anything fails first, none of the earlier ones changes.
     Raises InputError (the input) or OutputError (the output folder).
+
+    With ``stream=(OUTPUT, binary stream)`` (OUTPUT a key of ``OUTPUT_KEYS``; filter mode and the
+    HTTP service) that output goes to the stream instead of ``outdir``, byte-exact, once the whole
+    input has been read and the folder's outputs are committed (an unusable input leaves nothing
+    half-written there either); with ``outdir=None`` the other outputs are not kept.
     """
     options = options or Options()
     engine_given = engine is not None
@@ -218,38 +247,57 @@ def scrub_to_dir(
         name = output_name(str(source)) if is_path else "stdin"
     input_label = _readable(os.path.basename(str(source))) if is_path else name
     moment = options.moment()
-    stream = _open_input(source) if is_path else (source if not isinstance(source, (str, Path)) else _stdin())
+    streamed = OUTPUT_KEYS[stream[0]] if stream else None
+    target = _StreamedOutput(stream[1]) if stream else None
+    html = streamed == "html" or (options.html and outdir is not None)
+    folder: Any = (OutputSet(outdir, name, output_files(name), protect=[source] if is_path else [])
+                   if outdir is not None else _NoFolder())
+    stream_in = _open_input(source) if is_path else (source if not isinstance(source, (str, Path)) else _stdin())
     try:
-        with OutputSet(outdir, name, output_files(name), protect=[source] if is_path else []) as out:
+        with folder as out:
+
+            def open_output(key: str, encoding: str = ENCODING) -> IO[str]:
+                return target.open(encoding) if target is not None and key == streamed else out.open(key, encoding)
+
+            run_options = replace(options, html=html)
             summary = None
-            if is_path and options.jobs > 1 and not options.validate:
+            if is_path and options.jobs > 1 and not options.validate and isinstance(out, OutputSet):
                 from scrubber.stitch import scrub_split  # one large file over worker processes
 
-                summary = scrub_split(str(source), out, input_label, options, engine, moment, engine_given)
+                summary = scrub_split(str(source), out, input_label, run_options, engine, moment, engine_given,
+                                      open_output)
             if summary is None:
-                summary = _scrub_into(out, stream, is_path, input_label, options, engine, moment)
+                summary = _scrub_into(open_output, out, stream_in, is_path, input_label, run_options, engine, moment)
             if summary.accepted == 0:
-                out.discard("837")  # no claim to forward: an earlier accepted 837 goes too
+                # no claim to forward: an earlier accepted 837 goes too, and none reaches the stream
+                if streamed == "837" and target is not None:
+                    target.discard()
+                else:
+                    out.discard("837")
             summary.outputs = out.commit()
+        if target is not None:
+            target.commit()
     finally:
+        if target is not None:
+            target.discard()
         if is_path:
-            stream.close()
+            stream_in.close()
     return summary
 
 
-def open_outputs(out: OutputSet, html: bool) -> dict[str, IO[str]]:
-    """The staged handles the writers write to (NAME.999 is opened only when there is one)."""
-    handles = {"277": out.open("277"), "837": out.open("837"), "json": out.open("json", "ascii"),
-               "worklist": out.open("worklist", "utf-8")}
+def open_outputs(open_output: Any, html: bool) -> dict[str, IO[str]]:
+    """The handles the writers write to (``open_output(key, encoding)``; NAME.999 only when there is one)."""
+    handles = {"277": open_output("277"), "837": open_output("837"), "json": open_output("json", "ascii"),
+               "worklist": open_output("worklist", "utf-8")}
     if html:
-        handles["html"] = out.open("html", "utf-8")
+        handles["html"] = open_output("html", "utf-8")
     return handles
 
 
-def _scrub_into(out: OutputSet, stream: BinaryIO, is_path: bool, label: str, options: Options, engine: Engine,
-                moment: dt.datetime) -> Summary:
+def _scrub_into(open_output: Any, out: Any, stream: BinaryIO, is_path: bool, label: str, options: Options,
+                engine: Engine, moment: dt.datetime) -> Summary:
     """One pass over the input in this process (the reference path; ``--jobs 1``)."""
-    writers = make_writers(open_outputs(out, options.html), label, options, engine, moment)
+    writers = make_writers(open_outputs(open_output, options.html), label, options, engine, moment)
     if options.validate:
         summary, ack = _validated(stream, is_path, label, writers, engine, options)
         if ack:
@@ -261,6 +309,57 @@ def _scrub_into(out: OutputSet, stream: BinaryIO, is_path: bool, label: str, opt
     if text:
         out.open("999").write(text)  # not opened: an earlier NAME.999 goes at the commit
     return summary
+
+
+class _StreamedOutput:
+    """An output spooled until the run ends, then copied to a stream (nothing partial reaches it)."""
+
+    def __init__(self, target: BinaryIO) -> None:
+        self._target = target
+        self._spool: Any = None
+        self.fh: IO[str] | None = None
+
+    def open(self, encoding: str) -> IO[str]:
+        self._spool = tempfile.SpooledTemporaryFile(16 << 20)  # memory, then disk
+        self.fh = io.TextIOWrapper(self._spool, encoding, errors="replace", newline="")
+        return self.fh
+
+    def commit(self) -> None:
+        if self.fh is None or self.fh.closed:
+            return
+        self.fh.flush()
+        self._spool.seek(0)
+        shutil.copyfileobj(self._spool, self._target, 1 << 20)
+        self._target.flush()
+        self.fh.close()
+
+    def discard(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+class _NoFolder:
+    """No output folder (filter mode without ``-o``, the HTTP service): outputs not asked for go nowhere."""
+
+    def __enter__(self) -> _NoFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def open(self, key: str, encoding: str = ENCODING) -> IO[str]:
+        return _Null()
+
+    def discard(self, key: str) -> None:
+        pass
+
+    def commit(self) -> list[Path]:
+        return []
+
+
+class _Null(io.TextIOBase):
+    def write(self, s: str) -> int:
+        return len(s)
 
 
 def _open_input(path: str | Path) -> BinaryIO:
@@ -314,7 +413,9 @@ def validate_then_run(data: BinaryIO, label: str, writers: list[Writer], engine:
     from scrubber.validate import validate_stream
 
     data.seek(0)
-    report = validate_stream(data, jobs=validation_jobs(options), max_segment=options.max_segment)
+    shown = options.progress
+    report = validate_stream(data, jobs=validation_jobs(options), max_segment=options.max_segment,
+                             progress=(lambda done, claims: shown(done, claims, "pyx12")) if shown else None)
     data.seek(0)
     notices = list(report.file_level)
     if report.errors:

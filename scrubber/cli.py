@@ -7,14 +7,15 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from scrubber import __version__
 from scrubber.api import Options, output_name
 from scrubber.commit import prepare_folder, show_path
 from scrubber.errors import OutputError
-from scrubber.parallel import error_line, scrub_files, scrub_on_dask
+from scrubber.inputs import expand
+from scrubber.parallel import error_line, scrub_files, scrub_on_dask, scrub_one
 from scrubber.progress import Progress
+from scrubber.runsummary import RunSummary
 from scrubber.x12.segments import MAX_SEGMENT
 
 
@@ -24,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("scrub", help="scrub 837P files: 277CA, accepted 837, JSON and HTML reports")
     s.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder (every file in it) or - for stdin")
-    s.add_argument("-o", "--outdir", required=True, help="folder for the outputs (created if needed)")
+    s.add_argument("-o", "--outdir", help="folder for the outputs (created if needed; optional with --stdout)")
     _registry_flags(s)
     s.add_argument("--jobs", type=int, default=1, metavar="N", help="scrub N inputs in parallel")
     s.add_argument("--dask", metavar="ADDRESS", help="scrub the inputs on a dask.distributed scheduler "
@@ -37,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--ncci", metavar="DIR", help="CMS NCCI tables written by `scrubber import-ncci`")
     s.add_argument("--max-segment", type=_positive, default=MAX_SEGMENT, metavar="BYTES",
                    help="longest segment accepted (default 1 MiB); a longer one makes the input unusable")
+    s.add_argument("--stdout", choices=("accepted", "277", "json"), help="filter mode: write that output to "
+                   "standard output, byte-exact (one input; the other outputs go to -o OUTDIR when given)")
+    s.add_argument("--summary", choices=("json",), help="print one JSON object for the run instead of the "
+                   "human summary (on standard error with --stdout)")
     r = sub.add_parser("rules", help="list every edit: id, severity, pack, dates, source")
     r.add_argument("--json", action="store_true", help="machine-readable list")
     _rule_flags(r)
@@ -48,6 +53,30 @@ def _parser() -> argparse.ArgumentParser:
     _registry_flags(pay)
     e = sub.add_parser("explain", help="explain one edit, with a failing and a passing example")
     e.add_argument("edit", metavar="EDIT-ID")
+    e.add_argument("--json", action="store_true", help="machine-readable (as GET /v1/rules/EDIT-ID)")
+    v = sub.add_parser("serve", help="HTTP service: POST /v1/scrub, /v1/rules, /healthz, /metrics")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    v.add_argument("--port", type=int, default=8837, help="port (default 8837)")
+    v.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, metavar="N",
+                   help="scrubbing processes (default: one per core)")
+    v.add_argument("--max-body-mb", type=_positive_float, default=100.0, metavar="MB",
+                   help="largest request body accepted, in MiB (default 100); larger ones get 413")
+    _registry_flags(v)
+    _rule_flags(v)
+    v.add_argument("--ncci", metavar="DIR", help="CMS NCCI tables written by `scrubber import-ncci`")
+    w = sub.add_parser("watch", help="drop folder: scrub every X12 file that appears in INBOX")
+    w.add_argument("inbox", metavar="INBOX")
+    w.add_argument("-o", "--outbox", required=True, metavar="OUTBOX", help="folder for the outputs")
+    w.add_argument("--processed", metavar="DIR", help="where scrubbed inputs go (default INBOX/processed)")
+    w.add_argument("--failed", metavar="DIR", help="where unusable inputs go (default INBOX/failed)")
+    w.add_argument("--poll", type=_positive_float, default=0.5, metavar="SECONDS",
+                   help="how long a file's size must stay the same before it is taken (default 0.5)")
+    w.add_argument("--polling", action="store_true",
+                   help="scan only, no file-system events (network shares that do not report changes)")
+    w.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    _registry_flags(w)
+    _rule_flags(w)
+    w.add_argument("--ncci", metavar="DIR", help="CMS NCCI tables written by `scrubber import-ncci`")
     m = sub.add_parser("import-mcd", help="turn a CMS Medicare Coverage Database article download into a payer registry")
     m.add_argument("directory", metavar="DIR", help="folder holding article_x_icd10_covered.csv and friends")
     m.add_argument("--article", required=True, help="article id, e.g. A57186")
@@ -117,6 +146,16 @@ def _plugin_packs_load() -> bool:
     return True
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -128,23 +167,21 @@ def _err(text: str) -> None:
     sys.stderr.write(f"scrubber: {text}\n")
 
 
-def _expand(inputs: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for item in inputs:
-        if item != "-" and os.path.isdir(item):
-            out += sorted(str(p) for p in Path(item).iterdir() if p.is_file() and not p.name.startswith("."))
-        else:
-            out.append(item)
-    return out
-
-
 def cmd_scrub(args: argparse.Namespace) -> int:
+    if args.outdir is None and not args.stdout:
+        _err("scrub needs -o OUTDIR (or --stdout accepted|277|json for filter mode)")
+        return 2
     payers = _registry(args)
     if payers is None or not _plugin_packs_load():
         return 2
-    inputs = _expand(args.inputs)
+    inputs, skipped = expand(args.inputs)
+    for item in skipped:
+        _err(f"{show_path(item.path)}: skipped, {item.reason}")
     if not inputs:
-        _err("no input files")
+        _err("no input files" + (" that look like X12" if skipped else ""))
+        return 2
+    if args.stdout and (len(inputs) > 1 or args.dask):
+        _err("--stdout takes exactly one input and no --dask (its output would mix several files)")
         return 2
     names: dict[str, str] = {}
     for path in inputs:
@@ -159,11 +196,12 @@ def cmd_scrub(args: argparse.Namespace) -> int:
         return 2
     config = checked[0]
     try:
-        prepare_folder(args.outdir)
+        if args.outdir is not None:
+            prepare_folder(args.outdir)
     except OutputError as exc:
         _err(str(exc))
         return 2
-    progress = Progress(len(inputs))
+    progress = Progress(inputs, passes=2 if args.validate == "pyx12" else 1)
     options = Options(html=not args.no_html, payers=payers, validate=args.validate == "pyx12",
                       guide="off" if args.validate == "off" else "builtin", rules=config, ncci=config.ncci,
                       max_segment=args.max_segment)
@@ -176,24 +214,26 @@ def cmd_scrub(args: argparse.Namespace) -> int:
         if len(inputs) == 1 and jobs > 1 and not options.validate:
             # One file: cut it at billing-provider loops and check the pieces in parallel.
             options.jobs, jobs = args.jobs, 1
-        if jobs <= 1 and progress.enabled:
-            options.progress = progress.claims_seen
-        outcomes = scrub_files(inputs, args.outdir, options, jobs=jobs,
-                               done=lambda o: progress.file_done(o[1].claims if o[1] else 0))
+        if min(jobs, len(inputs)) <= 1 and progress.enabled:
+            options.progress = progress.advance  # inputs scrubbed in this process report as they go
+        if args.stdout:
+            outcomes = [scrub_one(inputs[0], args.outdir, options, stream=(args.stdout, sys.stdout.buffer))]
+            progress.file_done(outcomes[0][1].claims if outcomes[0][1] else 0, outcomes[0][0])
+        else:
+            outcomes = scrub_files(inputs, args.outdir, options, jobs=jobs,
+                                   done=lambda o: progress.file_done(o[1].claims if o[1] else 0, o[0]))
     progress.close()
-    results = outcomes
-    status = 0
-    for label, summary, error in results:
-        if summary is None:
-            _err(error_line(label, error))
-            status = 2
-            continue
-        status = max(status, summary.exit_code)
-        print(
-            f"{label}: {summary.claims} claims, {summary.accepted} accepted, {summary.rejected} rejected"
-            f" -> {os.path.join(args.outdir, output_name(label if label != 'stdin' else '-'))}.*"
-        )
-    return status
+    report = RunSummary(outcomes, skipped, args.outdir, args.stdout)
+    for label, error in report.errors():
+        _err(error_line(label, error))
+    # With --stdout, standard output carries the scrubbed data only: the summary goes to stderr.
+    out = sys.stderr if args.stdout else sys.stdout
+    if args.summary == "json":
+        out.write(json.dumps(report.to_dict()) + "\n")
+    else:
+        for line in report.lines():
+            out.write(line + "\n")
+    return report.exit_code
 
 
 def _on_dask(address: str, inputs: list[str], outdir: str, options: Options, progress: Progress):  # type: ignore[no-untyped-def]
@@ -209,13 +249,13 @@ def _on_dask(address: str, inputs: list[str], outdir: str, options: Options, pro
         return None
     try:
         return scrub_on_dask(client, [os.path.abspath(p) for p in inputs], os.path.abspath(outdir), options,
-                             done=lambda o: progress.file_done(o[1].claims if o[1] else 0))
+                             done=lambda o: progress.file_done(o[1].claims if o[1] else 0, o[0]))
     finally:
         client.close()
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from scrubber.rules.catalog import edit_dates
+    from scrubber.explain import rule_rows
 
     if not _plugin_packs_load():
         return 2
@@ -223,39 +263,24 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if checked is None:
         return 2
     config, engine = checked
-    catalog = engine.catalog
-    origin = {p.name: p.origin for p in catalog.packs}
-    rows = []
-    effective = iter(engine.effective_edits())
-    for pack in catalog.packs:
-        for base in pack.edits:
-            eff = next(effective)
-            e = eff or base
-            start, end = edit_dates(catalog, e)
-            rows.append({
-                "id": e.id, "severity": e.severity, "confidence": e.confidence, "pack": e.pack, "origin": origin[e.pack],
-                "enabled": eff is not None,
-                "configured": base.severity != e.severity or base.enabled != (eff is not None),
-                "effective_from": start.isoformat() if start else None,
-                "effective_to": end.isoformat() if end else None,
-                "ack": f"{e.category}:{e.status_code}" if e.category else None,
-                "title": e.title, "source": "; ".join(s.cite() for s in e.sources),
-                "_dates": "any date" if not (start or end) else f"{start or '...'} to {end or 'open'}",
-                "_short": f"{e.sources[0].document}, {e.sources[0].date}"
-                + (f" (+{len(e.sources) - 1} more)" if len(e.sources) > 1 else ""),
-            })
+    rows = rule_rows(engine)
     if args.json:
-        print(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows], indent=2))
+        print(json.dumps(rows, indent=2))
         return 0
+    catalog = engine.catalog
     if config.sources:
         print(f"Rule configuration: {', '.join(config.sources)}" + (
             f"; per-payer rules for {', '.join(sorted(config.payers))}" if config.payers else "") + "\n")
     width = max(len(r["id"]) for r in rows)
     print(f"{'EDIT':<{width}}  {'SEVERITY':<8}  {'PACK':<16}  {'277CA':<7}  {'DATES OF SERVICE':<26}  SOURCE")
     for r in rows:
+        start, end = r["effective_from"], r["effective_to"]
+        dates = "any date" if not (start or end) else f"{start or '...'} to {end or 'open'}"
+        sources = catalog.edit(r["id"]).sources
+        short = f"{sources[0].document}, {sources[0].date}" + (f" (+{len(sources) - 1} more)" if len(sources) > 1 else "")
         flag = ("" if r["enabled"] else " (off)") + (" (configured)" if r["configured"] else "")
-        print(f"{r['id']:<{width}}  {r['severity']:<8}  {r['pack']:<16}  {r['ack'] or '-':<7}  {r['_dates']:<26}  "
-              f"{r['_short']}{flag}")
+        print(f"{r['id']:<{width}}  {r['severity']:<8}  {r['pack']:<16}  {r['ack'] or '-':<7}  {dates:<26}  "
+              f"{short}{flag}")
     print("\nPacks: " + "; ".join(f"{p.name} {p.version} ({p.origin})" for p in catalog.packs))
     print("\n`scrubber explain EDIT` gives every source, the table rows and an example that fails and one that passes.")
     return 0
@@ -292,10 +317,10 @@ def cmd_payers(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from scrubber.explain import explain
+    from scrubber.explain import explain, explain_data
 
     try:
-        print(explain(args.edit))
+        print(json.dumps(explain_data(args.edit), indent=2) if args.json else explain(args.edit))
     except KeyError:
         _err(f"no edit {args.edit!r}; `scrubber rules` lists them")
         return 2
@@ -330,6 +355,45 @@ def cmd_import_ncci(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_options(args: argparse.Namespace) -> Options | None:
+    """Options from the registry and rule-control flags of serve and watch; None after a one-line error."""
+    payers = _registry(args)
+    if payers is None or not _plugin_packs_load():
+        return None
+    checked = _rules_config(args)
+    if checked is None:
+        return None
+    config = checked[0]
+    return Options(html=not getattr(args, "no_html", False), payers=payers, rules=config, ncci=config.ncci)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from scrubber.service.http import serve
+    except ImportError as exc:
+        _err(f"serve needs the serve extra ({exc.name} is missing): pip install 'scrubber[serve]'")
+        return 2
+    options = _run_options(args)
+    if options is None:
+        return 2
+    return serve(host=args.host, port=args.port, workers=args.workers, max_body=int(args.max_body_mb * (1 << 20)),
+                 options=options)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from scrubber.service.watch import WatchError, watch
+
+    options = _run_options(args)
+    if options is None:
+        return 2
+    try:
+        return watch(args.inbox, args.outbox, processed=args.processed, failed=args.failed, poll=args.poll,
+                     options=options, events=not args.polling)
+    except WatchError as exc:
+        _err(str(exc))
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         # File names that are not UTF-8 (or not in the terminal's encoding) print as escapes.
@@ -338,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"scrub": cmd_scrub, "rules": cmd_rules, "explain": cmd_explain, "import-mcd": cmd_import_mcd,
-                    "import-ncci": cmd_import_ncci, "payers": cmd_payers}
+                    "import-ncci": cmd_import_ncci, "payers": cmd_payers, "serve": cmd_serve, "watch": cmd_watch}
         return commands[args.command](args)
     except KeyboardInterrupt:
         _err("interrupted")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
+from typing import Any
 
 from scrubber.api import Options, scrub_bytes
 from scrubber.engine import Engine
@@ -91,6 +92,73 @@ def explain(edit_id: str) -> str:
         if not found:
             out.append("  -> no finding")
     return "\n".join(out)
+
+
+def rule_rows(engine: Engine | None = None) -> list[dict[str, Any]]:
+    """The catalog as data, one row per edit (``scrubber rules --json`` and ``GET /v1/rules``).
+
+    ``engine`` is the one a rule configuration gives (edits off or on, severities); default: none.
+    """
+    engine = engine or Engine()
+    catalog = engine.catalog
+    origin = {p.name: p.origin for p in catalog.packs}
+    rows = []
+    effective = iter(engine.effective_edits())
+    for pack in catalog.packs:
+        for base in pack.edits:
+            eff = next(effective)
+            e = eff or base
+            start, end = edit_dates(catalog, e)
+            rows.append({
+                "id": e.id, "severity": e.severity, "confidence": e.confidence, "pack": e.pack, "origin": origin[e.pack],
+                "enabled": eff is not None,
+                "configured": base.severity != e.severity or base.enabled != (eff is not None),
+                "effective_from": start.isoformat() if start else None,
+                "effective_to": end.isoformat() if end else None,
+                "ack": f"{e.category}:{e.status_code}" if e.category else None,
+                "title": e.title, "source": "; ".join(s.cite() for s in e.sources),
+            })
+    return rows
+
+
+def explain_data(edit_id: str) -> dict[str, Any]:
+    """``explain`` as data (``scrubber explain ID --json``, ``GET /v1/rules/ID``). KeyError: no such edit."""
+    catalog = load_catalog()
+    edit = catalog.edit(edit_id)
+    registry = edit.examples.get("registry")
+    engine = Engine(catalog, only={edit.id}, today=dt.date(2025, 2, 1),
+                    payers=catalog.pack(edit.pack).path / registry if registry else None)
+    start, end = edit_dates(catalog, edit)
+    examples = {}
+    for label in ("fail", "pass"):
+        spec = edit.examples.get(label)
+        if spec:
+            examples[label] = {
+                "segments": [f"{s}~" for s in claim_segments(spec)],
+                "findings": [{"severity": f.severity, "confidence": f.confidence, "line": f.line, "code": f.code,
+                              "message": f.message, "suggestion": f.suggestion, "source": f.source}
+                             for f in run_example(edit, spec, engine)],
+            }
+    return {
+        "id": edit.id, "title": edit.title, "pack": edit.pack, "severity": edit.severity,
+        "confidence": edit.confidence, "enabled": edit.enabled,
+        "ack": f"{edit.category}:{edit.status_code}" if edit.category else None,
+        "effective_from": start.isoformat() if start else None,
+        "effective_to": end.isoformat() if end else None,
+        "what": edit.description, "why": edit.why, "fix": edit.fix,
+        "sources": [{"cite": s.cite(), "ref": s.ref or None, "kind": s.kind or None, "url": s.url or None}
+                    for s in edit.sources],
+        "table_rows": [{"table": table, "line": row.line,
+                        "cells": {k: v for k, v in row.cells.items()
+                                  if v and k not in ("edit", "source", "valid_from", "valid_to", "note", "confidence")},
+                        "valid_from": row.valid_from.isoformat() if row.valid_from else None,
+                        "valid_to": row.valid_to.isoformat() if row.valid_to else None,
+                        "confidence": row.confidence, "source": row.source.cite(), "note": row.get("note") or None}
+                       for table, row in edit_rows(catalog, edit)],
+        "code_tables": _code_tables() if edit.kind == "icd_code_validity" else None,
+        "registry": f"edits/{edit.pack}/{registry}" if registry else None,
+        "examples": examples,
+    }
 
 
 def _code_tables() -> list[str]:

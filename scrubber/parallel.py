@@ -23,14 +23,17 @@ Outcome = tuple[str, "Summary | None", str]
 OUTPUT_FOLDER = "output folder "
 
 
-def scrub_one(path: str, outdir: str, options: Options) -> Outcome:
-    """Scrub one input, turning every failure into a one-line reason (never a traceback)."""
+def scrub_one(path: str, outdir: str | None, options: Options, *, stream: Any = None) -> Outcome:
+    """Scrub one input, turning every failure into a one-line reason (never a traceback).
+
+    ``stream``: as for ``scrub_to_dir`` (filter mode).
+    """
     label = "stdin" if path == "-" else show_path(path)
     if stopping():
         return label, None, "interrupted before it started; nothing written"
     try:
         with interruptible():
-            return label, scrub_to_dir(path, outdir, options=options), ""
+            return label, scrub_to_dir(path, outdir, options=options, stream=stream), ""
     except InputError as exc:
         return label, None, str(exc)
     except OutputError as exc:

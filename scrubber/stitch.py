@@ -123,7 +123,7 @@ class _OpenTransaction:
 
 
 def scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: Any, moment: dt.datetime,
-                engine_given: bool = False) -> Any:
+                engine_given: bool = False, open_output: Any = None) -> Any:
     """Scrub one file over ``options.jobs`` processes into ``out``; None when the single-process path should.
 
     Forked workers use ``engine`` as it is; where processes are spawned (not Linux), each builds its
@@ -134,12 +134,13 @@ def scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: Any
     if not _ONE_AT_A_TIME.acquire(blocking=False):
         return None  # another thread of this process runs a split run: workers inherit one engine at a time
     try:
-        return _scrub_split(path, out, label, options, engine, moment)
+        return _scrub_split(path, out, label, options, engine, moment, open_output or out.open)
     finally:
         _ONE_AT_A_TIME.release()
 
 
-def _scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: Any, moment: dt.datetime) -> Any:
+def _scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: Any, moment: dt.datetime,
+                 open_output: Any) -> Any:
     planner = plan(path, options.jobs, options.max_segment)
     if planner is None:
         return None
@@ -155,7 +156,7 @@ def _scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: An
         shutil.rmtree(folder, ignore_errors=True)
         return None
     try:
-        return split.write(out)
+        return split.write(out, open_output)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -336,7 +337,7 @@ class _SplitRun:
         if self.html is not None and res.html is not None:
             self.html.add_piece(res.html, f"{self.folder}/{res.index}.{res.round}")
         if self.options.progress is not None:
-            self.options.progress(s.claims)
+            self.options.progress(piece.end, s.claims, "scrub")  # the bytes before piece.end are done
 
     def _part(self, piece: Piece, res: PieceResult, part: Part) -> None:
         st = part.st
@@ -483,7 +484,7 @@ class _SplitRun:
             self._notice(f"IEA02 {_el(els, 2)!r} does not match ISA13 {ix.control!r}")
 
     # -- the outputs ----------------------------------------------------------------------------------
-    def write(self, out: OutputSet) -> Any:
+    def write(self, out: OutputSet, open_output: Any) -> Any:
         from scrubber.api import ack_999, open_outputs
 
         s = self.summary
@@ -499,7 +500,7 @@ class _SplitRun:
                 notices = [f"the implementation-guide check found {self.guide_errors} error(s); see the 999", *notices,
                            *self.guide_notices]
         s.notices = notices
-        handles = open_outputs(out, self.options.html)
+        handles = open_outputs(open_output, self.options.html)
         append_file(handles["277"], self.s277.out.name)
         append_file(handles["837"], self.s837.out.name)
         self.json.write_to(handles["json"])

@@ -476,19 +476,21 @@ def ndc_format(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
 
 @kind("diagnosis_exclusion", triggers=_param_trigger("codes", default="@drug @primary"))
 def diagnosis_exclusion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
-    """For payers that exclude a class of service (e.g. cosmetic), lines of ``params.codes`` whose
-    pointed diagnoses are all in the table's list, and lines billed with a listed procedure."""
+    """Lines of ``params.codes`` whose pointed diagnoses are all in the table's list, and lines billed
+    with a listed procedure; with ``params.exclusion``, only for payers that exclude that class of
+    service (e.g. cosmetic)."""
     table = params.get("table", "cosmetic")
     rows = _rows(ctx, edit, table)
     book = _book(ctx, edit)
     targets = params.get("codes", "@drug @primary")
     if not rows:
         return
-    excluded = ctx.payers.excludes(claim, params.get("exclusion", "cosmetic")) if ctx.payers is not None else None
-    if excluded is None:
-        excluded = is_medicare(claim, ctx.payers)
-    if not excluded:
-        return
+    if params.get("exclusion") is not None:  # else: a diagnosis any payer may refuse for these codes
+        excluded = ctx.payers.excludes(claim, params["exclusion"]) if ctx.payers is not None else None
+        if excluded is None:
+            excluded = is_medicare(claim, ctx.payers)
+        if not excluded:
+            return
     dx_rows = [r for r in rows if r.get("kind", "diagnosis") == "diagnosis"]
     proc_rows = [r for r in rows if r.get("kind") == "procedure"]
     for ln in claim.lines:

@@ -89,17 +89,21 @@ class Chain:
 
 
 def append_file(out: IO[str], path: str, start: int = 0, end: int | None = None) -> None:
-    """Bytes [start, end) of ``path`` to the end of the staged output ``out``, by the kernel where it can."""
+    """Bytes [start, end) of ``path`` to the end of the output ``out``, by the kernel where it can."""
     out.flush()
     buffer = out.buffer  # type: ignore[attr-defined]
+    try:
+        fd: int | None = out.fileno()
+    except (OSError, ValueError, AttributeError):
+        fd = None  # an output held in memory (a stream's spool)
     try:
         with open(path, "rb") as src:
             left = (os.fstat(src.fileno()).st_size if end is None else end) - start
             pos = start
             copy = getattr(os, "copy_file_range", None)
-            while left > 0 and copy is not None:
+            while left > 0 and copy is not None and fd is not None:
                 try:
-                    n = copy(src.fileno(), out.fileno(), left, pos)
+                    n = copy(src.fileno(), fd, left, pos)
                 except OSError as exc:
                     if exc.errno not in _NO_COPY:
                         raise
@@ -117,9 +121,12 @@ def append_file(out: IO[str], path: str, start: int = 0, end: int | None = None)
     except OutputError:
         raise
     except OSError as exc:
+        outdir = getattr(getattr(buffer, "raw", None), "outdir", None)
+        if outdir is None:
+            raise
         from scrubber.commit import folder_error
 
-        raise folder_error(getattr(buffer.raw, "outdir", "."), exc, "cannot write the outputs") from None
+        raise folder_error(outdir, exc, "cannot write the outputs") from None
 
 
 class Stitch277(Ack277Writer):
