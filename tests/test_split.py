@@ -28,9 +28,12 @@ def _claims(prefix: str, n: int, *, payers: int = 3) -> list[dict]:
     for i in range(n):
         lines = [{"code": "64616", "charge": "300.00"},
                  {"code": "J0585", "mods": ["JZ"], "units": "100", "charge": "700.00", "ptr": "2" if i % 11 == 0 else "1"}]
-        out.append({"id": f"{prefix}{i}", "member_id": f"{prefix}M{i // 2}", "dependent": {"first": "KID"} if i % 5 == 0 else None,
-                    "sbr09": "MB" if i % 3 else "CI", "payer_id": ["01112", "EHP01", "SHP77", "02202"][i % payers],
-                    "charge": "1.00" if i % 13 == 0 else "1000.00", "dx": ["G24.3"], "lines": lines if i % 2 else lines[:1]})
+        claim = {"id": f"{prefix}{i}", "member_id": f"{prefix}M{i // 2}", "dependent": {"first": "KID"} if i % 5 == 0 else None,
+                 "sbr09": "MB" if i % 3 else "CI", "payer_id": ["01112", "EHP01", "SHP77", "02202"][i % payers],
+                 "charge": "1.00" if i % 13 == 0 else "1000.00", "dx": ["G24.3"], "lines": lines if i % 2 else lines[:1]}
+        if i % 37 == 5:  # after the ICD-10-CM table's last year: counted for one file notice (a run-level tally)
+            claim["line_dos"] = f"2026-1{i % 3}-0{1 + i % 7}"
+        out.append(claim)
     return out
 
 
@@ -88,6 +91,7 @@ def test_a_multi_piece_file_gives_every_output_byte_for_byte(tmp_path: Path, mon
     assert ALL <= set(one) and one == two
     assert "999" in one  # the guide error, acknowledged the same way
     assert b"PRO-DUPLICATE-CLAIM" in one["report.json"]
+    assert b"23 claim(s) dated from 2026-10-01 to 2026-12-06" in one["report.json"]  # a tally over pieces
 
 
 def _hl_shift(segs: list[str], at_billing: int) -> list[str]:
