@@ -63,7 +63,6 @@ class Task:
     seeds: list[ClaimKeys] = field(default_factory=list)  # earlier accepted claims sharing keys
     html: HtmlSeed | None = None  # the page's shared references so far; None: no HTML report
     hl837: int = 0  # HL number the accepted 837 goes on from in a continued transaction (0: from 1)
-    label: str = ""
 
 
 class ElementNode(NamedTuple):
@@ -80,7 +79,6 @@ class Part:
     st: int  # global ordinal
     txn: Transaction  # the reader's, with its group and interchange
     claims: int
-    accepted: int
     first: int  # number of its first segment read from the file (1, or the plan's base)
     segments: int  # its segments read from the file (header, loops, claims, SE when real)
     hls: int
@@ -112,7 +110,7 @@ class PieceResult:
     iea: dict[int, Segment] = field(default_factory=dict)
     tallies: dict[str, Any] = field(default_factory=dict)
     lookups: bytes = b""  # array("q"): keys the claims looked up
-    recorded: str = ""  # file: sorted array("q") of keys recorded, then the pickled ClaimKeys
+    recorded: str = ""  # file: sorted array("q") of the keys recorded, then the claims' keys (_Recorded)
     error: tuple[str, int | None, int | None] | None = None  # an unusable input: message, offset, segment
     anomaly: str = ""  # something only a single pass can judge: the parent reads the file in one
     stopped: bool = False
@@ -205,7 +203,8 @@ def _note_hl(ids: dict[int, list[int] | None], st: int, seg: Segment) -> None:
     ids[st] = [min(span[0], n), max(span[1], n)] if span else [n, n]
 
 
-_ENGINES: dict[Any, Any] = {}
+#: engines built in a spawned worker, by the options they come from (one per run's settings)
+_ENGINES: dict[bytes, Any] = {}
 #: the parent's engine, inherited by forked workers (no rebuilding of tables per process)
 INHERITED: list[Any] = []
 
@@ -215,7 +214,7 @@ def _engine(options: Any) -> Any:
         return INHERITED[0]
     from scrubber.api import engine_for
 
-    key = (id(options.payers), repr(options.rules), options.ncci, repr(options.only_edits))
+    key = pickle.dumps((options.payers, options.rules, options.ncci, options.only_edits, options.guide))
     engine = _ENGINES.get(key)
     if engine is None:
         engine = _ENGINES[key] = engine_for(options)
@@ -379,7 +378,7 @@ class _Worker:
         first = piece.bases.segment if piece.cont and local == 1 else 1
         last = se.number if se_real else se.number - 1
         self.result.parts.append(Part(
-            st=piece.first_st + local - 1, txn=txn, claims=txn.claim_count, accepted=0, first=first,
+            st=piece.first_st + local - 1, txn=txn, claims=txn.claim_count, first=first,
             segments=last - first + 1, hls=0, hl_ids=None, se_real=se_real,
             p277=writers["277"].parts.get(local), p837=writers["837"].parts.get(local), guide=None))
 
@@ -393,7 +392,6 @@ class _Worker:
             part.hls = counter.hl_counts.get(local, 0)
             ids = counter.hl_ids.get(local, [])
             part.hl_ids = None if ids is None else (ids[0], ids[1]) if ids else (0, -1)
-            part.accepted = part.p837.kept if part.p837 else 0
         res.json = writers["json"].totals()
         res.worklist_start = writers["worklist"].start
         if "html" in writers:

@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import sys
 import threading
 from array import array
 from collections import deque
@@ -152,8 +153,10 @@ def _scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: An
             split.collect()
         finally:
             planner.close()
-    except Fallback:
+    except Fallback as exc:
         shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get("SCRUBBER_DEBUG"):
+            print(f"--jobs: {exc or 'a file without claims'}; one process reads the file", file=sys.stderr)
         return None
     try:
         return split.write(out, open_output)
