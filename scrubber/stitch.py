@@ -265,7 +265,7 @@ class _SplitRun:
         if self.html is not None:
             html = HtmlSeed(dict(self.html.strings), dict(self.html.payers), dict(self.html.edits))
         return Task(self.planner.path, piece, round_, self.folder, replace(self.options, progress=None), self.moment,
-                    seeds or [], html, hl837, self.label)
+                    seeds or [], html, hl837)
 
     def _settle(self, piece: Piece, result: PieceResult, pending: deque[tuple[Piece, Future]]
                 ) -> tuple[Piece, PieceResult]:
