@@ -12,6 +12,7 @@ single-process path from a clean slate.
 from __future__ import annotations
 
 import bisect
+import copy
 import datetime as dt
 import gc
 import mmap
@@ -122,6 +123,40 @@ class _OpenTransaction:
         self.hl_high = 0
         self.plain_hls = True
 
+    def add(self, part: Part) -> None:
+        self.parts += 1
+        self.segments += part.segments
+        self.claims += part.claims
+        self.hls += part.hls
+        self.blocks += part.p277.blocks if part.p277 else 0
+        self.hls837 += part.p837.hls if part.p837 else 0
+
+    @classmethod
+    def after(cls, ot: _OpenTransaction | None, result: PieceResult) -> _OpenTransaction | None:
+        """The sums once ``result`` is added (a copy: for looking ahead; counts do not depend on verdicts)."""
+        out = ot
+        for part in result.parts:
+            if out is None or out.st != part.st:
+                out = cls(part.st)
+            elif out is ot:
+                out = copy.copy(ot)
+            out.add(part)
+        return out
+
+
+class _Slot:
+    """A piece handed out: its first round, and its second when it was done again early (``_ahead``)."""
+
+    def __init__(self, piece: Piece, first: Future) -> None:
+        self.piece = piece
+        self.first = first
+        self.again: Future | None = None
+        self.again_piece = piece
+        self.again_seeds: tuple[int, ...] = ()
+
+    def futures(self) -> list[Future]:
+        return [self.first] if self.again is None else [self.first, self.again]
+
 
 def scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: Any, moment: dt.datetime,
                 engine_given: bool = False, open_output: Any = None) -> Any:
@@ -215,7 +250,7 @@ class _SplitRun:
             load_tables()
         gc.freeze()  # what the workers inherit stays out of their collections (no copy-on-write for it)
         self.pool = process_pool(self.options.jobs)
-        pending: deque[tuple[Piece, Future]] = deque()
+        pending: deque[_Slot] = deque()
         self._pieces = self.planner.pieces()
         self._more = True
         try:
@@ -223,24 +258,25 @@ class _SplitRun:
                 self._refill(pending)
                 if not pending:
                     break
-                piece, future = pending[0]
-                if not future.done():
-                    wait([f for _p, f in pending if not f.done()], return_when=FIRST_COMPLETED)
+                slot = pending[0]
+                if not slot.first.done():
+                    self._wait(pending)
                     continue
                 pending.popleft()
-                piece, result = self._settle(piece, _result(future), pending)
+                piece, result = self._settle(slot, pending)
                 self._accept(piece, result)
             if self.summary.claims == 0:
                 raise Fallback  # the single pass says what is wrong with a file without claims
             self._end_until(None)
         except KeyboardInterrupt:
-            stop(self.pool, [f for _p, f in pending])
+            stop(self.pool, [f for slot in pending for f in slot.futures()])
             raise
         except PlanError:
             raise Fallback from None
         finally:
-            for _p, f in pending:
-                f.cancel()
+            for slot in pending:
+                for f in slot.futures():
+                    f.cancel()
             self.pool.shutdown(wait=True, cancel_futures=True)
             gc.unfreeze()
             INHERITED.clear()
@@ -249,16 +285,21 @@ class _SplitRun:
             self.s837.finish([])
             self.s837.out.close()
 
-    def _refill(self, pending: deque[tuple[Piece, Future]]) -> None:
+    def _refill(self, pending: deque[_Slot], busy: int = 0) -> None:
         """Keep every worker busy with one piece and one waiting, however far settling lags behind."""
-        running = sum(1 for _p, f in pending if not f.done())
+        running = busy + sum(1 for slot in pending for f in slot.futures() if not f.done())
         while self._more and running < self.options.jobs + 2:
             piece = next(self._pieces, None)
             if piece is None:
                 self._more = False
                 return
-            pending.append((piece, self.pool.submit(run_piece, self._task(piece, 1))))
+            pending.append(_Slot(piece, self.pool.submit(run_piece, self._task(piece, 1))))
             running += 1
+
+    def _wait(self, pending: deque[_Slot], *also: Future) -> None:
+        waiting = [*also, *(f for slot in pending for f in slot.futures() if not f.done())]
+        if waiting:
+            wait(waiting, return_when=FIRST_COMPLETED)
 
     def _task(self, piece: Piece, round_: int, seeds: list[ClaimKeys] | None = None, hl837: int = 0) -> Task:
         html = None
@@ -267,45 +308,84 @@ class _SplitRun:
         return Task(self.planner.path, piece, round_, self.folder, replace(self.options, progress=None), self.moment,
                     seeds or [], html, hl837)
 
-    def _settle(self, piece: Piece, result: PieceResult, pending: deque[tuple[Piece, Future]]
-                ) -> tuple[Piece, PieceResult]:
+    def _checked(self, piece: Piece, result: PieceResult, bases: Bases) -> None:
+        if result.stopped:
+            raise KeyboardInterrupt
+        if result.anomaly:
+            raise Fallback(result.anomaly)
+        if result.error is not None and bases == piece.bases:
+            message, offset, segment = result.error  # numbered right: as one pass says it
+            raise InputError(message, offset=offset, segment=segment)
+        if result.error is None and [p.st for p in result.parts] != list(range(piece.first_st, piece.last_st + 1)):
+            raise Fallback("the pieces' transactions are not the plan's")
+
+    def _seeds(self, result: PieceResult) -> list[ClaimKeys]:
+        """The earlier accepted claims (of settled pieces) that share a cross-claim key with the piece's."""
+        if result.error is not None:
+            return []
+        lookups = array("q")
+        lookups.frombytes(result.lookups)
+        shared = self.filter.shared(lookups)
+        return self.filter.seeds(shared) if shared else []
+
+    def _settle(self, slot: _Slot, pending: deque[_Slot]) -> tuple[Piece, PieceResult]:
         """The piece's result as a single process would have it: done again when numbering or keys say so."""
-        for attempt in range(2):
-            if result.stopped:
-                raise KeyboardInterrupt
-            if result.anomaly:
-                raise Fallback(result.anomaly)
-            bases, hl837 = self._bases(piece)
-            if result.error is not None and bases == piece.bases:
-                message, offset, segment = result.error  # numbered right: as one pass says it
-                raise InputError(message, offset=offset, segment=segment)
-            if result.error is None and [p.st for p in result.parts] != list(range(piece.first_st, piece.last_st + 1)):
-                raise Fallback("the pieces' transactions are not the plan's")
-            seeds: list[ClaimKeys] = []
-            if attempt == 0 and result.error is None:
-                lookups = array("q")
-                lookups.frombytes(result.lookups)
-                shared = self.filter.shared(lookups)
-                if shared:
-                    seeds = self.filter.seeds(shared)
-            if bases == piece.bases and not seeds:
-                return piece, result
-            if attempt:
-                raise Fallback("a piece done again still disagrees")
-            _remove(result)
+        piece, result = slot.piece, _result(slot.first)
+        bases, hl837 = self._bases(piece, self.summary.claims, self.open)
+        self._checked(piece, result, bases)
+        seeds = self._seeds(result)
+        if bases == piece.bases and not seeds:
+            return piece, result
+        ahead = slot.again
+        if ahead is not None and slot.again_piece.bases == bases and slot.again_seeds == _ordinals(seeds):
+            future, piece = ahead, slot.again_piece  # done again early, as it would be now
+        else:
+            if ahead is not None:
+                ahead.cancel()
             piece = replace(piece, bases=bases)
             future = self.pool.submit(run_piece, self._task(piece, 2, seeds, hl837))
-            while not future.done():
-                self._refill(pending)
-                wait([future, *(f for _p, f in pending if not f.done())], return_when=FIRST_COMPLETED)
-            result = _result(future)
-        raise AssertionError("unreachable")
+        _remove(result)
+        while not future.done():
+            self._refill(pending, busy=1)
+            self._ahead(piece, result, pending)
+            self._wait(pending, future)
+        again = _result(future)
+        self._checked(piece, again, bases)
+        if again.error is not None:
+            raise AssertionError("unreachable: an error is raised by _checked")
+        return piece, again
 
-    def _bases(self, piece: Piece) -> tuple[Bases, int]:
-        ordinal = self.summary.claims
+    def _ahead(self, head: Piece, head_result: PieceResult, pending: deque[_Slot]) -> None:
+        """While a piece is done again, do the later ones that need it too, where nothing unsettled
+        before them can change what they need: their keys meet none of those pieces' lookups."""
+        unsettled = set(array("q", head_result.lookups))
+        claims = self.summary.claims + head_result.claims
+        ot = _OpenTransaction.after(self.open, head_result)
+        for slot in pending:
+            if not slot.first.done() or slot.first.exception() is not None:
+                return
+            result = slot.first.result()
+            if result.stopped or result.anomaly or result.error is not None:
+                return
+            lookups = array("q")
+            lookups.frombytes(result.lookups)
+            if slot.again is None and unsettled.isdisjoint(lookups):
+                try:
+                    bases, _hl837 = self._bases(slot.piece, claims, ot)
+                except Fallback:
+                    return
+                seeds = self._seeds(result)
+                if seeds or bases != slot.piece.bases:
+                    slot.again_piece = replace(slot.piece, bases=bases)
+                    slot.again_seeds = _ordinals(seeds)
+                    slot.again = self.pool.submit(run_piece, self._task(slot.again_piece, 2, seeds))
+            unsettled.update(lookups)
+            claims += result.claims
+            ot = _OpenTransaction.after(ot, result)
+
+    def _bases(self, piece: Piece, ordinal: int, ot: _OpenTransaction | None) -> tuple[Bases, int]:
         if not piece.cont:
             return Bases(ordinal), 0
-        ot = self.open
         if ot is None or ot.st != piece.first_st:
             raise Fallback("a piece continues a transaction no piece began")
         return Bases(ordinal, ot.segments + 1, ot.claims, ot.hls, ot.blocks), ot.hls837 + 1
@@ -349,7 +429,7 @@ class _SplitRun:
             self._end_until(st)
             ot = self.open = _OpenTransaction(st)
             self.st_totals[st] = [0, 0]
-        ot.parts += 1
+        ot.add(part)
         if part.hl_ids is None:
             ot.plain_hls = False
         elif part.hl_ids[1] >= part.hl_ids[0]:
@@ -360,11 +440,6 @@ class _SplitRun:
             raise Fallback("HL ids that repeat or are not plain numbers across pieces")
         if ot.parts == 1 and part is res.parts[-1] and piece.tail and not ot.plain_hls:
             raise Fallback("HL ids that are not plain numbers in a transaction cut in pieces")
-        ot.segments += part.segments
-        ot.claims += part.claims
-        ot.hls += part.hls
-        ot.blocks += part.p277.blocks if part.p277 else 0
-        ot.hls837 += part.p837.hls if part.p837 else 0
         totals = self.st_totals[st]
         totals[0] += part.segments
         totals[1] += part.claims
@@ -539,6 +614,10 @@ def _result(future: Future) -> PieceResult:
         if os.environ.get("SCRUBBER_DEBUG"):
             raise
         raise Fallback("a worker failed") from None
+
+
+def _ordinals(seeds: list[ClaimKeys]) -> tuple[int, ...]:
+    return tuple(k.ordinal for k in seeds)
 
 
 def _merge_errors(have: list[GuideError], new: list[GuideError], first: int) -> None:
