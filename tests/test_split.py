@@ -263,3 +263,28 @@ def test_files_with_faults_here_and_there_match_one_process(seed: int, tmp_path:
     one, two, used = run_both(tmp_path, src)
     assert one == two
     assert used  # the split path was tried (it may leave a fault only one pass can judge to it)
+
+
+def test_a_batch_sent_twice_in_one_file(tmp_path: Path, monkeypatch) -> None:
+    """Every claim of the second half repeats one of the first: each later piece is done again with
+    the earlier claims it shares keys with, several at a time where they share none among themselves."""
+    small_pieces(monkeypatch)
+    claims = _claims("W", 150)
+    twice = [transaction_segments(claims, control="0001", claims_per_billing=10),
+             transaction_segments(claims, control="0002", claims_per_billing=10)]
+    src = tmp_path / "twice.837"
+    src.write_text(interchange(twice))
+    early: list[int] = []
+    real = stitch._SplitRun._ahead
+
+    def ahead(self, head, result, pending):
+        before = sum(slot.again is not None for slot in pending)
+        real(self, head, result, pending)
+        early.append(sum(slot.again is not None for slot in pending) - before)
+
+    monkeypatch.setattr(stitch._SplitRun, "_ahead", ahead)
+    one, two, used = run_both(tmp_path, src)
+    assert used and used[-1] is not None
+    assert one == two
+    assert one["report.json"].count(b"PRO-DUPLICATE-CLAIM") >= 50
+    assert sum(early) >= 1
