@@ -236,8 +236,8 @@ class _Worker:
         self.engine = _engine(task.options)
         self.real = (len(piece.prefix), len(piece.prefix) + piece.size)
         self.result = PieceResult(piece.index, task.round)
-        stem = os.path.join(task.folder, f"{piece.index}.{task.round}")
-        self.stem = stem
+        self.stem = os.path.join(task.folder, f"{piece.index}.{task.round}")
+        self.closing: list[Any] = []
 
     def run(self) -> PieceResult:
         task, piece, engine = self.task, self.piece, self.engine
@@ -269,7 +269,7 @@ class _Worker:
         finally:
             engine.context.extra.pop("guide", None)
             stream.close()
-            for f in files.values():
+            for f in [*files.values(), *self.closing]:
                 f.close()
         self.result.files = {k: f.path for k, f in files.items()}
         return self.result
@@ -292,9 +292,9 @@ class _Worker:
             "worklist": PieceWorklist(out("worklist", "utf-8")),
         }
         if task.html is not None:
-            html_files = {k: out(f"html-{k}", "utf-8") for k in ("rejected", "warned", "accepted")}
-            writers["html"] = PieceHtml(html_files, seed=task.html, registry=engine.payers,
+            writers["html"] = PieceHtml(self.stem, seed=task.html, registry=engine.payers,
                                         titles={e.id: e.title for e in engine.catalog.edits.values()})
+            self.closing.append(writers["html"])
         return writers
 
     def _read(self, reader: Reader, writers: dict[str, Any], guide: PieceGuide | None) -> None:
@@ -395,6 +395,7 @@ class _Worker:
         res.json = writers["json"].totals()
         res.worklist_start = writers["worklist"].start
         if "html" in writers:
+            writers["html"].close()
             res.html = writers["html"].result()
         if guide is not None:
             self._guide(guide)

@@ -59,7 +59,8 @@ from scrubber.x12.segments import MAX_SEGMENT, Delimiters, parse_isa
 
 #: files smaller than this are read by one process
 MIN_SPLIT_BYTES = 1 << 20
-#: piece sizes (bytes): the first pieces small (tables fill early), then about the remaining bytes
+#: piece sizes (bytes): the first pieces small (the page's shared tables fill before big pieces go
+#: out, so that few rows need renumbering), then about the remaining bytes
 #: over twice the workers, between these bounds (smaller at the end, so no worker waits long)
 FIRST_PIECE = 256 << 10
 MIN_PIECE = 1 << 20
@@ -253,7 +254,7 @@ class Planner:
 
     # -- the walk ------------------------------------------------------------------------------
     def _target(self, at: int, emitted: int) -> int:
-        if emitted < self.jobs:
+        if emitted < self.jobs + 2:  # as many as are handed out before the first comes back
             return FIRST_PIECE
         return max(MIN_PIECE, min(MAX_PIECE, (self.size - at) // (2 * self.jobs)))
 

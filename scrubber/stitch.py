@@ -304,7 +304,9 @@ class _SplitRun:
     def _task(self, piece: Piece, round_: int, seeds: list[ClaimKeys] | None = None, hl837: int = 0) -> Task:
         html = None
         if self.html is not None:
-            html = HtmlSeed(dict(self.html.strings), dict(self.html.payers), dict(self.html.edits))
+            page = self.html
+            html = HtmlSeed(dict(page.strings), dict(page.payers), dict(page.edits),
+                            (page.limits.strings, page.limits.payers))
         return Task(self.planner.path, piece, round_, self.folder, replace(self.options, progress=None), self.moment,
                     seeds or [], html, hl837)
 
@@ -636,7 +638,8 @@ def _merge_errors(have: list[GuideError], new: list[GuideError], first: int) -> 
 
 
 def _remove(result: PieceResult) -> None:
-    for path in [*result.files.values(), result.recorded, *(result.html or {}).get("files", {}).values()]:
+    rows = (result.html or {}).get("rows", {}).values()
+    for path in [*result.files.values(), result.recorded, *(entry[0] for entry in rows)]:
         Path(path).unlink(missing_ok=True)
 
 

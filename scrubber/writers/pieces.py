@@ -14,6 +14,7 @@ not been given a shared reference for, so that the parent can number it in file 
 from __future__ import annotations
 
 import io
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,17 +209,21 @@ class _Shared(dict):
     parent numbers a value where the writer would have, at its first use in a row that is listed.
     """
 
-    def __init__(self, seed: dict, tag: str, uses: list[tuple[str, int]]) -> None:
+    def __init__(self, seed: dict, tag: str, uses: list[tuple[str, int]], cap: int | None = None) -> None:
         super().__init__(seed)
         self.tag = tag
         self.uses = uses
         self.local: dict[Any, str] = {}
         self.base = len(seed)
+        #: the page's table is full: a value it lacks is written out where it is used, as the writer does
+        self.full = cap is not None and len(seed) >= cap
 
     def get(self, key: Any, default: Any = None) -> Any:
         ref = dict.get(self, key)
         if ref is not None:
             return ref
+        if self.full:
+            return None  # the writer writes the value out itself
         ref = self.local.get(key)
         if ref is None:
             n = len(self.local)
@@ -242,27 +247,42 @@ class _PayerCounts(dict):
         self.writer = writer
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
-        if key == "":
-            key = self.writer.last_payer
+        last = self.writer.last_payer
+        if key == "" and isinstance(last, str) and last.startswith(MARK_OPEN):
+            key = last
         return dict.setdefault(self, key, default)
 
 
-class _Rows:
-    """One list's rows, one a line (JSON text has no raw line break), standing in for the writer's spool."""
+class RowFile:
+    """One list's rows, each followed by a comma (as the page joins them), with each row's length in
+    characters (the page's budgets count those) and in bytes (where the next row starts), standing
+    in for the writer's spool."""
 
     size = 0  # never at a budget: the parent applies the budgets
     budget = None
 
-    def __init__(self, out: CountingText) -> None:
-        self.out = out
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fh = open(path, "wb")  # closed by close()
+        self.chars = array("q")
+        self.nbytes = array("q")
         self.count = 0
 
     def fits(self) -> bool:
         return True
 
     def add(self, element: str) -> None:
-        self.out.write(element + "\n")
+        data = element.encode("utf-8", "replace") + b","
+        self._fh.write(data)
+        self.chars.append(len(element))
+        self.nbytes.append(len(data))
         self.count += 1
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def index(self) -> tuple[str, bytes, bytes]:
+        return self.path, self.chars.tobytes(), self.nbytes.tobytes()
 
 
 @dataclass(slots=True)
@@ -272,22 +292,24 @@ class HtmlSeed:
     strings: dict[str, int] = field(default_factory=dict)
     payers: dict[tuple[str, str], int] = field(default_factory=dict)
     edits: dict[str, int] = field(default_factory=dict)
+    caps: tuple[int, int] = (0, 0)  # the page's caps on shared texts and payers
 
 
 class PieceHtml(HtmlReportWriter):
-    """Rows to three files (rejected: the full and the short form on two lines; warned; accepted)."""
+    """Rows to four files: rejected claims in full, and again with the segments at fault only; warned;
+    accepted (the parent picks what the page's budgets allow)."""
 
-    def __init__(self, files: dict[str, CountingText], *, seed: HtmlSeed, registry: Any = None,
-                 titles: dict[str, str] | None = None) -> None:
-        limits = Limits(rejected_full_bytes=_UNLIMITED, warned_bytes=_UNLIMITED, accepted_bytes=_UNLIMITED)
+    def __init__(self, stem: str, *, seed: HtmlSeed, registry: Any = None, titles: dict[str, str] | None = None) -> None:
+        limits = Limits(rejected_full_bytes=_UNLIMITED, warned_bytes=_UNLIMITED, accepted_bytes=_UNLIMITED,
+                        strings=seed.caps[0], payers=seed.caps[1])
         super().__init__(io.StringIO(), input_name="", meta={}, limits=limits, registry=registry, titles=titles)
         self.uses: list[tuple[str, int]] = []
-        self.strings = _Shared(seed.strings, "T", self.uses)
-        self.payers = _Shared(seed.payers, "P", self.uses)
+        self.strings = _Shared(seed.strings, "T", self.uses, seed.caps[0])
+        self.payers = _Shared(seed.payers, "P", self.uses, seed.caps[1])
         self.edits = _Shared(seed.edits, "E", self.uses)
         self.payer_counts = _PayerCounts(self)
-        self.files = files
-        self.spools = {kind: _Rows(files[kind]) for kind in ("rejected", "warned", "accepted")}  # type: ignore[misc]
+        self.rows = {kind: RowFile(f"{stem}.html-{kind}") for kind in ("rejected", "short", "warned", "accepted")}
+        self.spools = {kind: self.rows[kind] for kind in ("rejected", "warned", "accepted")}  # type: ignore[misc]
         self.last_payer: Any = None
         #: one letter a claim: r(ejected), w(arned), a(ccepted)
         self.order: list[str] = []
@@ -302,7 +324,7 @@ class PieceHtml(HtmlReportWriter):
         before, rejected = len(self.uses), self.rejected
         super().claim(scrubbed)
         if self.rejected > rejected:
-            self.spools["rejected"].add(self._row(scrubbed, self.last_payer, full=False))
+            self.rows["short"].add(self._row(scrubbed, self.last_payer, full=False))
             kind = "r"
         else:
             kind = "w" if scrubbed.findings else "a"
@@ -313,6 +335,10 @@ class PieceHtml(HtmlReportWriter):
     def finish(self, notices: list[str]) -> None:
         pass
 
+    def close(self) -> None:
+        for rows in self.rows.values():
+            rows.close()
+
     def result(self) -> dict[str, Any]:
         return {
             "total": self.total, "accepted": self.accepted, "rejected": self.rejected, "warned": self.warned,
@@ -321,5 +347,6 @@ class PieceHtml(HtmlReportWriter):
             "payer_counts": [(k, v) for k, v in self.payer_counts.items()],
             "values": {t.tag: list(t.local) for t in (self.strings, self.payers, self.edits)},  # type: ignore[attr-defined]
             "uses": self.uses, "row_uses": self.row_uses, "order": "".join(self.order),
-            "files": {k: f.path for k, f in self.files.items()},
+            "edit_base": self.edits.base,  # type: ignore[attr-defined]
+            "rows": {kind: rows.index() for kind, rows in self.rows.items()},
         }

@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import re
+from array import array
 from collections.abc import Iterator
 from decimal import Decimal
 from functools import lru_cache
@@ -228,11 +229,12 @@ _MARK = re.compile(re.escape('"' + JSON_MARK) + r"([TPE])(\d+)" + re.escape("\\u
 
 
 class _Rows:
-    """One list of the page: final rows in files (comma-joined), counted as the writer's spool counts."""
+    """One list of the page: ranges of files holding final rows (each joined to the next by a comma),
+    counted as the writer's spool counts (characters, plus one for each comma)."""
 
     def __init__(self, budget: int | None) -> None:
         self.budget = budget
-        self.files: list[str] = []
+        self.ranges: list[tuple[str, int, int]] = []
         self.count = 0
         self.size = 0
 
@@ -241,10 +243,10 @@ class _Rows:
 
     def copy_to(self, out: IO[str]) -> None:
         out.write("[")
-        for i, path in enumerate(self.files):
+        for i, (path, start, end) in enumerate(self.ranges):
             if i:
                 out.write(",")
-            append_file(out, path)
+            append_file(out, path, start, end)
         out.write("]")
 
 
@@ -288,8 +290,31 @@ class StitchHtml(HtmlReportWriter):
 _KINDS = {"r": "rejected", "w": "warned", "a": "accepted"}
 
 
+def _index(entry: tuple[str, bytes, bytes]) -> tuple[str, array, array]:
+    path, chars, nbytes = entry
+    a, b = array("q"), array("q")
+    a.frombytes(chars)
+    b.frombytes(nbytes)
+    return path, a, b
+
+
+def _read_rows(entry: tuple[str, array, array]) -> list[str]:
+    path, _chars, nbytes = entry
+    with open(path, "rb") as fh:
+        data = fh.read()
+    rows, pos = [], 0
+    for n in nbytes:
+        rows.append(data[pos:pos + n - 1].decode("utf-8"))
+        pos += n
+    return rows
+
+
 class _HtmlPiece:
-    """One piece's rows made final: marks numbered (or written out past a cap), budgets applied."""
+    """One piece's rows made final: marks numbered (or written out past a cap), budgets applied.
+
+    A piece without marks whose lists fit their budgets goes in as the worker wrote it (its files
+    copied by the kernel); otherwise its rows are read back one by one.
+    """
 
     def __init__(self, page: StitchHtml, h: dict[str, Any]) -> None:
         self.page = page
@@ -297,10 +322,13 @@ class _HtmlPiece:
         self.values: dict[str, list[Any]] = h["values"]
         self.refs: dict[tuple[str, int], Any] = {}
         self.added: list[tuple[str, Any]] = []  # texts and edits numbered for this piece (undone on a retry)
+        self.files = {kind: _index(entry) for kind, entry in h["rows"].items()}
+        self.resort = True
+        self.table: dict[str, str] = {}  # a mark's JSON text -> what replaces it
 
     def payer(self, key: Any) -> Any:
-        """A payer as the piece keyed it (a given reference, or a mark) as the page numbers it."""
-        return self.ref("P", int(key[3:-2])) if isinstance(key, str) else key
+        """A payer as the piece keyed it (a given reference, a mark, or "": past the cap) as the page numbers it."""
+        return self.ref("P", int(key[3:-2])) if isinstance(key, str) and key else key
 
     def ref(self, tag: str, n: int) -> Any:
         got = self.refs.get((tag, n))
@@ -324,22 +352,32 @@ class _HtmlPiece:
             (page.strings if tag == "T" else page.edits).pop(key)
         self.added.clear()
         self.refs = {k: v for k, v in self.refs.items() if k[0] == "P"}
+        self.table.clear()
 
-    def _number(self, seq_kinds: set[str]) -> None:
+    def _number(self, listed: set[str]) -> None:
         """Number marks at their first use, in the writer's order: rows in file order, and the order
         each row asked for them; a payer for every claim, texts and edits only in rows listed."""
-        uses = self.h["uses"]
-        for _seq, kind, a, b in self.h["row_uses"]:
-            listed = kind in seq_kinds
-            for tag, n in uses[a:b]:
-                if tag == "P" or listed:
+        if listed >= {"r", "w", "a"}:
+            # Every row listed: first uses come in the order the worker numbered its marks.
+            for tag in ("P", "T", "E"):
+                for n in range(len(self.values[tag])):
                     self.ref(tag, n)
+        else:
+            uses = self.h["uses"]
+            for _seq, kind, a, b in self.h["row_uses"]:
+                for tag, n in uses[a:b]:
+                    if (tag, n) not in self.refs and (tag == "P" or kind in listed):
+                        self.ref(tag, n)
+        refs = [self.refs.get(("E", n)) for n in range(len(self.values["E"]))]
+        # New edits numbered above the given ones and in the worker's order: its sorting holds.
+        self.resort = not all(isinstance(r, int) for r in refs) or refs != sorted(refs) or \
+            (bool(refs) and refs[0] < self.h["edit_base"])
 
     def render(self, row: str) -> str:
         if JSON_MARK not in row:
             return row
         text = _MARK.sub(self._sub, row)
-        if "\\u0001E" in row:
+        if self.resort and "\\u0001E" in row:
             value = json.loads(text)
             if len(value) > 6 and isinstance(value[6], list):
                 value[6].sort()  # the writer's sorted edit references, now that they are numbered
@@ -347,70 +385,122 @@ class _HtmlPiece:
         return text
 
     def _sub(self, m: re.Match[str]) -> str:
-        got = self.ref(m[1], int(m[2]))
-        return str(got) if isinstance(got, int) else _json(got)
+        text = self.table.get(m[0])
+        if text is None:
+            got = self.ref(m[1], int(m[2]))
+            text = self.table[m[0]] = str(got) if isinstance(got, int) else _json(got)
+        return text
+
+    def _final(self, kind: str) -> str:
+        """A list's rows made final, joined by commas as the page joins them (marks numbered first)."""
+        entry = self.files[kind]
+        path, _chars, nbytes = entry
+        if not nbytes:
+            return ""
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8")[:-1]
+        if JSON_MARK not in text:
+            return text
+        if self.resort and "\\u0001E" in text:
+            return ",".join(self.render(r) for r in _read_rows(entry))
+        return _MARK.sub(self._sub, text)
+
+    def _fits(self, kind: str, chars: int, n: int) -> bool:
+        spool = self.page.spools[kind]
+        return spool.budget is None or not n or spool.size + chars + n <= spool.budget
 
     def rows(self, stem: str) -> None:
-        page, h = self.page, self.h
+        page, files = self.page, self.files
         spools = page.spools
-        lines = {}
-        for kind, path in h["files"].items():
-            with open(path, encoding="utf-8") as fh:
-                lines[kind] = fh.read().split("\n")[:-1]
-        full_budget = page.limits.rejected_full_bytes
-        open_kinds = {k for k in ("warned", "accepted") if spools[k].fits()}
+        open_kinds = [k for k in ("warned", "accepted") if spools[k].fits()]
+        closed = [k for k in ("warned", "accepted") if k not in open_kinds]
+        counts = {k: len(files[k][1]) for k in files}
+        if not self.h["uses"]:
+            if all(self._fits(k, sum(files[k][1]), counts[k]) for k in open_kinds):
+                for k in open_kinds:
+                    self._whole(k, files[k])
+                for k in closed:
+                    page.unlisted[k] += counts[k]
+                self._rejected(stem)
+                return
+            self._row_by_row(stem)
+            return
         self._number({"r", *(k[0] for k in open_kinds)})
-        final = {k: [self.render(r) for r in lines[k]] for k in open_kinds}
-        if all(spools[k].size + sum(map(len, final[k])) + len(final[k]) <= spools[k].budget  # type: ignore[operator]
-               for k in open_kinds):
-            rejected = [self.render(r) for r in lines["rejected"]]
+        final = {k: self._final(k) for k in open_kinds}
+        # Joined rows are one comma short of what the budgets count (a comma a row).
+        if all(self._fits(k, len(final[k]) - counts[k] + 1, counts[k]) for k in open_kinds):
             for k in open_kinds:
-                self._emit(k, final[k], stem)
-            for k in {"warned", "accepted"} - open_kinds:
-                page.unlisted[k] += len(lines[k])
-            self._rejected(rejected, full_budget, stem)
+                self._emit(k, final[k], counts[k], stem)
+            for k in closed:
+                page.unlisted[k] += counts[k]
+            self._rejected(stem)
             return
         self.rollback()
-        self._row_by_row(lines, full_budget, stem)
+        self._row_by_row(stem)
 
-    def _rejected(self, rows: list[str], budget: int, stem: str) -> None:
-        size = self.page.spools["rejected"].size
-        full, short = rows[0::2], rows[1::2]
-        if size + sum(map(len, full)) + len(full) <= budget:
-            chosen, n_full = full, len(full)
-        elif size >= budget:
-            chosen, n_full = short, 0
-        else:
-            chosen, n_full = [], 0
-            for f, s in zip(full, short, strict=True):
-                row = f if size < budget else s
-                n_full += row is f
-                chosen.append(row)
-                size += len(row) + 1
-        self.page.full_rejected += n_full
-        self._emit("rejected", chosen, stem)
+    def _whole(self, kind: str, entry: tuple[str, array, array], as_kind: str | None = None) -> None:
+        path, chars, nbytes = entry
+        if not nbytes:
+            return
+        spool = self.page.spools[as_kind or kind]
+        spool.ranges.append((path, 0, sum(nbytes) - 1))  # without the last comma
+        spool.count += len(nbytes)
+        spool.size += sum(chars) + len(chars)
 
-    def _emit(self, kind: str, rows: list[str], stem: str) -> None:
-        if not rows:
+    def _rejected(self, stem: str) -> None:
+        """Rejected claims in full while the page's budget for them lasts, then with the segments at fault."""
+        page, files = self.page, self.files
+        budget = page.limits.rejected_full_bytes
+        full, short = files["rejected"], files["short"]
+        size = page.spools["rejected"].size
+        n = len(full[1])
+        if not n:
+            return
+        if not self.h["uses"] and (size + sum(full[1]) + n <= budget or size >= budget):
+            all_full = size < budget
+            page.full_rejected += n if all_full else 0
+            self._whole("rejected", full if all_full else short, "rejected")
+            return
+        if size >= budget:
+            self._emit("rejected", self._final("short"), n, stem)
+            return
+        text = self._final("rejected")
+        if size + len(text) + 1 <= budget:
+            page.full_rejected += n
+            self._emit("rejected", text, n, stem)
+            return
+        chosen = []
+        for f, s_ in zip(_read_rows(full), _read_rows(short), strict=True):
+            row = self.render(f if size < budget else s_)
+            page.full_rejected += size < budget
+            chosen.append(row)
+            size += len(row) + 1
+        self._emit("rejected", ",".join(chosen), n, stem)
+
+    def _emit(self, kind: str, text: str, n: int, stem: str) -> None:
+        """``n`` final rows joined by commas into the list ``kind``."""
+        if not n:
             return
         spool = self.page.spools[kind]
         path = f"{stem}.final-{kind}"
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(",".join(rows))
-        spool.files.append(path)
-        spool.count += len(rows)
-        spool.size += sum(map(len, rows)) + len(rows)
+        data = text.encode("utf-8", "replace")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        spool.ranges.append((path, 0, len(data)))
+        spool.count += n
+        spool.size += len(text) + 1
 
-    def _row_by_row(self, lines: dict[str, list[str]], full_budget: int, stem: str) -> None:
+    def _row_by_row(self, stem: str) -> None:
         """Rows in claim order, each listed or not as the writer decides it (a budget is met in this piece)."""
         page, h = self.page, self.h
         spools = page.spools
+        full_budget = page.limits.rejected_full_bytes
+        lines = {kind: _read_rows(entry) for kind, entry in self.files.items()}
         uses = h["uses"]
         uses_at = {seq: (a, b) for seq, _k, a, b in h["row_uses"]}
         pos = {"r": 0, "w": 0, "a": 0}
         out: dict[str, list[str]] = {"rejected": [], "warned": [], "accepted": []}
         sizes = {k: spools[k].size for k in out}
-        full = 0
         for seq, letter in enumerate(h["order"]):
             kind = _KINDS[letter]
             budget = spools[kind].budget
@@ -421,18 +511,17 @@ class _HtmlPiece:
                     if tag == "P" or listed:
                         self.ref(tag, n)
             i = pos[letter]
-            pos[letter] += 2 if letter == "r" else 1
+            pos[letter] += 1
             if not listed:
                 page.unlisted[kind] += 1
                 continue
             if letter == "r":
                 is_full = sizes[kind] < full_budget
-                full += is_full
-                row = self.render(lines[kind][i if is_full else i + 1])
+                page.full_rejected += is_full
+                row = self.render(lines["rejected"][i] if is_full else lines["short"][i])
             else:
                 row = self.render(lines[kind][i])
             out[kind].append(row)
             sizes[kind] += len(row) + 1
-        page.full_rejected += full
         for kind, rows in out.items():
-            self._emit(kind, rows, stem)
+            self._emit(kind, ",".join(rows), len(rows), stem)
