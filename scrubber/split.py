@@ -63,7 +63,7 @@ MIN_SPLIT_BYTES = 1 << 20
 #: out, so that few rows need renumbering), then about the remaining bytes
 #: over twice the workers, between these bounds (smaller at the end, so no worker waits long)
 FIRST_PIECE = 256 << 10
-MIN_PIECE = 1 << 20
+MIN_PIECE = 512 << 10
 MAX_PIECE = 8 << 20
 _CHUNK = 8 << 20
 _OVERLAP = 512  # bytes read past a chunk so that a pattern across its end is seen once
