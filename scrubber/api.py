@@ -144,22 +144,25 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
     summary = Summary(input_name)
     guide = attach_guide(reader, engine) if validator == "builtin" else None
     run_index = engine.new_run()  # cross-claim edits: one index per input file, claims in input order
+    take = [w.claim for w in writers]
     for ev in reader.events():
-        if isinstance(ev, ClaimUnit):
+        if ev.__class__ is ClaimUnit:
             findings = engine.check(ev)
-            findings = findings + engine.check_run(ev, run_index, findings)
+            across = engine.check_run(ev, run_index, findings)
+            if across:
+                findings = findings + across
             scrubbed = ScrubbedClaim(ev, findings)
             summary.claims += 1
             if progress is not None and summary.claims % 1000 == 0:
                 progress(ev.segments[-1].offset if ev.segments else 0, summary.claims, "scrub")
-            if scrubbed.findings:
+            if findings:
                 summary.count(scrubbed)
-            if scrubbed.rejected:
+            if findings and scrubbed.rejected:
                 summary.rejected += 1
             else:
                 summary.accepted += 1
-            for w in writers:
-                w.claim(scrubbed)
+            for claim in take:
+                claim(scrubbed)
         elif isinstance(ev, TransactionEnd):
             for w in writers:
                 w.end_transaction(ev.transaction)
@@ -485,7 +488,7 @@ class Result:
         return self._277
 
     def to_json(self) -> str:
-        """The report (schema ``scrubber.report/1``, ``scrubber/schemas/report-1.json``) as JSON text."""
+        """The report (schema ``scrubber.report/2``, ``scrubber/schemas/report-2.json``) as JSON text."""
         return self._json
 
     def report(self) -> dict[str, Any]:

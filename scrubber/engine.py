@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,20 @@ from scrubber.rules import (  # noqa: F401  (importing registers the kinds)
     kinds_pro,
 )
 from scrubber.rules.catalog import Catalog, Edit, load_catalog
-from scrubber.rules.kinds import KINDS, TRIGGERS, Check, Context
+from scrubber.rules.kinds import BOUNDS, KINDS, READS, TRIGGERS, UNITS, Check, Context
 from scrubber.rules.ncci_tables import Ncci
+from scrubber.rules.shape import ALWAYS_READ, FACETS, Shape, claim_shape, epoch_bounds
 from scrubber.runindex import RunIndex, claim_keys
 
 STRUCTURE = "X12-STRUCTURE"
 GUIDE = "X12-IG"
 #: edits that also run on a claim that cannot be read (the others would guess at missing data)
 ALWAYS = frozenset({STRUCTURE, GUIDE})
+#: claim shapes remembered per plan; when full, the memory starts again (a file of all-different
+#: claims then costs what it cost without it)
+MEMO_SIZE = 1 << 12
+#: per step with ``reads``: its verdicts remembered by the facets it reads
+STEP_MEMO_SIZE = 1 << 10
 
 Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
 
@@ -45,6 +52,19 @@ class Plan:
     claim: list[Step] = field(default_factory=list)
     run: list[Step] = field(default_factory=list)
     severity: dict[str, Severity] = field(default_factory=dict)
+    #: per ``claim`` step: whether its kind declared bounds (its verdict is a function of the shape)
+    shaped: list[bool] = field(default_factory=list)
+    #: every bound of the shaped steps, for the claim's epochs (scrubber.rules.shape)
+    bounds: tuple[dt.date, ...] = ()
+    #: the codes whose units a shaped step compares as numbers (their units are in the shape)
+    unit_codes: frozenset[str] = frozenset()
+    #: claim shape -> the steps to run on a claim of that shape: the unshaped steps its codes
+    #: trigger and the shaped steps that found something on it
+    memo: dict[Shape, tuple[Step, ...]] = field(default_factory=dict)
+    #: per ``claim`` step whose kind declares ``reads``: the facets it reads (an itemgetter over
+    #: the shape), and its verdicts by them (True: found something); None for the others
+    facets: list[Any] = field(default_factory=list)
+    step_memo: list[dict[Any, bool]] = field(default_factory=list)
 
 
 class Engine:
@@ -57,8 +77,11 @@ class Engine:
         only: set[str] | None = None,
         rules: RuleConfig | None = None,
         ncci: str | Path | None = None,
+        memo: bool = True,
     ) -> None:
         self.catalog = catalog or load_catalog()
+        #: remember per claim shape which shaped checks found nothing (scrubber.rules.shape)
+        self.memo = memo
         if payers is None:
             payers = Registry.default()
         elif isinstance(payers, (str, Path)):
@@ -79,6 +102,8 @@ class Engine:
     # -- plans ------------------------------------------------------------------------------------
     def _plan(self, rules: Rules) -> Plan:
         plan = Plan()
+        dates: set[dt.date] = set()
+        unit_codes: set[str] = set()
         for pack in self.catalog.packs:
             for edit in pack.edits:
                 edit = self._effective(edit, rules)
@@ -97,7 +122,19 @@ class Engine:
                         plan.structure.append(step)
                     if edit.id == STRUCTURE:
                         continue
-                    (plan.run if getattr(check, "run_level", False) else plan.claim).append(step)
+                    if getattr(check, "run_level", False):
+                        plan.run.append(step)
+                    else:
+                        plan.claim.append(step)
+                        plan.shaped.append(kind_name in BOUNDS)
+                        plan.facets.append(_facets(kind_name))
+                        plan.step_memo.append({})
+                        if kind_name in BOUNDS:
+                            dates.update(BOUNDS[kind_name](edit, params, self.context))
+                        if kind_name in UNITS:
+                            unit_codes.update(UNITS[kind_name](edit, params, self.context))
+        plan.bounds = epoch_bounds(dates)
+        plan.unit_codes = frozenset(unit_codes)
         return plan
 
     def _effective(self, edit: Edit, rules: Rules) -> Edit | None:
@@ -145,16 +182,54 @@ class Engine:
             # The claim cannot be read reliably: say why, and do not guess at the rest.
             return [f for e, p, c, _t in plan.structure for f in c(claim, e, p, ctx)]
         out: list[Finding] = []
-        codes = {ln.code for ln in claim.lines}
         edit = None
+        key = claim_shape(claim, plan.bounds, plan.unit_codes) if self.memo else None
+        steps = plan.memo.get(key) if key is not None else None
         try:  # one guard per claim, not per check: the loop is the hot path
-            for edit, params, check, trigger in plan.claim:
-                if trigger is not None and trigger.isdisjoint(codes):
-                    continue
-                out.extend(check(claim, edit, params, ctx))
+            if steps is not None:
+                for edit, params, check, _t in steps:
+                    out.extend(check(claim, edit, params, ctx))
+            else:
+                steps = self._check_all(claim, plan, out, key)
+                if key is not None:
+                    if len(plan.memo) >= MEMO_SIZE:
+                        plan.memo.clear()
+                    plan.memo[key] = steps
+        except _Failed as failed:
+            return self._held(claim, failed.edit, failed.exc)
         except Exception as exc:
             return self._held(claim, edit, exc)
         return _apply(out, plan.severity)
+
+    def _check_all(self, claim: ClaimUnit, plan: Plan, out: list[Finding], key: Shape | None) -> tuple[Step, ...]:
+        """Every step of the plan the claim's codes trigger (but those known to find nothing by the
+        facets they read); returns the steps a claim of its shape needs."""
+        ctx = self.context
+        codes = {ln.code for ln in claim.lines}
+        needed = []
+        for i, step in enumerate(plan.claim):
+            edit, params, check, trigger = step
+            if trigger is not None and trigger.isdisjoint(codes):
+                continue
+            facets = plan.facets[i] if key is not None else None
+            if facets is not None:
+                seen = facets(key)
+                memo = plan.step_memo[i]
+                if memo.get(seen) is False:
+                    continue
+            before = len(out)
+            try:
+                out.extend(check(claim, edit, params, ctx))
+            except Exception as exc:
+                raise _Failed(edit, exc) from exc
+            found = len(out) > before
+            if facets is not None:
+                if len(memo) >= STEP_MEMO_SIZE:
+                    memo.clear()
+                memo[seen] = found
+            if found or not plan.shaped[i]:
+                needed.append(step)
+        return tuple(needed)
 
     def runs(self, edit_id: str) -> bool:
         """Whether the edit can run in this engine (on by default, or for some payer)."""
@@ -198,7 +273,7 @@ class Engine:
         except Exception as exc:
             return self._held(claim, edit, exc)
         out = _apply(out, plan.severity)
-        if not any(f.rejects for f in findings) and not any(f.rejects for f in out):
+        if not _rejects(findings) and not _rejects(out):
             run.record(keys)
         return out
 
@@ -207,6 +282,33 @@ class Engine:
         run-level kinds tallied over the file instead of repeating it on every claim."""
         ncci_on = any(step[0].pack == "ncci" for step in (*self._default.claim, *self._default.run))
         return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
+
+
+def _facets(kind_name: str) -> Any:
+    """The facets of the shape a kind with ``reads`` reads (codes and dates, and those it names)."""
+    names = READS.get(kind_name)
+    if kind_name not in BOUNDS or names is None:
+        return None
+    unknown = set(names) - set(FACETS)
+    if unknown:
+        raise ValueError(f"check kind {kind_name!r} reads unknown facets {sorted(unknown)}")
+    return itemgetter(*ALWAYS_READ, *sorted(FACETS.index(n) for n in names))
+
+
+class _Failed(Exception):
+    """A check that raised, with its edit (for ``Engine._held``)."""
+
+    def __init__(self, edit: Edit, exc: Exception) -> None:
+        super().__init__(edit.id)
+        self.edit = edit
+        self.exc = exc
+
+
+def _rejects(findings: list[Finding]) -> bool:
+    for f in findings:
+        if f.severity == "reject":
+            return True
+    return False
 
 
 def _apply(findings: list[Finding], severity: dict[str, Severity]) -> list[Finding]:

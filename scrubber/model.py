@@ -182,6 +182,9 @@ class ClaimUnit:
     lines: list[Line] = field(default_factory=list)
     #: what made the claim unreadable, with the segment at fault (X12-STRUCTURE)
     problems: list[tuple[str, Segment | None]] = field(default_factory=list)
+    #: the claim's NM1 segments (2310x, 2330x, 2420x) with their line (None at claim level)
+    names: list[tuple[Segment, Line | None]] = field(default_factory=list)
+    _dates: list[dt.date] | None = field(default=None, repr=False, compare=False)
 
     @property
     def delimiters(self) -> Delimiters:
@@ -200,10 +203,16 @@ class ClaimUnit:
         return line.dos if line.dtp is not None else self.dos
 
     def service_dates(self) -> list[dt.date]:
-        seen = {d for d in (self.line_dos(ln) for ln in self.lines) if d is not None}
-        if not seen and self.dos is not None:
-            seen.add(self.dos)
-        return sorted(seen)
+        """The distinct dates of service of the lines (else the claim's), in order; a new list each call."""
+        dates = self._dates
+        if dates is None:
+            dos = self.dos
+            seen = {dos if ln.dtp is None else ln.dos for ln in self.lines}
+            seen.discard(None)
+            if not seen and dos is not None:
+                seen.add(dos)
+            dates = self._dates = sorted(seen)  # type: ignore[type-var]
+        return list(dates)
 
 
 @dataclass(slots=True)
@@ -235,7 +244,10 @@ class ScrubbedClaim:
 
     @property
     def rejected(self) -> bool:
-        return any(f.severity == "reject" for f in self.findings)
+        for f in self.findings:  # a loop, not any(): every writer asks, and most claims have no finding
+            if f.severity == "reject":
+                return True
+        return False
 
 
 @dataclass(slots=True)

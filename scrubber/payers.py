@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -413,9 +414,14 @@ def is_medicare(claim: ClaimUnit, registry: Any = None) -> bool:
     return sub is not None and sub.filing_indicator in MEDICARE_FILING_INDICATORS
 
 
+@lru_cache(maxsize=1024)
+def _payer_cell(cell: str) -> tuple[str, ...]:
+    return tuple(cell.split())
+
+
 def payer_matches(claim: ClaimUnit, cell: str, registry: Any = None) -> bool:
     """A table's payer column: empty or ``any`` for every payer, ``medicare``, or payer ids."""
-    wanted = cell.split()
+    wanted = _payer_cell(cell)
     if not wanted or "any" in wanted:
         return True
     if "medicare" in wanted and is_medicare(claim, registry):

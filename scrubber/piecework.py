@@ -288,7 +288,7 @@ class _Worker:
             "277": Piece277(out("277"), first_hl=2 + b.blocks + b.claims if piece.cont else 0, now=task.moment,
                             control_base=options.control(task.moment), source_name=options.source_name,
                             source_id=options.source_id),
-            "json": PieceJson(out("json", "ascii")),
+            "json": PieceJson(out("json", "ascii"), out("clean", "ascii")),
             "worklist": PieceWorklist(out("worklist", "utf-8")),
         }
         if task.html is not None:

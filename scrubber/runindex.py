@@ -28,6 +28,7 @@ import hashlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from scrubber.model import ClaimUnit, Line
 
@@ -125,17 +126,19 @@ def rendering_npis(claim: ClaimUnit) -> tuple[str, dict[int, str]]:
     """(the claim's rendering NPI, falling back to the billing NPI; line index -> its own 2420A NPI)."""
     claim_npi = ""
     lines: dict[int, str] = {}
-    line_index = 0
-    for seg in claim.segments:
+    for seg, line in claim.names:
         e = seg.els
-        if e[0] == "LX":
-            line_index += 1
-        elif e[0] == "NM1" and len(e) > 9 and e[1] == "82" and e[8] == "XX":
-            if line_index:
-                lines[line_index] = e[9]
+        if len(e) > 9 and e[1] == "82" and e[8] == "XX":
+            if line is not None:
+                lines[line.index] = e[9]
             else:
                 claim_npi = e[9]
     return claim_npi or claim.billing_npi, lines
+
+
+@lru_cache(maxsize=4096)
+def _iso(day: dt.date) -> str:
+    return day.isoformat()
 
 
 def claim_keys(claim: ClaimUnit, with_lines: bool = True, codes: frozenset[str] | None = None) -> ClaimKeys:
@@ -149,11 +152,13 @@ def claim_keys(claim: ClaimUnit, with_lines: bool = True, codes: frozenset[str] 
     lines = []
     content = []
     days: dict[tuple[str, dt.date], int] = {}
+    cdos = claim.dos
     for ln in claim.lines:
-        dos = claim.line_dos(ln)
+        dos = cdos if ln.dtp is None else ln.dos
         if ln.sv1 is None or dos is None:
             continue
-        content.append(f"{dos.isoformat()}/{ln.code}/{'-'.join(sorted(ln.modifiers))}/{ln.units}")
+        mods = ln.modifiers
+        content.append(f"{_iso(dos)}/{ln.code}/{'-'.join(sorted(mods)) if len(mods) > 1 else ''.join(mods)}/{ln.units}")
         if not with_lines and (codes is None or ln.code not in codes):
             continue
         bypass, anat = modifier_bits(ln.modifiers)
@@ -171,59 +176,74 @@ def claim_keys(claim: ClaimUnit, with_lines: bool = True, codes: frozenset[str] 
     )
 
 
-class KeyTable:
-    """An open-addressing map of non-zero 64-bit keys to 32-bit values in two arrays (16 bytes a slot at most)."""
+class _Shard:
+    """Open addressing over two arrays: non-zero 64-bit keys, 32-bit values (12 bytes a slot)."""
 
-    __slots__ = ("_keys", "_mask", "_used", "_vals")
+    __slots__ = ("keys", "mask", "used", "vals")
 
-    def __init__(self, capacity: int = 1024) -> None:
-        size = 1 << max(4, (capacity * 3 // 2).bit_length())
-        self._keys = array("q", [0]) * size
-        self._vals = array("i", [0]) * size
-        self._mask = size - 1
-        self._used = 0
+    def __init__(self, size: int) -> None:
+        self.keys = array("q", [0]) * size
+        self.vals = array("i", [0]) * size
+        self.mask = size - 1
+        self.used = 0
 
-    def __len__(self) -> int:
-        return self._used
-
-    def _slot(self, key: int) -> int:
-        i = key & self._mask
-        keys = self._keys
+    def slot(self, key: int) -> int:
+        mask, keys = self.mask, self.keys
+        i = (key >> _SHARD_BITS) & mask  # the low bits chose the shard: the next ones spread within it
         while keys[i] != 0 and keys[i] != key:
-            i = (i + 1) & self._mask
+            i = (i + 1) & mask
         return i
 
-    def get(self, key: int) -> int | None:
-        i = self._slot(key)
-        return self._vals[i] if self._keys[i] == key else None
-
-    def put(self, key: int, value: int) -> None:
-        i = self._slot(key)
-        if self._keys[i] == 0:
-            self._used += 1
-            if self._used * 3 > len(self._keys) * 2:
-                self._grow()
-                i = self._slot(key)
-        self._keys[i] = key
-        self._vals[i] = value
-
-    def _grow(self) -> None:
-        # Straight from the old arrays into the new (no list of the entries, no zeroed bytes copied
-        # in): the peak while growing is the two tables, whatever the number of claims.
-        old_keys, old_vals = self._keys, self._vals
-        size = len(old_keys) * 2
-        self._keys = array("q", [0]) * size
-        self._vals = array("i", [0]) * size
-        self._mask = size - 1
-        keys, vals = self._keys, self._vals
-        for k, v in zip(old_keys, old_vals, strict=True):
+    def grown(self) -> _Shard:
+        bigger = _Shard(len(self.keys) * 2)
+        for k, v in zip(self.keys, self.vals, strict=True):
             if k:
-                i = self._slot(k)
-                keys[i] = k
-                vals[i] = v
+                i = bigger.slot(k)
+                bigger.keys[i] = k
+                bigger.vals[i] = v
+        bigger.used = self.used
+        return bigger
+
+
+#: a key table is cut into 2**_SHARD_BITS shards that grow one at a time, so growing never holds
+#: two copies of the whole table (at a million claims that would be some 75 MB at once)
+_SHARD_BITS = 5
+
+
+class KeyTable:
+    """A map of non-zero 64-bit keys to 32-bit values in arrays (12 bytes a slot, a slot in 1.5-3 used)."""
+
+    __slots__ = ("_shards",)
+
+    def __init__(self, capacity: int = 1024) -> None:
+        per = max(16, 1 << ((capacity * 3 // 2) >> _SHARD_BITS).bit_length())
+        self._shards = [_Shard(per) for _ in range(1 << _SHARD_BITS)]
+
+    def __len__(self) -> int:
+        return sum(s.used for s in self._shards)
+
+    def get(self, key: int) -> int | None:
+        shard = self._shards[key & ((1 << _SHARD_BITS) - 1)]
+        i = shard.slot(key)
+        return shard.vals[i] if shard.keys[i] == key else None
+
+    def put(self, key: int, value: int, replace: bool = True) -> None:
+        """Map ``key`` to ``value`` (or, with ``replace=False``, only if ``key`` has no value yet)."""
+        n = key & ((1 << _SHARD_BITS) - 1)
+        shard = self._shards[n]
+        i = shard.slot(key)
+        if not replace and shard.keys[i] == key:
+            return
+        if shard.keys[i] == 0:
+            shard.used += 1
+            if shard.used * 3 > len(shard.keys) * 2:
+                shard = self._shards[n] = shard.grown()
+                i = shard.slot(key)
+        shard.keys[i] = key
+        shard.vals[i] = value
 
     def nbytes(self) -> int:
-        return len(self._keys) * (8 + self._vals.itemsize)
+        return sum(len(s.keys) * (s.keys.itemsize + s.vals.itemsize) for s in self._shards)
 
 
 @dataclass(slots=True, frozen=True)
@@ -280,8 +300,8 @@ class RunIndex:
     def record(self, keys: ClaimKeys) -> None:
         """Remember an accepted claim."""
         for key in (keys.content, keys.claim_id):
-            if key is not None and self._claims.get(key) is None:
-                self._claims.put(key, keys.ordinal)
+            if key is not None:
+                self._claims.put(key, keys.ordinal, replace=False)
         for lk in keys.lines:
             if not lk.day:
                 continue

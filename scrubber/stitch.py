@@ -417,7 +417,7 @@ class _SplitRun:
         for template, (n, first, last) in res.tallies.items():
             had = self.tallies.get(template)
             self.tallies[template] = (n, first, last) if had is None else (had[0] + n, min(had[1], first), max(had[2], last))
-        self.json.add_piece(res.json, res.files["json"])
+        self.json.add_piece(res.json, res.files["json"], res.files["clean"])
         self.worklist.append((res.files["worklist"], res.worklist_start))
         if self.html is not None and res.html is not None:
             self.html.add_piece(res.html, f"{self.folder}/{res.index}.{res.round}")

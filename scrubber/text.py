@@ -22,6 +22,8 @@ _XML_UNSAFE = {c: "\ufffd" for c in range(32) if c not in (9, 10, 13)}
 
 def for_markup(text: str) -> str:
     """``human(text)`` made safe to place in an HTML/XML document."""
+    if text.isascii() and text.isprintable():  # nearly always: nothing to change
+        return text
     return human(text).translate(_XML_UNSAFE)
 
 
@@ -39,13 +41,19 @@ _FILE_PATH = re.compile(r"\s*\((?:[\w.-]+/)+[\w.-]+\.(?:md|py|ya?ml|csv|json)\)"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 
 
-@lru_cache(maxsize=4096)  # sources and suggestions repeat from claim to claim
 def for_billers(text: str) -> str:
     """Text for billers' screens and spreadsheets: engineers' hints (commands, flags) left out.
 
     "(see `scrubber explain X`)" and "(shared/spec/edits.md)" go; a sentence that tells to run a command keeps only what comes
     before its "; " (the advice), or goes whole. The JSON report keeps the full text for engineers.
     """
+    if "`" not in text and "/" not in text and " --" not in text:
+        return text  # most messages: no command, no path, no flag (every hint needs one of these)
+    return _for_billers(text)
+
+
+@lru_cache(maxsize=4096)  # sources and suggestions repeat from claim to claim
+def _for_billers(text: str) -> str:
     text = _FILE_PATH.sub("", _SEE_COMMAND.sub("", text))
     if "`" not in text and " --" not in text:
         return text

@@ -19,6 +19,7 @@ from pathlib import Path
 from invariants import ack_claims, check_balances, claims_of, trn02
 from oracle import interchanges, validate
 
+from scrubber.reports import claims as report_claims
 from scrubber.x12.segments import Tokenizer
 
 #: values an element may be set to: each has broken something once, somewhere
@@ -178,11 +179,11 @@ def check_outputs(case: str, data: bytes, outdir: Path, name: str, tally: Tally)
     source = claims_of(data)
     tally.claims += len(source)
     report = json.loads((outdir / f"{name}.report.json").read_text(encoding="ascii"))
-    statuses = [c["status"] for c in report["claims"]]
+    statuses = [c["status"] for c in report_claims(report)]
     ack = (outdir / f"{name}.277").read_text(encoding="latin-1")
     acks = ack_claims(ack)
     problems = []
-    if not report["claims_total"] == report["accepted"] + report["rejected"] == len(report["claims"]) == len(source):
+    if not report["claims_total"] == report["accepted"] + report["rejected"] == len(report_claims(report)) == len(source):
         problems.append(f"report counts {report['claims_total']} vs {len(source)} claims read")
     if len(acks) != len(source):
         problems.append(f"277CA has {len(acks)} claims, the input {len(source)}")

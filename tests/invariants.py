@@ -10,6 +10,7 @@ from oracle import assert_valid_277, assert_valid_837
 
 from scrubber.api import Result
 from scrubber.model import ClaimUnit
+from scrubber.reports import claims as report_claims
 from scrubber.writers.ack277 import REF_MAX, Values, delimiters_277
 from scrubber.x12.reader import Reader
 from scrubber.x12.segments import Tokenizer
@@ -100,10 +101,10 @@ def check_result(data: bytes, result: Result, *, input_is_valid: bool = True) ->
     """Every input claim once in JSON and 277CA; the accepted 837 holds exactly the accepted ones."""
     source = claims_of(data)
     report = json.loads(result.to_json())
-    assert report["claims_total"] == report["accepted"] + report["rejected"] == len(report["claims"]) == len(source)
-    assert [c["claim_id"] for c in report["claims"]] == [c.claim_id for c in source]
-    statuses = [c["status"] for c in report["claims"]]
-    for c in report["claims"]:
+    assert report["claims_total"] == report["accepted"] + report["rejected"] == len(report_claims(report)) == len(source)
+    assert [c["claim_id"] for c in report_claims(report)] == [c.claim_id for c in source]
+    statuses = [c["status"] for c in report_claims(report)]
+    for c in report_claims(report):
         assert (c["status"] == "rejected") == any(f["severity"] == "reject" for f in c["findings"])
         for f in c["findings"]:  # every finding says how sure it is, and only a certain one rejects
             assert f["confidence"] in ("certain", "likely", "partial-list"), f

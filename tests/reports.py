@@ -14,21 +14,30 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scrubber.reports import V2
+from scrubber.reports import claims as all_claims
 from scrubber.schemas import problems
 
 SAMPLE = 2000
+SCHEMAS = {"scrubber.report/1": "report-1", V2: "report-2"}
 
 
 def assert_valid_report(report: str | bytes | dict[str, Any] | Path, where: str = "report") -> dict[str, Any]:
     if isinstance(report, Path):
         where, report = str(report), report.read_bytes()
     doc = json.loads(report) if isinstance(report, (str, bytes)) else report
-    claims = doc.get("claims") if isinstance(doc, dict) else None
+    name = SCHEMAS.get(doc.get("schema") if isinstance(doc, dict) else None, "report-2")
     checked = doc
-    if isinstance(claims, list) and len(claims) > SAMPLE:
-        checked = {**doc, "claims": claims[: SAMPLE // 2] + claims[-SAMPLE // 2:]}
-    found = problems("report-1", checked)
-    assert not found, f"{where} fails scrubber/schemas/report-1.json:\n" + "\n".join(found[:20])
+    for key in ("claims", "clean"):
+        rows = checked.get(key) if isinstance(checked, dict) else None
+        if isinstance(rows, list) and len(rows) > SAMPLE:
+            checked = {**checked, key: rows[: SAMPLE // 2] + rows[-SAMPLE // 2:]}
+    found = problems(name, checked)
+    assert not found, f"{where} fails scrubber/schemas/{name}.json:\n" + "\n".join(found[:20])
+    claims = all_claims(doc)
+    if doc["schema"] == V2:
+        assert [c["ordinal"] for c in claims] == list(range(1, len(claims) + 1)), where
+        assert all(c["findings"] for c in doc["claims"]), where
     statuses = [c["status"] for c in claims]
     assert doc["claims_total"] == len(claims) == doc["accepted"] + doc["rejected"], where
     assert statuses.count("rejected") == doc["rejected"], where

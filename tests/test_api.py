@@ -37,9 +37,10 @@ def test_x12_outputs_are_the_input_bytes_unchanged() -> None:
 def test_report_is_the_json_as_a_dict_and_a_new_copy_each_time() -> None:
     result = scrub_file(FIXTURES / "mixed.837")
     report = result.report()
-    assert report == json.loads(result.to_json()) and report["schema"] == "scrubber.report/1"
+    assert report == json.loads(result.to_json()) and report["schema"] == "scrubber.report/2"
+    assert len(report["claims"]) == 6 and len(report["clean"]) == 3  # findings in full, clean claims as rows
     report["claims"].clear()
-    assert len(result.report()["claims"]) == 9
+    assert len(result.report()["claims"]) == 6
     assert result.accepted_837() != b"" and scrub_bytes(file_837([{"id": "R", "charge": "1.00"}]).encode()
                                                          ).accepted_837() == b""
 
@@ -73,7 +74,7 @@ def test_the_wheel_ships_the_schemas_the_page_assets_and_the_packs(tmp_path: Pat
     assert proc.returncode == 0, proc.stderr
     (wheel,) = tmp_path.glob("scrubber-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("scrubber/schemas/report-1.json", "scrubber/schemas/payers-1.json",
+    for needed in ("scrubber/schemas/report-1.json", "scrubber/schemas/report-2.json", "scrubber/schemas/payers-1.json",
                    "scrubber/writers/report_html.js", "scrubber/writers/report_html.css",
                    "scrubber/_edits/payer/registry.yaml", "scrubber/_edits/payer/policies/A57186-confirmed.csv"):
         assert needed in names, needed

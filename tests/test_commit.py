@@ -22,6 +22,7 @@ from oracle import assert_valid_277
 
 from scrubber.commit import FAULT_ENV, JOURNAL, OutputSet, recover
 from scrubber.errors import OutputError
+from scrubber.reports import claims as report_claims
 from scrubber.synth import file_837
 
 OLD = file_837([{"id": "OLD-1"}, {"id": "OLD-2"}, {"id": "OLD-3", "charge": "1.00"}])  # 2 accepted, 1 rejected
@@ -56,7 +57,7 @@ def check_new_set(outdir: Path) -> None:
     assert sorted(files) == ["claims.277", "claims.report.html", "claims.report.json", "claims.worklist.csv"], sorted(files)
     report = json.loads(files["claims.report.json"])
     ack = files["claims.277"].decode("latin-1")
-    assert [c["claim_id"] for c in report["claims"]] == [a[0] for a in ack_claims(ack)] == [f"NEW-{i}" for i in range(5)]
+    assert [c["claim_id"] for c in report_claims(report)] == [a[0] for a in ack_claims(ack)] == [f"NEW-{i}" for i in range(5)]
     assert_valid_277(ack)
 
 
@@ -189,13 +190,13 @@ def test_concurrent_runs_writing_one_name_never_mix_their_outputs(tmp_path: Path
                                        "--no-html"], stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     assert [p.wait(120) for p in procs] == [1, 1, 1]
     report = json.loads((out / "claims.report.json").read_text())
-    ids = [c["claim_id"] for c in report["claims"]]
+    ids = [c["claim_id"] for c in report_claims(report)]
     folder = ids[0].split("-")[0]
     assert ids == [f"{folder}-{i}" for i in range(sizes[folder])]  # one run's report, whole
     ack = (out / "claims.277").read_text(encoding="latin-1")
     assert [a[0] for a in ack_claims(ack)] == ids  # the same run's 277CA
     accepted = [c.claim_id for c in claims_of((out / "claims.accepted.837").read_bytes())]
-    assert accepted == [c["claim_id"] for c in report["claims"] if c["status"] == "accepted"]
+    assert accepted == [c["claim_id"] for c in report_claims(report) if c["status"] == "accepted"]
     assert hidden(out) == []
 
 

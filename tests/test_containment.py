@@ -21,6 +21,7 @@ from scrubber.api import Options, scrub_bytes, scrub_to_dir
 from scrubber.engine import Engine
 from scrubber.errors import InputError
 from scrubber.parallel import scrub_one
+from scrubber.reports import claims as claims_of
 from scrubber.synth import file_837
 from scrubber.x12 import reader
 
@@ -138,7 +139,7 @@ def test_validate_holds_claims_pyx12_cannot_check_instead_of_stopping(text: str,
     assert summary is not None, error
     report = json.loads((tmp_path / "out" / "v.report.json").read_text())
     assert report["claims_total"] == 2 and report["rejected"] >= 1
-    stopped = [f["message"] for c in report["claims"] for f in c["findings"] if "pyx12 stopped" in f["message"]]
+    stopped = [f["message"] for c in claims_of(report) for f in c["findings"] if "pyx12 stopped" in f["message"]]
     if "00501   " in text:
         assert len(stopped) == 2  # the whole interchange could not be checked
     assert_valid_277((tmp_path / "out" / "v.277").read_text(encoding="latin-1"))
@@ -192,6 +193,7 @@ def test_jobs_with_claimless_billing_loops_at_the_end_match_one_process(tmp_path
 _PEAK = """
 import sys
 from scrubber.cli import main
+from scrubber.reports import claims as claims_of
 try:
     code = main(sys.argv[1:])
 finally:  # VmHWM is this program's own peak (ru_maxrss would count the forking parent too)

@@ -18,6 +18,7 @@ from invariants import ack_claims, check_result
 
 from scrubber.api import Options, scrub_bytes
 from scrubber.engine import Engine
+from scrubber.reports import claims as claims_of
 from scrubber.x12.segments import Tokenizer
 
 NOW = dt.datetime(2025, 2, 3, 9, 30)
@@ -52,7 +53,7 @@ def test_fixture_invariants(name: str, engine) -> None:
 def test_mixed_claims_come_out_as_designed(engine) -> None:
     _data, result = _scrub("mixed", engine)
     report = json.loads(result.to_json())
-    status = {c["claim_id"]: (c["status"], sorted({f["edit"] for f in c["findings"]})) for c in report["claims"]}
+    status = {c["claim_id"]: (c["status"], sorted({f["edit"] for f in c["findings"]})) for c in claims_of(report)}
     assert status == {
         "MIX-OK-1": ("accepted", []),
         "MIX-BAL": ("rejected", ["CHEMO-PROCEDURE-WITHOUT-TOXIN", "X12-CLAIM-BALANCE"]),

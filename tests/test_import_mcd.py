@@ -16,6 +16,7 @@ import pytest
 
 from scrubber.cli import main
 from scrubber.payers import Registry
+from scrubber.reports import claims as claims_of
 from scrubber.synth import file_837
 
 BOM = "\ufeff"
@@ -117,7 +118,7 @@ def test_imported_full_list_rejects_what_the_partial_list_only_warned(download: 
         return report
 
     def payer_findings(report: dict, claim_id: str) -> list[tuple[str, str]]:
-        claim = next(c for c in report["claims"] if c["claim_id"] == claim_id)
+        claim = next(c for c in claims_of(report) if c["claim_id"] == claim_id)
         return [(f["edit"], f["severity"]) for f in claim["findings"] if f["edit"].startswith("PAYER-")]
 
     builtin = run()
@@ -131,7 +132,7 @@ def test_imported_full_list_rejects_what_the_partial_list_only_warned(download: 
     assert full["exit"] == 1
     assert payer_findings(full, "JF-UNCOVERED") == [("PAYER-DX-NOT-COVERED", "reject")] * 2  # 64612 and J0585
     assert payer_findings(full, "JF-COVERED") == []
-    status = {c["claim_id"]: c["status"] for c in full["claims"]}
+    status = {c["claim_id"]: c["status"] for c in claims_of(full)}
     assert status == {"JF-UNCOVERED": "rejected", "JF-COVERED": "accepted"}
 
 

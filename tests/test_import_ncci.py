@@ -16,6 +16,7 @@ from oracle import assert_valid_277, assert_valid_837
 
 from scrubber.cli import main
 from scrubber.importers.ncci import import_files
+from scrubber.reports import claims as claims_of
 from scrubber.rules.catalog import Source
 from scrubber.rules.ncci_tables import PtpTable, from_day, pack_row
 from scrubber.runindex import pack_code
@@ -69,11 +70,11 @@ def test_import_the_zips_then_scrub_against_them(zips: list[Path], tmp_path: Pat
     assert main(["scrub", str(src), "-o", str(out), "--no-html", "--no-config", "--ncci", str(tables)]) == 1
     report = json.loads((out / "claims.report.json").read_text())
     got = {c["claim_id"]: sorted((f["edit"], f["line"]) for f in c["findings"] if f["edit"].startswith("NCCI"))
-           for c in report["claims"]}
+           for c in claims_of(report)}
     assert got == {"A": [("NCCI-PTP", 2)], "B": [("NCCI-MUE", 1), ("NCCI-MUE", 2)], "C": [("NCCI-AOC", 1)], "D": []}
     assert report["ncci"]["loaded"] and report["ncci"]["ptp_rows"] == 5
     assert not any("NCCI" in n for n in report["notices"])
-    ptp = next(f for c in report["claims"] for f in c["findings"] if f["edit"] == "NCCI-PTP")
+    ptp = next(f for c in claims_of(report) for f in c["findings"] if f["edit"] == "NCCI-PTP")
     assert ptp["status_code"] == "735" and "ccipra-v322r0-f1.TXT" in ptp["source"]
     assert_valid_277((out / "claims.277").read_text())
     assert_valid_837((out / "claims.accepted.837").read_text())
@@ -81,7 +82,7 @@ def test_import_the_zips_then_scrub_against_them(zips: list[Path], tmp_path: Pat
     assert main(["scrub", str(src), "-o", str(tmp_path / "bare"), "--no-html", "--no-config"]) == 1
     bare = json.loads((tmp_path / "bare" / "claims.report.json").read_text())
     assert any("No CMS NCCI tables loaded" in n for n in bare["notices"]) and not bare["ncci"]["loaded"]
-    assert not any(f["edit"] in ("NCCI-PTP", "NCCI-AOC") for c in bare["claims"] for f in c["findings"])
+    assert not any(f["edit"] in ("NCCI-PTP", "NCCI-AOC") for c in claims_of(bare) for f in c["findings"])
 
 
 def _xlsx(path: Path, rows: list[list[object]]) -> None:

@@ -18,6 +18,7 @@ from conftest import FIXTURES, ROOT
 
 from scrubber.cli import main
 from scrubber.payers import Registry, RegistryError
+from scrubber.reports import claims as claims_of
 from scrubber.schemas import problems
 from scrubber.synth import file_837
 
@@ -58,7 +59,7 @@ def _scrub(tmp_path: Path, *flags: str) -> tuple[int, dict[str, list[tuple[str, 
     code = main(["scrub", str(src), "-o", str(out), "--no-html", *flags])
     report = json.loads((out / "claims.report.json").read_text())
     return code, {c["claim_id"]: [(f["edit"], f["severity"]) for f in c["findings"] if f["edit"].startswith("PAYER-")]
-                  for c in report["claims"]}
+                  for c in claims_of(report)}
 
 
 def _write(folder: Path, name: str, text: str | bytes) -> Path:
@@ -132,7 +133,7 @@ def test_a_copied_built_in_registry_works_from_any_folder(tmp_path: Path) -> Non
                           cwd=tmp_path / "elsewhere", capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     report = json.loads((tmp_path / "elsewhere" / "out" / "a.report.json").read_text())
-    assert [f["edit"] for f in report["claims"][0]["findings"]] == ["PAYER-DX-NOT-COVERED"]
+    assert [f["edit"] for f in claims_of(report)[0]["findings"]] == ["PAYER-DX-NOT-COVERED"]
 
 
 BAD: list[tuple[str, str | bytes, str]] = [

@@ -15,6 +15,7 @@ from oracle import assert_valid_277, assert_valid_837
 
 from scrubber.api import scrub_to_dir
 from scrubber.inputs import looks_like_x12
+from scrubber.reports import claims as claims_of
 from scrubber.synth import file_837
 
 MIXED = FIXTURES / "mixed.837"
@@ -123,7 +124,7 @@ def test_summary_json_for_a_batch(export_folder: Path, tmp_path: Path) -> None:
     # findings by edit agree with the reports themselves
     counted: Counter[str] = Counter()
     for report in (tmp_path / "out").glob("*.report.json"):
-        counted.update(f["edit"] for c in json.loads(report.read_text())["claims"] for f in c["findings"])
+        counted.update(f["edit"] for c in claims_of(json.loads(report.read_text())) for f in c["findings"])
     assert summary["findings_by_edit"] == dict(counted)
     assert [Path(i["input"]).name for i in summary["inputs"]] == ["a.837", "b.x12", "c.txt"]
     assert all(line.startswith("scrubber: ") and "skipped" in line for line in proc.stderr.decode().splitlines())

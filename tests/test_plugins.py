@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import HERE
 
+from scrubber.reports import claims as claims_of
 from scrubber.synth import file_837
 
 EXAMPLE = HERE / "plugins" / "scrubber-example-pack"
@@ -71,7 +72,7 @@ def test_the_plugin_pack_and_registry_find_things_in_a_scrub(site: Path, tmp_pat
     proc = run("scrub", str(src), "-o", str(tmp_path / "out"), "--no-html", site=site)
     assert proc.returncode == 1, proc.stderr
     report = json.loads((tmp_path / "out" / "plug.report.json").read_text())
-    found = {c["claim_id"]: [(f["edit"], f["severity"], f["line"]) for f in c["findings"]] for c in report["claims"]}
+    found = {c["claim_id"]: [(f["edit"], f["severity"], f["line"]) for f in c["findings"]] for c in claims_of(report)}
     assert found["TWO-VISITS"] == [("EXAMPLE-ONE-VISIT-A-DAY", "warn", 2)]
     assert found["XPH-NOT-COVERED"] == [("PAYER-DX-NOT-COVERED", "reject", 1), ("PAYER-DX-NOT-COVERED", "reject", 2)]
     assert {"pack": "example", "version": "1", "edits": 1, "origin": ORIGIN} in report["packs"]
@@ -81,7 +82,7 @@ def test_the_plugin_pack_and_registry_find_things_in_a_scrub(site: Path, tmp_pat
     proc = run("scrub", str(src), "-o", str(tmp_path / "only"), "--no-html", "--payers-only",
                str(HERE.parent / "edits" / "payer" / "registry.yaml"), site=site)
     report = json.loads((tmp_path / "only" / "plug.report.json").read_text())
-    assert [c["status"] for c in report["claims"]] == ["accepted", "accepted"]
+    assert [c["status"] for c in claims_of(report)] == ["accepted", "accepted"]
 
 
 def test_the_plugin_registry_is_a_layer_of_the_effective_registry(site: Path) -> None:

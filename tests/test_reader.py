@@ -19,6 +19,7 @@ from scrubber.api import Options, Result, scrub_bytes, scrub_to_dir
 from scrubber.engine import Engine
 from scrubber.errors import InputError
 from scrubber.model import ClaimUnit, Group, Transaction
+from scrubber.reports import claims as claims_of
 from scrubber.rules.catalog import load_catalog
 from scrubber.synth import file_837, interchange, transaction_segments
 from scrubber.x12.reader import Reader
@@ -195,7 +196,7 @@ def test_interchanges_with_different_delimiters_in_one_file() -> None:
         "000000303",
     ]
     doc = report(result)
-    assert [c["interchange"] for c in doc["claims"]] == ["000000101", "000000101", "000000202", "000000303"]
+    assert [c["interchange"] for c in claims_of(doc)] == ["000000101", "000000101", "000000202", "000000303"]
     assert doc["accepted"] == 4, doc
 
 
@@ -479,7 +480,7 @@ def test_utf16_input_reads_like_the_single_byte_file(encode: Any) -> None:
     assert wide.claims[1].claim.subscriber.last == "MUÑOZ"
     assert wide.ack_277() == single.ack_277()
     a, b = report(wide), report(single)
-    assert a["claims"] == b["claims"]
+    assert claims_of(a) == claims_of(b)
     assert (a["accepted"], a["rejected"]) == (2, 1)
 
 
@@ -711,7 +712,7 @@ def test_line_fields_2400_and_2410() -> None:
 def test_fields_reach_the_report_and_277() -> None:
     result = scrub(_fields_file())
     doc = report(result)
-    by_id = {c["claim_id"]: c for c in doc["claims"]}
+    by_id = {c["claim_id"]: c for c in claims_of(doc)}
     assert by_id["FLD-1"]["payer_id"] == "PAYER77"
     assert by_id["FLD-1"]["charge"] == "225.50"
     assert by_id["FLD-1"]["service_dates"] == ["2025-01-05", "2025-01-08", "2025-01-10"]
@@ -838,8 +839,8 @@ def test_every_claim_counted_exactly_once() -> None:
     assert [len(sc.claim.lines) for sc in result.claims] == [1 + int(i[1:]) % 3 for i in clm_ids]
     assert result.summary.notices == []
     doc = report(result)
-    assert doc["claims_total"] == doc["accepted"] + doc["rejected"] == len(doc["claims"]) == clm_count
-    assert [c["claim_id"] for c in doc["claims"]] == clm_ids
+    assert doc["claims_total"] == doc["accepted"] + doc["rejected"] == len(claims_of(doc)) == clm_count
+    assert [c["claim_id"] for c in claims_of(doc)] == clm_ids
     ack = result.ack_277().decode("latin-1")
     assert re.findall(r"TRN.2.(C\d{5})\W", ack) == clm_ids
     again = scrub(result.accepted_837())

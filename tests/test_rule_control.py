@@ -12,6 +12,7 @@ import pytest
 from oracle import assert_valid_277
 
 from scrubber.config import ConfigError, discover, resolve
+from scrubber.reports import claims as claims_of
 from scrubber.synth import file_837
 
 LATE_MEDICARE = {"id": "LATE1", "payer_id": "01112", "sbr09": "MB", "lines": [{"code": "99213", "dos": "2024-01-10"}]}
@@ -37,7 +38,7 @@ def _report(out: Path) -> dict:
 
 
 def _findings(report: dict, edit: str) -> dict[str, str]:
-    return {c["claim_id"]: f["severity"] for c in report["claims"] for f in c["findings"] if f["edit"] == edit}
+    return {c["claim_id"]: f["severity"] for c in claims_of(report) for f in c["findings"] if f["edit"] == edit}
 
 
 def test_defaults_warn_and_the_report_shows_an_empty_configuration(claims: Path, tmp_path: Path) -> None:
@@ -56,7 +57,7 @@ def test_command_line_disable_and_severity(claims: Path, tmp_path: Path) -> None
     report = _report(out)
     assert _findings(report, "PRO-DUPLICATE-LINE") == {}
     assert _findings(report, "PRO-TIMELY-FILING") == {"LATE1": "reject", "LATE2": "reject"}
-    late = next(c for c in report["claims"] if c["claim_id"] == "LATE1")
+    late = next(c for c in claims_of(report) if c["claim_id"] == "LATE1")
     assert late["status"] == "rejected" and late["findings"][0]["category"] == "A7" and late["findings"][0]["status_code"] == "187"
     assert report["rule_config"]["disable"] == ["PRO-DUPLICATE-LINE"]
     assert report["rule_config"]["severity"] == {"PRO-TIMELY-FILING": "reject"}
@@ -138,7 +139,7 @@ def test_a_reject_without_codes_can_bring_its_own(claims: Path, tmp_path: Path) 
     proc = run("scrub", str(claims), "-o", str(out), "--no-html", "--no-config",
                "--severity", "PRO-DUPLICATE-LINE=reject:A7:453")
     assert proc.returncode == 1, proc.stderr
-    twice = next(c for c in _report(out)["claims"] if c["claim_id"] == "TWICE")
+    twice = next(c for c in claims_of(_report(out)) if c["claim_id"] == "TWICE")
     assert twice["status"] == "rejected"
     assert [(f["line"], f["category"], f["status_code"]) for f in twice["findings"]] == [(2, "A7", "453")]
     assert_valid_277((out / "claims.277").read_text())

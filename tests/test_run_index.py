@@ -14,6 +14,7 @@ from scrubber.api import Options
 from scrubber.config import resolve
 from scrubber.importers.ncci import import_files
 from scrubber.parallel import scrub_files
+from scrubber.reports import claims as claims_of
 from scrubber.runindex import KeyTable, RunIndex, digest, pack_code, unpack_code
 from scrubber.synth import file_837
 
@@ -84,15 +85,15 @@ def test_jobs_2_gives_the_cross_claim_verdicts_of_one_process(tmp_path: Path, ta
     assert {p.name: p.read_bytes() for p in one.iterdir()} == {p.name: p.read_bytes() for p in two.iterdir()}
     report = json.loads((one / "batch.report.json").read_text())
     cross = {"PRO-DUPLICATE-CLAIM", "NCCI-PTP", "NCCI-MUE"}
-    got = {c["claim_id"]: {f["edit"] for f in c["findings"] if f["edit"] in cross} for c in report["claims"]}
+    got = {c["claim_id"]: {f["edit"] for f in c["findings"] if f["edit"] in cross} for c in claims_of(report)}
     assert {k: v for k, v in got.items() if v} == expect
     # Every first half stays accepted; the later halves are rejected and point back to it.
-    status = {c["claim_id"]: c["status"] for c in report["claims"]}
+    status = {c["claim_id"]: c["status"] for c in claims_of(report)}
     assert all(status[k[:-1] + "A"] == "accepted" and status[k] == "rejected" for k in expect)
-    dup = next(f for c in report["claims"] if c["claim_id"] == "P0B" for f in c["findings"])
+    dup = next(f for c in claims_of(report) if c["claim_id"] == "P0B" for f in c["findings"])
     assert f"claim {positions['P0A'] + 1} of this file" in dup["message"]
     assert s1.rejected == s2.rejected == len(expect) + 1
-    aoc = next(c for c in report["claims"] if c["claim_id"] == "AOC")
+    aoc = next(c for c in claims_of(report) if c["claim_id"] == "AOC")
     assert aoc["status"] == "accepted" and [f["severity"] for f in aoc["findings"] if f["edit"] == "NCCI-AOC"] == ["warn"]
 
 

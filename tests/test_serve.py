@@ -34,6 +34,7 @@ pytest.importorskip("starlette")
 from prometheus_client.parser import text_string_to_metric_families
 
 from scrubber.api import scrub_bytes, scrub_file
+from scrubber.reports import claims as claims_of
 from scrubber.synth import file_837
 
 LIMIT_MB = 4
@@ -125,7 +126,7 @@ def test_every_output_of_a_scrub_with_its_count_headers(server: Server) -> None:
     assert status == 200 and headers["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
     assert rows[0][:5] == ["claim_id", "payer_id", "line", "code", "edit"]
-    assert len(rows) - 1 == sum(len(c["findings"]) for c in report["claims"])  # one row per finding
+    assert len(rows) - 1 == sum(len(c["findings"]) for c in claims_of(report))  # one row per finding
 
     status, _h, body = server.scrub(MIXED, "pdf")
     assert status == 400 and "report|277|accepted" in json.loads(body)["error"]
@@ -161,7 +162,7 @@ def test_ten_concurrent_requests_each_get_their_own_answer(server: Server) -> No
     for i, (status, headers, body) in enumerate(answers):
         assert status == 200
         report = json.loads(body)
-        assert {c["claim_id"] for c in report["claims"]} == {f"K{i}C{j}" for j in range(5 + i)}
+        assert {c["claim_id"] for c in claims_of(report)} == {f"K{i}C{j}" for j in range(5 + i)}
         local = scrub_bytes(bodies[i]).summary  # the same scrub in this process
         assert (headers["X-Scrubber-Claims"], headers["X-Scrubber-Rejected"]) == (str(local.claims), str(local.rejected))
         assert report["rejected"] == local.rejected
@@ -305,7 +306,7 @@ def test_rule_control_reaches_the_workers(tmp_path: Path) -> None:
         assert rules["X12-UNITS"]["enabled"] is False and rules["X12-UNITS"]["configured"] is True
         units = file_837([{"id": "U1", "lines": [{"code": "99213", "units": "0"}]}]).encode("latin-1")
         report = json.loads(srv.scrub(units)[2])
-        assert "X12-UNITS" not in {f["edit"] for c in report["claims"] for f in c["findings"]}
+        assert "X12-UNITS" not in {f["edit"] for c in claims_of(report) for f in c["findings"]}
         assert "X12-UNITS" in {f.edit for c in scrub_bytes(units).claims for f in c.findings}  # on by default
     finally:
         assert srv.stop() == 0

@@ -19,6 +19,7 @@ from oracle import assert_valid_277, assert_valid_837
 
 from scrubber.api import Options
 from scrubber.commit import FAULT_ENV
+from scrubber.reports import claims as claims_of
 from scrubber.service.watch import Folders, Watcher
 from scrubber.synth import file_837
 
@@ -190,7 +191,7 @@ def test_killed_at_random_points_it_loses_nothing_and_scrubs_nothing_twice(tmp_p
         assert (inbox / "processed" / name).read_bytes() == data
         stem = name.removesuffix(".837")
         report = json.loads((outbox / f"{stem}.report.json").read_text())
-        assert sorted(c["claim_id"] for c in report["claims"]) == sorted(re.findall(r"CLM\*([^*]+)", data.decode()))
+        assert sorted(c["claim_id"] for c in claims_of(report)) == sorted(re.findall(r"CLM\*([^*]+)", data.decode()))
         expected_outputs |= {f"{stem}.277", f"{stem}.report.json", f"{stem}.worklist.csv"} | (
             {f"{stem}.accepted.837"} if report["accepted"] else set())
         assert len(re.findall(rf"^{re.escape(name)}: \d+ claims", text, re.M)) <= 1  # committed at most once

@@ -12,6 +12,7 @@ from conftest import FIXTURES
 from scrubber.api import scrub_bytes, scrub_to_dir
 from scrubber.cli import main
 from scrubber.model import Finding, ScrubbedClaim
+from scrubber.reports import claims as claims_of
 from scrubber.synth import file_837
 from scrubber.writers.worklist import COLUMNS, FORMULA_STARTS, WorklistWriter
 
@@ -36,7 +37,7 @@ def test_hostile_claim_ids_read_back_defused(tmp_path: Path) -> None:
     rows = _rows(raw.decode("utf-8"))
     assert rows[0] == list(COLUMNS)
     report = json.loads((tmp_path / "out" / "hostile.report.json").read_text())
-    expected = [(c["claim_id"], f["edit"], f["segment_number"]) for c in report["claims"] for f in c["findings"]]
+    expected = [(c["claim_id"], f["edit"], f["segment_number"]) for c in claims_of(report) for f in c["findings"]]
     assert [(r[0], r[4], int(r[10])) for r in rows[1:]] == [
         ("'" + cid if cid.startswith(FORMULA_STARTS) else cid, edit, seg) for cid, edit, seg in expected]
     assert {r[0] for r in rows[1:]} >= {"'=HYPERLINK(\"http://example.invalid/x\",\"click\")", "'\rCR-1", "'\tTAB-1",

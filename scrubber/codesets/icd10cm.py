@@ -61,6 +61,7 @@ class CodeTable:
         midyear: dict[tuple[str, int], str] = {}
         section: list[str] = []
         current: tuple[Span, ...] = ()
+        days: set[int] = set()
         for line in text.splitlines():
             if not line or line[0] == "#":
                 continue
@@ -70,6 +71,7 @@ class CodeTable:
                 section = line[1:].split(" ")
                 if section[0] == "B":
                     current = ((_ordinal(section[1]), _ordinal(section[2])),)  # shared by the section's codes
+                    days.update(current[0])
             elif section[0] == "B":
                 for code in line.split(" "):
                     spans[code] = spans[code] + current if code in spans else current
@@ -77,12 +79,16 @@ class CodeTable:
                 headers.extend(line.split(" "))
             elif section[0] == "D":
                 window = (_ordinal(section[1]), _ordinal(section[2]), section[3])
+                days.update(window[:2])
                 for code in line.split(" "):
                     doubt[code] = (*doubt.get(code, ()), window)
             elif section[0] == "M":
+                days.add(_ordinal(section[1]))
                 for code in line.split(" "):
                     midyear[(code, _ordinal(section[1]))] = section[2]
         self._spans = spans
+        days.discard(_OPEN)
+        self._days = sorted({self.first_day, self.end, *map(dt.date.fromordinal, days)})
         self.headers = frozenset(headers)
         self._doubt = doubt
         self._midyear = midyear
@@ -109,6 +115,10 @@ class CodeTable:
             if a <= n < b:
                 return True
         return False
+
+    def boundaries(self) -> list[dt.date]:
+        """Every day on which some code's verdict (or its wording) changes, and the table's ends."""
+        return list(self._days)
 
     @property
     def last_day(self) -> dt.date:

@@ -178,9 +178,12 @@ class GuideRun:
                 misses, limit_slot, limit, slot, loop_slot, a, b, zeros, nxt, pattern, next_table, seen = step
                 if count[limit_slot] < limit:
                     raw = seg.raw
-                    if raw in seen or pattern.fullmatch(raw):
+                    accepted = raw in seen  # most segments: a text the expression accepted before
+                    if not accepted and pattern.fullmatch(raw):
+                        accepted = True
                         if len(seen) < _SEEN:
                             seen.add(raw)
+                    if accepted:
                         for m in misses:
                             if count[m] < 1:
                                 break

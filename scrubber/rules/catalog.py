@@ -45,6 +45,9 @@ class Source:
 
     def cite(self) -> str:
         """The source as a biller reads a citation: title, publisher, revision, date (section)."""
+        return _cited(self, _cite)
+
+    def _cite(self) -> str:
         parts = [f"“{self.document}”" if self.publisher else self.document]
         for part in (self.publisher, self.revision, self.date):
             if part and part not in parts:
@@ -86,10 +89,15 @@ class Edit:
         template = self.messages.get(key)
         if template is None:
             raise KeyError(f"edit {self.id} has no message {key!r}")
-        return " ".join(template.format(**values).split())
+        text = template.format(**values)
+        # Blank space runs become one space, as in the pack; only a value can bring them in.
+        # (isprintable() is False for every whitespace character but the ASCII space.)
+        if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+            return text
+        return " ".join(text.split())
 
     def source_text(self) -> str:
-        return "; ".join(s.cite() for s in self.sources)
+        return _cited(self.sources, _cite_all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +121,10 @@ class Row:
         return self.cells.get("confidence", "")
 
     def valid_on(self, day: dt.date | None) -> bool:
+        start, end = self.valid_from, self.valid_to
         if day is None:
-            return self.valid_from is None and self.valid_to is None
-        return within(day, self.valid_from, self.valid_to)
+            return start is None and end is None
+        return (start is None or day >= start) and (end is None or day < end)
 
 
 @dataclass(slots=True)
@@ -153,6 +162,31 @@ class Catalog:
             return self.pack(pack).tables[name]
         except KeyError:
             raise KeyError(f"table {pack}/{name}.csv not found") from None
+
+
+#: texts of sources, by the identity of the source (or tuple of sources) they cite: findings cite
+#: the same few sources again and again; the object is kept with its text, so an id is never reused
+_CITES: dict[int, tuple[Any, str]] = {}
+_CITES_MAX = 4096
+
+
+def _cited(what: Any, make: Any) -> str:
+    hit = _CITES.get(id(what))
+    if hit is not None and hit[0] is what:
+        return hit[1]
+    if len(_CITES) >= _CITES_MAX:
+        _CITES.clear()
+    text = make(what)
+    _CITES[id(what)] = (what, text)
+    return text
+
+
+def _cite(source: Source) -> str:
+    return source._cite()
+
+
+def _cite_all(sources: tuple[Source, ...]) -> str:
+    return "; ".join(s.cite() for s in sources)
 
 
 def within(day: dt.date, start: dt.date | None, end: dt.date | None) -> bool:

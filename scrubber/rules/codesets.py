@@ -49,20 +49,30 @@ class CodeBook:
         self._role_codes = {role: frozenset(c for c, r in self.rows.items() if r["role"] == role)
                             for role in self.by_role}
         self.role_of = {c: r["role"] for c, r in self.rows.items()}
+        #: cell -> {code it can name: None (always) or the row whose dates decide}
+        self._cells: dict[str, dict[str, Row | None]] = {}
 
     def role_codes(self, role: str) -> frozenset[str]:
         """Every code ever given ``role`` (for quick "does this claim concern us" tests)."""
         return self._role_codes.get(role, frozenset())
 
     def matches(self, code: str, cell: str, day: dt.date | None) -> bool:
-        codes, roles = expand(cell)
-        if code in codes:
-            return True
-        if not roles:
+        # Two lookups: this runs for every line of every check.
+        names = self._cells.get(cell)
+        if names is None:
+            names = self._cells[cell] = self._names(cell)
+        if code not in names:
             return False
-        row = self.rows.get(code)
-        # One lookup instead of a test per role: this runs for every line of every check.
-        return row is not None and self.role_of[code] in roles and (day is None or row.valid_on(day))
+        row = names[code]
+        return row is None or day is None or row.valid_on(day)
+
+    def _names(self, cell: str) -> dict[str, Row | None]:
+        """What ``matches`` needs of a cell: listed codes always, a role's codes while valid."""
+        codes, roles = expand(cell)
+        out: dict[str, Row | None] = {c: row for role in roles for c in self.role_codes(role)
+                                      if (row := self.rows.get(c)) is not None}
+        out.update(dict.fromkeys(codes))
+        return out
 
     def universe(self, cell: str) -> frozenset[str]:
         """Every code ``cell`` can ever match, whatever the date."""

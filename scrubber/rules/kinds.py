@@ -8,7 +8,7 @@ entry in a pack; a new kind is needed only for a new *shape* of rule.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,17 +41,45 @@ class Context:
 Check = Callable[[ClaimUnit, Edit, dict[str, Any], Context], Iterator[Finding]]
 #: the codes a check can concern: a claim billing none of them is not given to the check at all
 Triggers = Callable[[Edit, dict[str, Any], Context], "frozenset[str] | None"]
+#: every date a check compares a claim's dates with (see scrubber.rules.shape)
+Bounds = Callable[[Edit, dict[str, Any], Context], Iterable[dt.date]]
+#: the codes whose units a check compares as numbers (see scrubber.rules.shape)
+UnitCodes = Callable[[Edit, dict[str, Any], Context], "frozenset[str]"]
 KINDS: dict[str, Check] = {}
 TRIGGERS: dict[str, Triggers] = {}
+BOUNDS: dict[str, Bounds] = {}
+UNITS: dict[str, UnitCodes] = {}
+#: the facets of the shape (scrubber.rules.shape.FACETS) a kind with bounds reads besides codes and dates
+READS: dict[str, tuple[str, ...]] = {}
 
 
-def kind(name: str, triggers: Triggers | None = None) -> Callable[[Check], Check]:
+def kind(name: str, triggers: Triggers | None = None, bounds: Bounds | None = None,
+         units: UnitCodes | None = None, reads: str | None = None) -> Callable[[Check], Check]:
+    """Register a check kind.
+
+    ``bounds`` is a promise: whether the check finds anything in a claim depends only on the
+    claim's shape (``scrubber.rules.shape``: codes, modifiers, pointers, diagnoses, payer, which
+    lines share a date...) and on where its dates fall among the dates ``bounds`` returns. The
+    engine then remembers, per shape, that the check found nothing, and skips it on the next claim
+    of that shape. ``units`` names the codes whose units the check compares as numbers (of the
+    other lines the shape tells only whether their units are a plain positive whole number). A
+    kind that reads anything else (charges, ids, names, the file's date) registers no bounds and
+    runs on every claim. ``reads`` narrows the promise to some facets of the shape (names of
+    ``scrubber.rules.shape.FACETS``, space-separated); without it the kind reads the whole shape.
+    """
+
     def register(fn: Check) -> Check:
         if name in KINDS:
             raise ValueError(f"check kind {name!r} registered twice")
         KINDS[name] = fn
         if triggers is not None:
             TRIGGERS[name] = triggers
+        if bounds is not None:
+            BOUNDS[name] = bounds
+        if units is not None:
+            UNITS[name] = units
+        if reads is not None:
+            READS[name] = tuple(reads.split())
         return fn
 
     return register
@@ -65,6 +93,26 @@ def run_kind(name: str, triggers: Triggers | None = None) -> Callable[[Check], C
         return kind(name, triggers)(fn)
 
     return register
+
+
+def no_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> tuple[dt.date, ...]:
+    """``bounds`` of a kind that compares no date with anything but the claim's own dates."""
+    return ()
+
+
+def pack_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date]:
+    """``bounds`` of a kind that reads only its pack's tables: every date in them (a superset is safe)."""
+
+    def make() -> list[dt.date]:
+        out = {edit.effective_from, edit.effective_to}
+        for rows in ctx.catalog.pack(edit.pack).tables.values():
+            for row in rows:
+                out.add(row.valid_from)
+                out.add(row.valid_to)
+        out.discard(None)
+        return sorted(out)  # type: ignore[type-var]
+
+    return ctx.memo(("pack-dates", edit.pack, edit.id), make)
 
 
 def segment_text(claim: ClaimUnit, seg: Segment | None) -> str | None:

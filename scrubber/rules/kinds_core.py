@@ -8,9 +8,9 @@ from decimal import Decimal, InvalidOperation
 
 from scrubber.model import ClaimUnit, Finding
 from scrubber.rules.catalog import Edit
-from scrubber.rules.kinds import Context, finding, kind
+from scrubber.rules.kinds import Context, finding, kind, no_dates
 from scrubber.x12.dates import parse_d8
-from scrubber.x12.loop2300 import is_amount
+from scrubber.x12.loop2300 import is_amount, positive_whole
 
 
 def _money(text: str) -> Decimal | None:
@@ -31,6 +31,11 @@ def structure(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Itera
 
 @kind("claim_balance")
 def claim_balance(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    try:  # the common case first: the amounts read and add up exactly
+        if Decimal(claim.charge) == sum([Decimal(ln.charge) for ln in claim.lines], Decimal(0)):
+            return
+    except ArithmeticError:
+        pass
     total = _money(claim.charge)
     charges = [_money(ln.charge) for ln in claim.lines]
     if total is None or any(c is None for c in charges):
@@ -47,7 +52,7 @@ def claim_balance(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
         )
 
 
-@kind("diagnosis_pointer")
+@kind("diagnosis_pointer", bounds=no_dates, reads="pointers dx")
 def diagnosis_pointer(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     n_dx = len(claim.diagnoses)
     limit = int(params.get("max_pointers", 4))
@@ -89,7 +94,7 @@ def diagnosis_pointer(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) 
             )
 
 
-@kind("service_date")
+@kind("service_date", bounds=no_dates, reads="claim")
 def service_date(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     for ln in claim.lines:
         if ln.dtp is not None:
@@ -121,10 +126,10 @@ def service_date(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> It
             )
 
 
-@kind("service_units")
+@kind("service_units", bounds=no_dates, reads="units")
 def service_units(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     for ln in claim.lines:
-        if ln.sv1 is None:
+        if ln.sv1 is None or positive_whole(ln.units):
             continue
         units = _money(ln.units)
         if units is None:
@@ -142,7 +147,16 @@ def service_units(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
         )
 
 
-def _created(claim: ClaimUnit) -> tuple[dt.date, str] | None:
+def _created(claim: ClaimUnit, ctx: Context) -> tuple[dt.date, str] | None:
+    """``_file_dates`` of the claim's transaction, worked out once per transaction."""
+    txn = claim.transaction
+    last = ctx.extra.get("file-dates")
+    if last is None or last[0] is not txn:
+        last = ctx.extra["file-dates"] = (txn, _file_dates(claim))
+    return last[1]
+
+
+def _file_dates(claim: ClaimUnit) -> tuple[dt.date, str] | None:
     """When the transaction was created: the latest of BHT04, GS04 and ISA09, and which one that is.
 
     One placeholder date (a GS04 of 19991231 from a translator, say) must not reject a claim the
@@ -162,7 +176,7 @@ def _created(claim: ClaimUnit) -> tuple[dt.date, str] | None:
 
 @kind("future_service_date")
 def future_service_date(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
-    created = _created(claim)
+    created = _created(claim, ctx)
     if created is not None:
         day, where = created[0], f"{created[1]}, the latest of BHT04, GS04 and ISA09"
     else:

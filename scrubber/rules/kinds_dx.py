@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from scrubber.codesets import icd9cm, icd10cm
 from scrubber.model import ClaimUnit, Diagnosis, Finding
 from scrubber.rules.catalog import Edit, Source
-from scrubber.rules.kinds import Context, finding, kind, run_kind
+from scrubber.rules.kinds import Context, finding, kind, pack_dates, run_kind
 from scrubber.text import icd_display
 
 ICD10_QUALIFIERS = frozenset({"ABK", "ABF"})
@@ -31,7 +32,7 @@ def _dates_for(claim: ClaimUnit, dx: Diagnosis) -> list[dt.date]:
     return sorted(days) if days else claim.service_dates()  # type: ignore[arg-type]
 
 
-@kind("icd_version")
+@kind("icd_version", bounds=pack_dates, reads="dx")
 def icd_version(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Each diagnosis qualifier belongs to a code set valid only within dates (code_sets.csv)."""
     rows = ctx.catalog.table(edit.pack, params.get("table", "code_sets"))
@@ -58,7 +59,14 @@ def icd_version(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Conte
         )
 
 
-@kind("icd_code_validity")
+def _icd_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date]:
+    """The days on which a code's verdict can change: the tables' and the parameters' dates."""
+    return [*pack_dates(edit, params, ctx), *icd10cm.table().boundaries(),
+            dt.date.fromisoformat(params.get("icd10_from", "2015-10-01")),
+            dt.date.fromisoformat(params.get("icd9_certain_from", icd9cm.FREEZE.isoformat()))]
+
+
+@kind("icd_code_validity", bounds=_icd_dates, reads="dx pointers claim")
 def icd_code_validity(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """ICD-10-CM (ABK/ABF) codes not billable on their dates; ICD-9-CM (BK/BF) codes outside the final set."""
     icd10_from = dt.date.fromisoformat(params.get("icd10_from", "2015-10-01"))
@@ -99,19 +107,32 @@ def _icd10(claim: ClaimUnit, edit: Edit, dx: Diagnosis, days: list[dt.date]) -> 
         judged = table.last_day if late else day
         if table.billable_on(code, judged):
             continue
-        yield _icd10_finding(claim, edit, dx, table.judge(code, judged), day, late)
+        yield _icd10_finding(claim, edit, dx, code, judged, day, late)
         return
 
 
-def _icd10_finding(claim: ClaimUnit, edit: Edit, dx: Diagnosis, verdict: icd10cm.Verdict, day: dt.date,
+@lru_cache(maxsize=1024)
+def _icd10_facts(code: str, day: dt.date) -> tuple[icd10cm.Verdict, str, str]:
+    """The verdict on a code that is not billable on ``day``, and the codes to name instead.
+
+    Claims of a file repeat the same wrong code on the same days; the scans behind the
+    wording are done once per code and day.
+    """
+    table = icd10cm.table()
+    verdict = table.judge(code, day)
+    return (verdict, _codes_text(verdict.children, verdict.more),
+            _nearest_text(table.nearest(verdict.code, verdict.day), verdict.day))
+
+
+def _icd10_finding(claim: ClaimUnit, edit: Edit, dx: Diagnosis, code: str, judged: dt.date, day: dt.date,
                    late: bool) -> Finding:
     table = icd10cm.table()
+    verdict, children, nearest = _icd10_facts(code, judged)
     shown = icd_display(verdict.code)
     values: dict[str, Any] = {
         "position": dx.position, "dx": shown, "dos": day.isoformat(),
         "since": verdict.since.isoformat() if verdict.since else "",
-        "children": _codes_text(verdict.children, verdict.more),
-        "nearest": _nearest_text(table.nearest(verdict.code, verdict.day), verdict.day),
+        "children": children, "nearest": nearest,
     }
     message = edit.message(verdict.state, **values)
     confidence = "certain"
@@ -137,8 +158,13 @@ def _icd10_source(edit: Edit, verdict: icd10cm.Verdict) -> str:
     base = next((s for s in edit.sources if s.ref == "ICD10CM"), None)
     fy = icd10cm.fiscal_year(verdict.since if verdict.state in ("not_yet", "deleted") and verdict.since
                              else verdict.day)
+    return _code_set_cited(fy, base.publisher if base else "CDC NCHS and CMS")
+
+
+@lru_cache(maxsize=256)
+def _code_set_cited(fy: int, publisher: str) -> str:
     return Source(document=f"ICD-10-CM code set FY{fy}", revision="", date=f"effective {fy - 1}-10-01",
-                  publisher=base.publisher if base else "CDC NCHS and CMS").cite()
+                  publisher=publisher).cite()
 
 
 # -- ICD-9-CM --------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ are run-level kinds; the add-on code edit stays within the claim, as the catalog
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -135,7 +136,13 @@ def _addon_codes(edit: Edit, params: dict[str, Any], ctx: Context) -> frozenset[
     return ctx.extra["ncci"].addon_codes()
 
 
-@kind("ncci_aoc", triggers=_addon_codes)
+def _addon_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date]:
+    ncci: Ncci = ctx.extra["ncci"]
+    rows = [r.row for table in (ncci.aoc_builtin, ncci.aoc_imported) for rs in table.values() for r in rs]
+    return sorted({d for r in rows for d in (r.valid_from, r.valid_to) if d is not None})
+
+
+@kind("ncci_aoc", triggers=_addon_codes, bounds=_addon_dates, reads="")
 def ncci_aoc(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     ncci: Ncci = ctx.extra["ncci"]
     for ln in claim.lines:

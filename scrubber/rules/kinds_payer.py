@@ -7,6 +7,7 @@ payer the registry does not know has no policy and passes these edits.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,35 +79,86 @@ def _fix(edit: Edit, key: str, **values: Any) -> str:
     return edit.message(key, **values) + " " + edit.message("appeal")
 
 
-@kind("payer_dx_covered", triggers=_policy_codes)
+def _policy_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date]:
+    """Every date of the registry's policies: their windows and their rows'."""
+    registry = ctx.payers
+    out: set[dt.date | None] = set()
+    for p in registry.policies.values() if registry is not None else ():
+        out |= {p.effective_from, p.effective_to}
+        for row in (*p.diagnoses, *p.prior_auth, *p.notes):
+            out |= {row.valid_from, row.valid_to}
+    out.discard(None)
+    return sorted(out)  # type: ignore[type-var]
+
+
+class _Covered:
+    """What a policy says of one procedure code on one day: its rows, and how to match a diagnosis."""
+
+    __slots__ = ("exact", "examples", "prefixes", "rows", "source")
+
+    def __init__(self, policy: Policy, code: str, day: dt.date) -> None:
+        self.rows = policy.rows_for(code, day)
+        self.exact = frozenset(r.dx for r in self.rows if not r.dx.endswith("*"))
+        self.prefixes = tuple(r.dx[:-1] for r in self.rows if r.dx.endswith("*"))
+        self.examples = _examples(self.rows) if self.rows else ""
+        self.source = _source(policy, self.rows[0]) if self.rows else ""
+
+    def matches(self, dx: str) -> bool:
+        """``DxRow.matches`` of any of the rows."""
+        code = dx.replace(".", "").upper()
+        return code in self.exact or code.startswith(self.prefixes)
+
+
+def _covered(ctx: Context, policy: Policy, code: str, day: dt.date) -> _Covered:
+    """``_Covered`` once per policy, code and stretch of days between the dates of its rows."""
+    memo = ctx.memo("payer-covered", dict)
+    dates = ctx.memo(("payer-row-dates", id(policy)), lambda: sorted(
+        {d for r in policy.diagnoses for d in (r.valid_from, r.valid_to) if d is not None}))
+    # rows_for(code, day) changes only where a row starts or ends (bisect_right: a start counts on its day)
+    key = (id(policy), code, bisect_right(dates, day))  # policies live as long as the run's registry
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= 1024:
+            memo.clear()
+        found = memo[key] = _Covered(policy, code, day)
+    return found
+
+
+@kind("payer_dx_covered", triggers=_policy_codes, bounds=_policy_dates, reads="payer dx pointers")
 def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, payer in _covering(ctx, claim):
-        rows = policy.rows_for(ln.code, day)
-        if not rows:
+        covered = _covered(ctx, policy, ln.code, day)
+        if not covered.rows:
             continue  # the policy lists nothing for this code on this date: nothing to judge
         pointed = _pointed(claim, ln)
-        if any(r.matches(d.code) for d in pointed for r in rows):
+        if any(covered.matches(d.code) for d in pointed):
             continue
-        elsewhere = next((d for d in claim.diagnoses if d not in pointed and any(r.matches(d.code) for r in rows)), None)
-        note = edit.message("elsewhere", dx=_show(elsewhere), line=ln.number) if elsewhere else ""
-        pointers = ", ".join(f"{_show(d)} (pointer {d.position})" for d in pointed) or "no diagnosis"
-        values = {"line": ln.number, "code": ln.code, "dos": day.isoformat(), "pointed": pointers,
-                  "payer": payer, "policy": policy.label(), "policy_id": policy.id, "elsewhere": note,
-                  "examples": _examples(rows)}
-        partial = policy.partial
-        if partial:
-            confidence = "partial-list"
-        else:
-            confidence = "certain" if all(r.confidence == "certain" for r in rows) else "likely"
-        yield finding(
-            claim, edit, edit.message("partial" if partial else "not_covered", **values), line=ln,
-            suggestion=_fix(edit, "partial_fix" if partial else "fix", **values),
-            severity="warn" if partial else policy.on_not_covered, source=_source(policy, rows[0]),
-            confidence=confidence,
-        )
+        yield _not_covered(claim, edit, ln, day, policy, payer, covered, pointed)
 
 
-@kind("payer_dx_paired", triggers=_policy_codes)
+def _not_covered(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date, policy: Policy, payer: str,
+                 covered: _Covered, pointed: list[Diagnosis]) -> Finding:
+    rows = covered.rows
+    elsewhere = next((d for d in claim.diagnoses if d not in pointed and covered.matches(d.code)), None)
+    note = edit.message("elsewhere", dx=_show(elsewhere), line=ln.number) if elsewhere else ""
+    pointers = ", ".join(f"{_show(d)} (pointer {d.position})" for d in pointed) or "no diagnosis"
+    values = {"line": ln.number, "code": ln.code, "dos": day.isoformat(), "pointed": pointers,
+              "payer": payer, "policy": policy.label(), "policy_id": policy.id, "elsewhere": note,
+              "examples": covered.examples}
+    partial = policy.partial
+    if partial:
+        confidence = "partial-list"
+    else:
+        confidence = "certain" if all(r.confidence == "certain" for r in rows) else "likely"
+    return finding(
+        claim, edit, edit.message("partial" if partial else "not_covered", **values), line=ln,
+        suggestion=_fix(edit, "partial_fix" if partial else "fix", **values),
+        severity="warn" if partial else policy.on_not_covered, source=covered.source,
+        confidence=confidence,
+    )
+
+
+@kind("payer_dx_paired", triggers=_policy_codes, bounds=_policy_dates, reads="payer dx pointers")
 def payer_dx_paired(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, _payer in _covering(ctx, claim):
         rows = policy.rows_for(ln.code, day)
@@ -131,7 +183,8 @@ def payer_dx_paired(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: C
             )
 
 
-@kind("payer_prior_auth", triggers=_policy_codes)
+@kind("payer_prior_auth", triggers=_policy_codes, bounds=_policy_dates,
+      reads="payer claim auth dx pointers")
 def payer_prior_auth(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     if claim.prior_auth:
         return
@@ -151,7 +204,7 @@ def payer_prior_auth(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: 
         )
 
 
-@kind("payer_policy_note", triggers=_policy_codes)
+@kind("payer_policy_note", triggers=_policy_codes, bounds=_policy_dates, reads="payer dx pointers")
 def payer_policy_note(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, payer in _covering(ctx, claim):
         codes = [d.code for d in _pointed(claim, ln)]

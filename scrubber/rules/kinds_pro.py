@@ -15,8 +15,9 @@ from typing import Any
 from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.payers import is_medicare, payer_matches
 from scrubber.rules.catalog import Edit, Row
-from scrubber.rules.kinds import Context, finding, kind, run_kind
+from scrubber.rules.kinds import Context, finding, kind, no_dates, pack_dates, run_kind
 from scrubber.x12.dates import parse_d8
+from scrubber.x12.segments import Segment
 
 #: NM1 entity codes whose NPI the edit checks, with the loops they name (claim level, line level)
 NPI_ENTITIES = {"85": ("billing provider", "2010AA", "2010AA"), "82": ("rendering provider", "2310B", "2420A"),
@@ -39,26 +40,47 @@ def npi_check_digit(npi: str) -> int | None:
     return (10 - total % 10) % 10
 
 
+def _npi_fails(seg: Segment) -> bool:
+    """An NM1 with qualifier XX whose NPI is not 10 digits or fails its check digit."""
+    e = seg.els
+    if len(e) < 9 or e[8] != "XX":
+        return False
+    npi = e[9] if len(e) > 9 else ""
+    digit = npi_check_digit(npi)
+    return digit is None or int(npi[9]) != digit
+
+
+def _billing_fails(claim: ClaimUnit, ctx: Context) -> list[Segment]:
+    """The billing provider loop's failing NM1s, worked out once per loop (claims share it)."""
+    billing = claim.billing
+    if billing is None:
+        return []
+    last = ctx.extra.get("npi-billing")
+    if last is None or last[0] is not billing:
+        bad = [s for s in billing.segments if s.els[0] == "NM1" and _npi_fails(s)]
+        last = ctx.extra["npi-billing"] = (billing, bad)
+    return last[1]
+
+
 @kind("npi_check_digit")
 def npi_check(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
-    billing = [s for s in claim.billing.segments if s.els[0] == "NM1"] if claim.billing else []
-    line: Line | None = None
-    for seg in (*billing, *claim.segments):
-        e = seg.els
-        if e[0] == "LX":
-            line = next((ln for ln in claim.lines if ln.lx_segment is seg), line)
-        if e[0] != "NM1" or len(e) < 9 or e[8] != "XX":
-            continue
-        npi = e[9] if len(e) > 9 else ""
-        digit = npi_check_digit(npi)
-        if digit is not None and int(npi[9]) == digit:
-            continue
-        who, claim_loop, line_loop = NPI_ENTITIES.get(e[1], (f"entity {e[1]}", "2310", "2420"))
-        loop = line_loop if line is not None and e[1] != "85" else claim_loop
-        what = (f"NPI {npi!r} is not 10 digits" if digit is None
-                else f"NPI {npi} fails the check digit (the last digit should be {digit})")
-        yield finding(claim, edit, edit.message("npi", who=who, loop=loop, what=what),
-                      line=line if e[1] != "85" else None, segment=seg, code=npi or None)
+    for seg in _billing_fails(claim, ctx):
+        yield _npi_finding(claim, edit, seg, None)
+    for seg, line in claim.names:
+        if _npi_fails(seg):
+            yield _npi_finding(claim, edit, seg, line)
+
+
+def _npi_finding(claim: ClaimUnit, edit: Edit, seg: Segment, line: Line | None) -> Finding:
+    e = seg.els
+    npi = e[9] if len(e) > 9 else ""
+    digit = npi_check_digit(npi)
+    who, claim_loop, line_loop = NPI_ENTITIES.get(e[1], (f"entity {e[1]}", "2310", "2420"))
+    loop = line_loop if line is not None and e[1] != "85" else claim_loop
+    what = (f"NPI {npi!r} is not 10 digits" if digit is None
+            else f"NPI {npi} fails the check digit (the last digit should be {digit})")
+    return finding(claim, edit, edit.message("npi", who=who, loop=loop, what=what),
+                   line=line if e[1] != "85" else None, segment=seg, code=npi or None)
 
 
 # -- duplicates -----------------------------------------------------------------------------------
@@ -79,7 +101,7 @@ def duplicate_claim(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) ->
 EXPLAINS_REPEAT = frozenset({"76", "77", "91", "59", "XE", "XS", "XP", "XU", "RT", "LT"})
 
 
-@kind("duplicate_line")
+@kind("duplicate_line", bounds=no_dates, reads="mods")
 def duplicate_line(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     seen: dict[tuple, Line] = {}
     for ln in claim.lines:
@@ -136,7 +158,7 @@ def _row_judgement(state: str, row: Row | None, partial: bool) -> dict[str, Any]
     return {"row": row} if row is not None else {"severity": "warn", "confidence": "likely"}
 
 
-@kind("place_of_service")
+@kind("place_of_service", bounds=pack_dates, reads="claim places")
 def place_of_service(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     table = _table(ctx, edit, params.get("table", "pos"))
     undated = _undated(ctx, edit, table)
@@ -159,7 +181,7 @@ def _pos(claim: ClaimUnit, edit: Edit, table: dict[str, list[Row]], code: str, d
                   **_row_judgement(state, row, partial=False))
 
 
-@kind("modifier_code")
+@kind("modifier_code", bounds=pack_dates, reads="mods")
 def modifier_code(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     table = _table(ctx, edit, params.get("table", "modifiers"))
     partial = bool(params.get("partial", True))
@@ -221,19 +243,47 @@ def _deadline(day: dt.date, months: int, days: int) -> tuple[dt.date, str]:
     return (add_months(day, months), f"{months} months") if months else (day + dt.timedelta(days=days), f"{days} days")
 
 
+#: (payer, day) deadlines remembered; the memory starts again when full
+_DEADLINES = 1 << 12
+
+
 @kind("timely_filing")
 def timely_filing(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
-    who = (claim.payer_id, claim.subscriber.filing_indicator if claim.subscriber else "")
-    rule = ctx.memo(("filing-rule", edit.id, who), lambda: _filing_rule(claim, edit, ctx, params))
-    sent = transaction_date(claim) if rule else None
+    who = (edit.id, claim.payer_id, claim.subscriber.filing_indicator if claim.subscriber else "")
+    sent = _sent(claim, ctx)
     if sent is None:
         return
-    rules = rule if isinstance(rule, list) else [rule]
+    deadlines = ctx.memo(("deadlines", edit.id), dict)
     for day in claim.service_dates():
-        limit = next((r for r in rules if r[3] is None or r[3].valid_on(day)), None)
-        if limit is None:
-            continue
-        deadline, text = _deadline(day, limit[0], limit[1])
-        if sent > deadline:
+        limit = deadlines.get((who, day), False)
+        if limit is False:
+            if len(deadlines) >= _DEADLINES:
+                deadlines.clear()
+            limit = deadlines[(who, day)] = _limit(claim, edit, ctx, params, who, day)
+        if limit is not None and sent > limit[0]:
+            deadline, text, source = limit
             yield finding(claim, edit, edit.message("late", dos=day, sent=sent, limit=text, deadline=deadline,
-                                                    late=(sent - deadline).days), source=limit[2])
+                                                    late=(sent - deadline).days), source=source)
+
+
+def _sent(claim: ClaimUnit, ctx: Context) -> dt.date | None:
+    """``transaction_date`` of the claim's transaction, worked out once per transaction."""
+    txn = claim.transaction
+    last = ctx.extra.get("sent")
+    if last is None or last[0] is not txn:
+        last = ctx.extra["sent"] = (txn, transaction_date(claim))
+    return last[1]
+
+
+def _limit(claim: ClaimUnit, edit: Edit, ctx: Context, params: dict, who: tuple,
+           day: dt.date) -> tuple[dt.date, str, str] | None:
+    """(deadline, limit in words, source) of a service on ``day`` for the claim's payer, or None."""
+    rule = ctx.memo(("filing-rule", who), lambda: _filing_rule(claim, edit, ctx, params))
+    if not rule:
+        return None
+    rules = rule if isinstance(rule, list) else [rule]
+    limit = next((r for r in rules if r[3] is None or r[3].valid_on(day)), None)
+    if limit is None:
+        return None
+    deadline, text = _deadline(day, limit[0], limit[1])
+    return deadline, text, limit[2]

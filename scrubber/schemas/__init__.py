@@ -1,6 +1,6 @@
 """JSON Schemas shipped with the package, and one-line messages for what fails them.
 
-``report-1.json`` describes ``NAME.report.json`` (``scrubber.report/1``); ``payers-1.json`` the payer
+``report-2.json`` describes ``NAME.report.json`` (``scrubber.report/2``; ``report-1.json`` the version before it); ``payers-1.json`` the payer
 registry format (``scrubber.payers/1``). Both are public: integrators and plugin authors validate
 their own files against them. ``jsonschema`` is imported only when a check runs, so the default
 scrub path does not pay for it.

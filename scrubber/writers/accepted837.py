@@ -39,9 +39,16 @@ def _lead(raw: str) -> str:
 def _bare(raw: str) -> str:
     """The segment as written, with the line break before it kept and any indentation dropped."""
     if raw and raw[0] in _WS:
+        if raw[0] == "\n" and raw[1:2] not in _WS:  # the usual "~\n" layout: nothing to drop
+            return raw
         body = raw.lstrip(_WS)
         return raw[: len(raw) - len(body)].translate(_NOT_LINE_BREAK) + body
     return raw
+
+
+def _segments(segments: list[Segment], term: str) -> str:
+    """Segments as written (indentation dropped), each with its terminator."""
+    return term.join([_bare(seg.raw) for seg in segments]) + term
 
 
 class Accepted837Writer(Writer):
@@ -174,9 +181,11 @@ class Accepted837Writer(Writer):
                 for seg in segs[1:]:
                     self._raw(seg, term, self._sub_buf)
                 self._segs_in_st += len(segs)
-        buf = self._sub_buf if self._sub is not None else None
-        for seg in claim.segments:
-            self._raw(seg, term, buf)
+        text = _segments(claim.segments, term)  # a claim is never the first segment of the file
+        if self._sub is not None:
+            self._sub_buf.append(text)
+        else:
+            self.out.write(text)
         self._segs_in_st += len(claim.segments)
         self.accepted += 1
 

@@ -23,6 +23,7 @@ import re
 import tempfile
 import unicodedata
 from decimal import Decimal
+from functools import lru_cache
 from typing import IO
 
 from scrubber.errors import InputError
@@ -52,8 +53,32 @@ ISA_ID = 15  # ISA06, ISA08
 ISA_QUALIFIERS = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
 
 
+_PLAIN_AMOUNT = re.compile(r"(0|[1-9][0-9]{0,15})(?:\.([0-9]{1,2}))?")
+
+
 def _money(text: str) -> Decimal:
     return Decimal(text) if is_amount(text) else Decimal(0)
+
+
+def _charge(text: str) -> tuple[Decimal, str]:
+    """A charge as a number and as the 277CA writes it (X12 R).
+
+    Charges are nearly always plain ("135.00"): their R form comes from the text, with no Decimal
+    arithmetic (``_amount`` gives the same for them).
+    """
+    plain = _PLAIN_AMOUNT.fullmatch(text)
+    if plain is None:
+        value = _money(text)
+        return value, _amount(value)
+    whole, frac = plain.groups()
+    frac = (frac or "").rstrip("0")
+    return Decimal(text), f"{whole}.{frac}" if frac else whole
+
+
+@lru_cache(maxsize=4096)
+def _d8(day: dt.date) -> str:
+    """CCYYMMDD; dates of service repeat from claim to claim, so each is formatted once."""
+    return d8(day)
 
 
 def _amount(value: Decimal) -> str:
@@ -133,15 +158,39 @@ class _Buffer(list):
 
 
 class _Block:
-    """One 2000C (billing provider) and the 2000D claims beneath it, being collected."""
+    """One 2000C (billing provider) and the 2000D claims beneath it, being collected.
+
+    Its claims' text is kept as a list of strings (one a claim); past ``_SPOOL`` characters, as
+    in a billing provider loop of many thousand claims, it moves to a temporary file.
+    """
 
     def __init__(self, billing: BillingProvider | None, hl: int) -> None:
         self.billing = billing
         self.hl = hl
-        self.body = tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="latin-1", newline="")
+        self.parts: list[str] = []
+        self.size = 0
+        self.spill: IO[str] | None = None
         self.accepted = self.rejected = 0
         self.amount_ok = Decimal(0)
         self.amount_rej = Decimal(0)
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size > _SPOOL:
+            if self.spill is None:
+                self.spill = tempfile.TemporaryFile(mode="w+", encoding="latin-1", newline="")
+            self.spill.write("".join(self.parts))
+            self.parts.clear()
+            self.size = 0
+
+    def copy_to(self, out: IO[str]) -> None:
+        if self.spill is not None:
+            self.spill.seek(0)
+            while chunk := self.spill.read(1 << 20):
+                out.write(chunk)
+            self.spill.close()
+        out.write("".join(self.parts))
 
 
 class Ack277Writer(Writer):
@@ -171,6 +220,7 @@ class Ack277Writer(Writer):
         self._st_amounts = [Decimal(0), Decimal(0)]
         self._st_segments = 0
         self._fmt_ix: Interchange | None = None
+        self._last_patient: tuple | None = None
         self._fmt: tuple[tuple[str, str, str, str], Values]
         self._clean: Values
 
@@ -205,6 +255,7 @@ class Ack277Writer(Writer):
     def _start_transaction(self, txn: Transaction) -> None:
         self._st = txn
         self._cur, self._clean = self._for(txn.group.interchange)
+        self._accepted = self._cur[1].join(ACCEPTED_STATUS)
         self._body = tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="latin-1", newline="")
         self._block = None
         self._hl = 2
@@ -213,14 +264,52 @@ class Ack277Writer(Writer):
         self._st_segments = 0
 
     def _write_claim(self, scrubbed: ScrubbedClaim, block: _Block) -> None:
+        """2000D with its 2100D, 2200D and the 2220D of each line at fault: one string per claim."""
         claim = scrubbed.claim
-        _sep, comp, _term, _rep = self._cur
-        fh = _Buffer()  # one write per claim: spool writes are not cheap
-        charge = _money(claim.charge)
+        sep, comp, term, _rep = self._cur
+        charge, amount = _charge(claim.charge)
         rejected = scrubbed.rejected
         self._hl += 1
-        n = 0
-        self._seg(fh, "HL", str(self._hl), str(block.hl), "PT")
+        fh = _Buffer()
+        fh.write(f"HL{sep}{self._hl}{sep}{block.hl}{sep}PT{term}")
+        fh.write(self._patient(claim))
+        fh.write(f"TRN{sep}2{sep}{self._clean(claim.claim_id, REF_MAX) or '0'}{term}")
+        if rejected:
+            codes = _distinct_codes(f for f in scrubbed.findings if f.rejects)
+            extra = [comp.join(c) for c in codes[1:3]]
+            tail = sep * 6 + sep.join(extra) if extra else ""
+            fh.write(f"STC{sep}{comp.join(codes[0])}{sep}{self.date}{sep}U{sep}{amount}{tail}{term}")
+            block.rejected += 1
+            block.amount_rej += charge
+        else:
+            fh.write(f"STC{sep}{self._accepted}{sep}{self.date}{sep}WQ{sep}{amount}{term}")
+            block.accepted += 1
+            block.amount_ok += charge
+        n = 4
+        trace = self._clean(claim.clearinghouse_trace, REF_MAX) if claim.clearinghouse_trace else ""
+        if trace:
+            fh.write(f"REF{sep}D9{sep}{trace}{term}")
+            n += 1
+        fh.write(self._claim_dates(claim))
+        n += 1
+        if rejected:
+            n += self._write_lines(fh, scrubbed)
+        block.add("".join(fh))
+        self._st_segments += n
+
+    def _patient(self, claim: ClaimUnit) -> str:
+        """2100D: the patient's name and the subscriber's member id (NM108/NM109 are required:
+        UNKNOWN when the 837 has no usable one). Claims of one patient in a row share it."""
+        who = (claim.patient, claim.subscriber, self._cur)
+        last = self._last_patient
+        if last is not None and last[0] is who[0] and last[1] is who[1] and last[2] is who[2]:
+            return last[3]
+        text = self._patient_segment(claim)
+        self._last_patient = (*who, text)
+        return text
+
+    def _patient_segment(self, claim: ClaimUnit) -> str:
+        sep, _comp, term, _rep = self._cur
         clean = self._clean
         who = claim.patient or claim.subscriber
         if who is not None:
@@ -229,51 +318,33 @@ class Ack277Writer(Writer):
             suffix = clean(who.suffix, NAME_SUFFIX)
         else:
             last, first, middle, suffix = UNKNOWN, "", "", ""
-        # NM108/NM109 are required: the subscriber's member id, or UNKNOWN when the 837 has none.
         member = clean(claim.subscriber.member_id, ID_MAX, ID_MIN) if claim.subscriber else ""
-        self._seg(fh, "NM1", "QC", "1", last, first, middle, "", suffix, "MI", member or UNKNOWN)
-        self._seg(fh, "TRN", "2", clean(claim.claim_id, REF_MAX) or "0")
-        n += 3
-        if rejected:
-            codes = _distinct_codes(f for f in scrubbed.findings if f.rejects)
-            stc = ["STC", comp.join(codes[0]), self.date, "U", _amount(charge)]
-            extra = [comp.join(c) for c in codes[1:3]]
-            if extra:
-                stc += [""] * 5 + extra
-            self._seg(fh, *stc)
-            block.rejected += 1
-            block.amount_rej += charge
-        else:
-            self._seg(fh, "STC", comp.join(ACCEPTED_STATUS), self.date, "WQ", _amount(charge))
-            block.accepted += 1
-            block.amount_ok += charge
-        n += 1
-        trace = clean(claim.clearinghouse_trace, REF_MAX)
-        if trace:
-            self._seg(fh, "REF", "D9", trace)
-            n += 1
+        return sep.join(("NM1", "QC", "1", last, first, middle, "", suffix, "MI", member or UNKNOWN)) + term
+
+    def _claim_dates(self, claim: ClaimUnit) -> str:
+        """DTP*472, required here: the claim's date or range; a claim with no readable date is dated by its file."""
+        sep, _comp, term, _rep = self._cur
         dates = claim.service_dates()
         if not dates:
-            # DTP*472 is required here; a claim with no readable date is dated by its file.
-            created = claim.transaction.group.date or self.now.date()
-            dates = [created]
+            dates = [claim.transaction.group.date or self.now.date()]
         if dates[0] == dates[-1]:
-            self._seg(fh, "DTP", "472", "D8", d8(dates[0]))
-        else:
-            self._seg(fh, "DTP", "472", "RD8", f"{d8(dates[0])}-{d8(dates[-1])}")
-        n += 1
-        if rejected:
-            by_line: dict[int, list[Finding]] = {}
-            for f in scrubbed.findings:
-                if f.rejects and f.line_index is not None:
-                    by_line.setdefault(f.line_index, []).append(f)
-            for ln in claim.lines:
-                found = by_line.get(ln.index)
-                code = clean(ln.code, PROC_MAX) if found else ""
-                if code:
-                    n += self._write_line(fh, claim, ln, code, found)
-        block.body.write("".join(fh))
-        self._st_segments += n
+            return f"DTP{sep}472{sep}D8{sep}{_d8(dates[0])}{term}"
+        return f"DTP{sep}472{sep}RD8{sep}{_d8(dates[0])}-{_d8(dates[-1])}{term}"
+
+    def _write_lines(self, fh: IO[str], scrubbed: ScrubbedClaim) -> int:
+        """A 2220D for every line a rejecting finding names; returns the segments written."""
+        claim = scrubbed.claim
+        by_line: dict[int, list[Finding]] = {}
+        for f in scrubbed.findings:
+            if f.rejects and f.line_index is not None:
+                by_line.setdefault(f.line_index, []).append(f)
+        n = 0
+        for ln in claim.lines:
+            found = by_line.get(ln.index)
+            code = self._clean(ln.code, PROC_MAX) if found else ""
+            if code:
+                n += self._write_line(fh, claim, ln, code, found)  # type: ignore[arg-type]
+        return n
 
     def _write_line(self, fh: IO[str], claim: ClaimUnit, ln: Line, code: str, found: list[Finding]) -> int:
         _sep, comp, _term, _rep = self._cur
@@ -298,9 +369,9 @@ class Ack277Writer(Writer):
         if day is not None:
             end = (ln.dos_end if ln.dtp is not None else claim.dos_end) or day
             if end != day:
-                self._seg(fh, "DTP", "472", "RD8", f"{d8(day)}-{d8(end)}")
+                self._seg(fh, "DTP", "472", "RD8", f"{_d8(day)}-{_d8(end)}")
             else:
-                self._seg(fh, "DTP", "472", "D8", d8(day))
+                self._seg(fh, "DTP", "472", "D8", _d8(day))
             n += 1
         return n
 
@@ -339,10 +410,7 @@ class Ack277Writer(Writer):
         if block.rejected:
             self._seg(fh, "AMT", "YY", _amount(block.amount_rej))
             n += 1
-        block.body.seek(0)
-        while chunk := block.body.read(1 << 20):
-            fh.write(chunk)
-        block.body.close()
+        block.copy_to(fh)
         self._st_segments += n
         self._st_counts[0] += block.accepted
         self._st_counts[1] += block.rejected

@@ -158,13 +158,25 @@ class Piece837(Accepted837Writer):
         pass
 
 
-class PieceJson(JsonReportWriter):
-    """Claim rows straight to the piece's file (``,\\n`` between them, as the report has them)."""
+class JsonRows:
+    """A JSON array's rows straight to a piece's file, ``,\\n`` between them, as the report's spool has them."""
 
     def __init__(self, out: CountingText) -> None:
+        self.out = out
+        self.count = 0
+
+    def add(self, row: str) -> None:
+        self.out.write(f",\n{row}" if self.count else row)
+        self.count += 1
+
+
+class PieceJson(JsonReportWriter):
+    """The piece's rows of both lists (claims with findings, clean claims), each list in its own file."""
+
+    def __init__(self, flagged: CountingText, clean: CountingText) -> None:
         super().__init__(io.StringIO(), input_name="", meta={})
-        self._spool.close()
-        self._spool = out  # type: ignore[assignment]
+        self._flagged = JsonRows(flagged)  # type: ignore[assignment]
+        self._clean = JsonRows(clean)  # type: ignore[assignment]
 
     def finish(self, notices: list[str]) -> None:
         pass
@@ -172,7 +184,7 @@ class PieceJson(JsonReportWriter):
     def totals(self) -> dict[str, Any]:
         return {"total": self.total, "accepted": self.accepted, "rejected": self.rejected, "warned": self.warned,
                 "charges": str(self.charges), "charges_rejected": str(self.charges_rejected),
-                "by_edit": dict(self.by_edit)}
+                "by_edit": dict(self.by_edit), "flagged": self._flagged.count, "clean": self._clean.count}
 
 
 class PieceWorklist(WorklistWriter):

@@ -1,13 +1,21 @@
-"""NAME.report.json (schema ``scrubber.report/1``, see the contract).
+"""NAME.report.json, schema ``scrubber.report/2`` (``scrubber/schemas/report-2.json``).
 
-Claims are spooled as they come; totals, which open the document, are written at the end.
+Claims with findings are written in full (as in version 1, plus their ``ordinal``); a claim
+without findings, most of a file, is one compact row of ``CLEAN_COLUMNS`` (about 90 bytes instead
+of 250). ``scrubber.reports.claims`` gives every claim in file order as version 1 has it.
+
+Both lists are spooled as claims come (memory, then a temporary file); the totals, which open the
+document, are written at the end. Rows are formatted here, without ``json``: a clean claim's
+values are nearly always plain ASCII, and only the others go through the encoder.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from decimal import Decimal
+from functools import lru_cache
 from typing import IO, Any
 
 from scrubber.model import Finding, ScrubbedClaim
@@ -15,7 +23,12 @@ from scrubber.text import human
 from scrubber.writers.base import Writer
 from scrubber.x12.loop2300 import is_amount
 
-SCHEMA = "scrubber.report/1"
+SCHEMA = "scrubber.report/2"
+#: what a row of ``clean`` holds, in order (``segments``: the claim's first and last segment numbers)
+CLEAN_COLUMNS = ("ordinal", "claim_id", "interchange", "transaction", "payer_id", "billing_npi", "charge",
+                 "service_dates", "segments")
+_SPOOL = 1 << 20
+_PLAIN_AMOUNT = re.compile(r"(0|[1-9][0-9]{0,15})(?:\.([0-9]{0,2}))?")
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
@@ -35,7 +48,22 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
+def charge_text(text: str) -> str:
+    """CLM02 with two decimals; the raw text when it is not an amount (the claim is then rejected)."""
+    plain = _PLAIN_AMOUNT.fullmatch(text)
+    if plain is not None:  # nearly always: formatted from the text, no Decimal needed
+        whole, frac = plain.groups()
+        return f"{whole}.{(frac or '').ljust(2, '0')}"
+    return f"{Decimal(text):.2f}" if is_amount(text) else text
+
+
+@lru_cache(maxsize=4096)
+def _iso(day: Any) -> str:
+    return day.isoformat()
+
+
 def claim_dict(sc: ScrubbedClaim) -> dict[str, Any]:
+    """A claim in full, as version 1 writes every claim (and version 2 the claims with findings)."""
     c = sc.claim
     txn = c.transaction
     return {
@@ -44,12 +72,109 @@ def claim_dict(sc: ScrubbedClaim) -> dict[str, Any]:
         "transaction": txn.control,
         "payer_id": c.payer_id,
         "billing_npi": c.billing_npi,
-        "charge": f"{Decimal(c.charge):.2f}" if is_amount(c.charge) else c.charge,
-        "service_dates": [d.isoformat() for d in c.service_dates()],
+        "charge": charge_text(c.charge),
+        "service_dates": [_iso(d) for d in c.service_dates()],
         "status": "rejected" if sc.rejected else "accepted",
         "segments": [c.segments[0].number, c.segments[-1].number],
         "findings": [finding_dict(f) for f in sc.findings],
     }
+
+
+def _text(value: str) -> str:
+    """A JSON string: plain ASCII as it is, anything else escaped by the encoder."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return json.dumps(value)
+
+
+@lru_cache(maxsize=4096)
+def _repeated(value: str) -> str:
+    """``_text`` of a value that repeats from finding to finding (sources, suggestions)."""
+    return _text(value)
+
+
+def _value(value: str | int | None) -> str:
+    if value is None:
+        return "null"
+    return _text(value) if value.__class__ is str else str(value)
+
+
+def finding_json(f: Finding) -> str:
+    """``finding_dict(f)`` as compact JSON, written without building the dict (same bytes as ``json``)."""
+    rejects = f.rejects
+    segment = human(f.segment) if f.segment else f.segment
+    return (f'{{"edit":{_repeated(f.edit)},"severity":{_repeated(f.severity)},"line":{_value(f.line)},'
+            f'"code":{_value(f.code)},"message":{_text(human(f.message))},'
+            f'"suggestion":{_repeated(human(f.suggestion))},'
+            f'"category":{_value(f.category if rejects else None)},'
+            f'"status_code":{_value(f.status_code if rejects else None)},"segment":{_value(segment)},'
+            f'"segment_number":{_value(f.segment_number)},"source":{_repeated(f.source)},'
+            f'"confidence":{_repeated(f.confidence)}}}')
+
+
+def flagged_json(sc: ScrubbedClaim) -> str:
+    """A claim with findings in full, with its ordinal: ``json.dumps({"ordinal": ..., **claim_dict(sc)})``
+    with compact separators, byte for byte, written directly."""
+    c = sc.claim
+    txn = c.transaction
+    dates = ",".join([f'"{_iso(d)}"' for d in c.service_dates()])
+    findings = ",".join([finding_json(f) for f in sc.findings])
+    return (f'{{"ordinal":{c.ordinal},"claim_id":{_text(human(c.claim_id))},'
+            f'"interchange":{_text(txn.group.interchange.control)},"transaction":{_text(txn.control)},'
+            f'"payer_id":{_text(c.payer_id)},"billing_npi":{_text(c.billing_npi)},'
+            f'"charge":{_text(charge_text(c.charge))},"service_dates":[{dates}],'
+            f'"status":"{"rejected" if sc.rejected else "accepted"}",'
+            f'"segments":[{c.segments[0].number},{c.segments[-1].number}],"findings":[{findings}]}}')
+
+
+Shared = tuple[Any, Any, Any, str]
+
+
+def clean_row(sc: ScrubbedClaim, shared: Shared | None = None) -> tuple[str, Shared]:
+    """A claim without findings as one compact JSON array of ``CLEAN_COLUMNS``.
+
+    ``shared`` is what the previous claim returned: the columns its transaction and loops give
+    (interchange, transaction, payer, billing NPI), reused while they are the same objects.
+    """
+    c = sc.claim
+    txn, sub, billing = c.transaction, c.subscriber, c.billing
+    if shared is None or shared[0] is not txn or shared[1] is not sub or shared[2] is not billing:
+        shared = (txn, sub, billing, f"{_text(txn.group.interchange.control)},{_text(txn.control)},"
+                                     f"{_text(c.payer_id)},{_text(c.billing_npi)}")
+    dates = ",".join([f'"{_iso(d)}"' for d in c.service_dates()])
+    row = (f"[{c.ordinal},{_text(human(c.claim_id))},{shared[3]},{_text(charge_text(c.charge))},[{dates}],"
+           f"[{c.segments[0].number},{c.segments[-1].number}]]")
+    return row, shared
+
+
+class _Spool:
+    """Rows of one JSON array, in memory up to 1 MiB, then in a temporary file."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="ascii")
+        self.parts: list[str] = []
+        self.size = 0
+        self.count = 0
+
+    def add(self, row: str) -> None:
+        self.parts.append(row)
+        self.size += len(row)
+        self.count += 1
+        if self.size > 1 << 16:  # one spool write per 64 KiB of rows: spool writes are not cheap
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.parts:
+            self.file.write((",\n" if self.file.tell() else "") + ",\n".join(self.parts))
+            self.parts.clear()
+            self.size = 0
+
+    def copy_to(self, out: IO[str]) -> None:
+        self._flush()
+        self.file.seek(0)
+        while chunk := self.file.read(1 << 20):
+            out.write(chunk)
+        self.file.close()
 
 
 class JsonReportWriter(Writer):
@@ -61,25 +186,32 @@ class JsonReportWriter(Writer):
         self.charges = Decimal(0)
         self.charges_rejected = Decimal(0)
         self.by_edit: dict[str, int] = {}
-        self._spool = tempfile.SpooledTemporaryFile(1 << 20, mode="w+", encoding="ascii")
+        self._flagged = _Spool()
+        self._clean = _Spool()
+        self._shared: Shared | None = None
 
     def claim(self, scrubbed: ScrubbedClaim) -> None:
         c = scrubbed.claim
-        amount = Decimal(c.charge) if is_amount(c.charge) else Decimal(0)
+        findings = scrubbed.findings
         self.total += 1
+        if not findings:  # the common case: accepted, one compact row
+            self.accepted += 1
+            self.charges += _amount(c.charge)
+            row, self._shared = clean_row(scrubbed, self._shared)
+            self._clean.add(row)
+            return
+        amount = _amount(c.charge)
         self.charges += amount
         if scrubbed.rejected:
             self.rejected += 1
             self.charges_rejected += amount
         else:
             self.accepted += 1
-            if scrubbed.findings:
-                self.warned += 1
-        for f in scrubbed.findings:
-            self.by_edit[f.edit] = self.by_edit.get(f.edit, 0) + 1
-        if self.total > 1:
-            self._spool.write(",\n")
-        self._spool.write(json.dumps(claim_dict(scrubbed)))
+            self.warned += 1
+        by_edit = self.by_edit
+        for f in findings:
+            by_edit[f.edit] = by_edit.get(f.edit, 0) + 1
+        self._flagged.add(flagged_json(scrubbed))
 
     def finish(self, notices: list[str]) -> None:
         head = {
@@ -94,11 +226,17 @@ class JsonReportWriter(Writer):
             "findings_by_edit": dict(sorted(self.by_edit.items())),
             "notices": notices,
             **self.meta,
+            "clean_columns": list(CLEAN_COLUMNS),
         }
         text = json.dumps(head, indent=2)
         self.out.write(text[:-2] + ',\n  "claims": [\n')
-        self._spool.seek(0)
-        while chunk := self._spool.read(1 << 20):
-            self.out.write(chunk)
-        self._spool.close()
+        self._flagged.copy_to(self.out)
+        self.out.write('\n  ],\n  "clean": [\n')
+        self._clean.copy_to(self.out)
         self.out.write("\n  ]\n}\n")
+
+
+def _amount(text: str) -> Decimal:
+    if _PLAIN_AMOUNT.fullmatch(text):
+        return Decimal(text)
+    return Decimal(text) if is_amount(text) else Decimal(0)

@@ -64,11 +64,15 @@ class Chain:
         if self.into is None:
             self._it = self._chunks()
             return
+        self.copy_to(self.into)
+        self._it = iter(())
+
+    def copy_to(self, out: IO[str]) -> None:
+        """The ranges, ``sep`` between them, appended to ``out`` (as the report's spool copies its rows)."""
         for i, (path, start, end) in enumerate(self.ranges):
             if i and self.sep:
-                self.into.write(self.sep)
-            append_file(self.into, path, start, end)
-        self._it = iter(())
+                out.write(self.sep)
+            append_file(out, path, start, end)
 
     def _chunks(self) -> Iterator[str]:
         for i, (path, start, end) in enumerate(self.ranges):
@@ -184,17 +188,17 @@ class Stitch837(Accepted837Writer):
 
 
 class StitchJson(JsonReportWriter):
-    """The JSON report: totals summed, claim rows the pieces' files joined as the writer joins rows."""
+    """The JSON report: totals summed, each list's rows the pieces' files joined as the writer joins rows."""
 
     def __init__(self, out: IO[str], *, input_name: str, meta: dict[str, Any]) -> None:
         super().__init__(out, input_name=input_name, meta=meta)
-        self._spool.close()
-        self._spool = Chain(",\n", "ascii", into=out)  # type: ignore[assignment]
+        self._flagged = Chain(",\n", "ascii", into=out)  # type: ignore[assignment]
+        self._clean = Chain(",\n", "ascii", into=out)  # type: ignore[assignment]
 
     def write_to(self, out: IO[str]) -> None:
-        self.out = self._spool.into = out  # type: ignore[attr-defined]
+        self.out = self._flagged.into = self._clean.into = out  # type: ignore[attr-defined]
 
-    def add_piece(self, totals: dict[str, Any], path: str) -> None:
+    def add_piece(self, totals: dict[str, Any], flagged: str, clean: str) -> None:
         self.total += totals["total"]
         self.accepted += totals["accepted"]
         self.rejected += totals["rejected"]
@@ -203,8 +207,10 @@ class StitchJson(JsonReportWriter):
         self.charges_rejected += Decimal(totals["charges_rejected"])
         for edit, n in totals["by_edit"].items():
             self.by_edit[edit] = self.by_edit.get(edit, 0) + n
-        if totals["total"]:
-            self._spool.add(path, 0, os.path.getsize(path))  # type: ignore[attr-defined]
+        if totals["flagged"]:
+            self._flagged.add(flagged, 0, os.path.getsize(flagged))  # type: ignore[attr-defined]
+        if totals["clean"]:
+            self._clean.add(clean, 0, os.path.getsize(clean))  # type: ignore[attr-defined]
 
 
 class StitchWorklist(WorklistWriter):

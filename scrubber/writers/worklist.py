@@ -24,22 +24,48 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def defused(value: Any) -> str:
     """A cell as text that no spreadsheet evaluates."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text[:1] in _FORMULA_FIRST and text else text
+
+
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
+
+
+def cell(value: str) -> str:
+    """A CSV cell as the ``csv`` module writes it (minimal quoting, RFC 4180): quoted, with its quotes
+    doubled, when it holds a comma, a quote or a line break."""
+    if "," in value or '"' in value or "\n" in value or "\r" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def row(cells: list[str]) -> str:
+    """One CSV record; ``cells`` as ``csv.writer`` (``lineterminator="\\r\\n"``) writes them, in one piece.
+
+    A finding's texts run to a kilobyte, and the ``csv`` module walks them a character at a time;
+    these tests are whole-string searches (``tests/test_fast_paths.py`` compares the two).
+    """
+    if len(cells) == 1 and cells[0] == "":
+        return '""\r\n'
+    return ",".join([cell(c) for c in cells]) + "\r\n"
+
+
+def _number(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 class WorklistWriter(Writer):
     def __init__(self, out: IO[str]) -> None:
-        self._csv = csv.writer(out, lineterminator="\r\n")
-        self._csv.writerow(COLUMNS)
+        self.out = out
+        csv.writer(out, lineterminator="\r\n").writerow(COLUMNS)
 
     def claim(self, scrubbed: ScrubbedClaim) -> None:
         if not scrubbed.findings:
             return
         c = scrubbed.claim
-        claim_id, payer_id = for_markup(c.claim_id), for_markup(c.payer_id)
-        for f in scrubbed.findings:
-            self._csv.writerow([defused(v) for v in (
-                claim_id, payer_id, f.line, for_markup(f.code or ""), f.edit, f.severity, f.confidence,
-                for_billers(for_markup(f.message)), for_billers(for_markup(f.suggestion)),
-                for_billers(f.source), f.segment_number,
-            )])
+        claim_id, payer_id = defused(for_markup(c.claim_id)), defused(for_markup(c.payer_id))
+        # Line and segment numbers are numbers (never a formula); every text cell is defused.
+        self.out.write("".join([row([
+            claim_id, payer_id, _number(f.line), defused(for_markup(f.code or "")), defused(f.edit),
+            defused(f.severity), defused(f.confidence), defused(for_billers(for_markup(f.message))),
+            defused(for_billers(for_markup(f.suggestion))), defused(for_billers(f.source)), _number(f.segment_number),
+        ]) for f in scrubbed.findings]))

@@ -6,6 +6,8 @@ Only what edits and writers use is lifted out of the segments; everything else s
 
 from __future__ import annotations
 
+import re
+
 from scrubber.model import BillingProvider, ClaimUnit, Diagnosis, Line, Patient, Subscriber, Transaction
 from scrubber.x12.dates import parse_dtp
 from scrubber.x12.segments import Segment
@@ -18,14 +20,25 @@ AMOUNT_DIGITS = 18
 _LX_DIGITS = 6
 
 
+#: the usual shape of an amount ("135.00", "0", "1250.5"): certainly an R element
+_PLAIN_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{0,2})?")
+
+
 def is_amount(text: str) -> bool:
     """X12 R (decimal) element: optional minus, at most 18 digits, at most one point."""
+    if _PLAIN_AMOUNT.fullmatch(text):
+        return True
     if not text or len(text) > AMOUNT_DIGITS + 2 or not _AMOUNT_CHARS.issuperset(text):
         return False
     body = text[1:] if text[0] == "-" else text
     if body.count(".") > 1 or body in ("", ".") or "-" in body:
         return False
     return len(body) <= AMOUNT_DIGITS or (len(body) == AMOUNT_DIGITS + 1 and "." in body)
+
+
+def positive_whole(text: str) -> bool:
+    """"1", "250": a positive whole number written plainly, as units nearly always are."""
+    return text.isdigit() and text.isascii() and text[0] != "0" and len(text) <= AMOUNT_DIGITS
 
 
 def unreadable_claim(ordinal: int, segments: list[Segment], transaction: Transaction,
@@ -86,8 +99,8 @@ def build_claim(
     dx_position = 0
     lines = claim.lines
     for seg in segments[1:]:
-        sid = seg.els[0]
         e = seg.els
+        sid = e[0]
         if sid == "LX":
             line = Line(len(lines) + 1, e[1] if len(e) > 1 else "", seg)
             lines.append(line)
@@ -105,7 +118,10 @@ def build_claim(
                         claim.diagnoses.append(Diagnosis(dx_position, parts[0], code, seg))
                         if not code:
                             problems.append((f"diagnosis {dx_position} has no code", seg))
-            elif sid in ("NM1", "SBR"):
+            elif sid == "NM1":
+                sub = True
+                claim.names.append((seg, None))
+            elif sid == "SBR":
                 sub = True
             elif sub:
                 continue
@@ -124,7 +140,10 @@ def build_claim(
                 problems.append((f"line {line.lx} has two SV1 segments", seg))
                 continue
             _read_sv1(line, seg, component, problems)
-        elif sid in ("NM1", "SVD", "LQ"):
+        elif sid == "NM1":
+            sub = True
+            claim.names.append((seg, line))
+        elif sid in ("SVD", "LQ"):
             sub = True
         elif sid == "LIN" and not sub:
             line.lin = seg
@@ -159,12 +178,12 @@ def _read_sv1(line: Line, seg: Segment, component: str, problems: list) -> None:
     proc = e[1].split(component) if len(e) > 1 else [""]
     line.qualifier = proc[0]
     line.code = proc[1] if len(proc) > 1 else ""
-    line.modifiers = tuple(m for m in proc[2:6] if m)
+    line.modifiers = tuple(filter(None, proc[2:6]))
     line.charge = e[2] if len(e) > 2 else ""
     line.basis = e[3] if len(e) > 3 else ""
     line.units = e[4] if len(e) > 4 else ""
     line.place = e[5] if len(e) > 5 else ""
-    line.pointers = tuple(p for p in e[7].split(component)) if len(e) > 7 and e[7] else ()
+    line.pointers = tuple(e[7].split(component)) if len(e) > 7 and e[7] else ()
     if not line.code:
         other = _other_separator(e[1] if len(e) > 1 else "", component)
         if other:

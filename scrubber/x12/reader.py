@@ -40,6 +40,19 @@ _IN_TRANSACTION = frozenset({"HL", "CLM", "SE", *_ENVELOPE})
 MAX_NOTICES = 1000
 
 
+class _Loops:
+    """The HL loops open in a transaction: 2000A/B/C, the segments of the current one, the HL01s seen."""
+
+    __slots__ = ("billing", "hl_seen", "patient", "segments", "subscriber")
+
+    def __init__(self) -> None:
+        self.billing: BillingProvider | None = None
+        self.subscriber: Subscriber | None = None
+        self.patient: Patient | None = None
+        self.segments: list[Segment] | None = None  # segments of the current HL loop
+        self.hl_seen: set[str] = set()
+
+
 class Reader:
     """Read one input. Iterate ``events()``; ``notices`` collects file-level observations."""
 
@@ -49,6 +62,11 @@ class Reader:
         self.transactions = 0
         self.claims = 0
         self._dropped_notices = 0
+        self._interchange: Interchange | None = None
+        self._group: Group | None = None
+        self._interchanges = 0
+        self._groups_in_isa = 0
+        self._txns_in_gs = 0
         #: byte offset of an HL -> its number in its transaction, for a piece of a transaction read on
         #: its own (scrubber.split): the segments after it are numbered as in the whole file
         self.renumber: dict[int, int] = {}
@@ -60,192 +78,203 @@ class Reader:
             self._dropped_notices += 1
 
     def events(self) -> Iterator[Event]:
-        interchange: Interchange | None = None
-        group: Group | None = None
-        txn: Transaction | None = None
-        billing: BillingProvider | None = None
-        subscriber: Subscriber | None = None
-        patient: Patient | None = None
-        loop_segments: list[Segment] | None = None  # segments of the current HL loop
-        claim_segments: list[Segment] | None = None
-        component = ":"
-        seg_no = 0
-        groups_in_isa = 0
-        txns_in_gs = 0
-        hl_seen: set[str] = set()
-        n_interchanges = 0
-        unit_end = MAX_UNIT_SEGMENTS  # segment number past which the current claim or loop is too long
-
-        def claim() -> ClaimUnit:
-            self.claims += 1
-            txn.claim_count += 1  # type: ignore[union-attr]
-            try:
-                return build_claim(self.claims, claim_segments, txn, billing, subscriber, patient, component)  # type: ignore[arg-type]
-            except Exception as exc:  # a value no reader rule foresaw: reject this claim, read on
-                return unreadable_claim(self.claims, claim_segments, txn, billing, subscriber, patient, exc)  # type: ignore[arg-type]
-
-        for seg in self.tokenizer:
+        """Envelopes as they open, claim units, and envelope ends, in input order."""
+        tokens = iter(self.tokenizer)
+        for seg in tokens:
             els = seg.els
-            sid = els[0]
-            if txn is not None:
-                seg_no += 1
-                seg.number = seg_no
-                if seg_no > unit_end:
-                    raise InputError(f"more than {MAX_UNIT_SEGMENTS} segments in one claim or loop of transaction "
-                                     f"{txn.control!r}", offset=seg.offset, segment=seg_no)
-                if sid not in _IN_TRANSACTION:
-                    if claim_segments is not None:
-                        claim_segments.append(seg)
-                    elif loop_segments is not None:
-                        loop_segments.append(seg)
-                        _read_loop_segment(seg, billing, subscriber, patient)
-                    else:
-                        txn.header.append(seg)
-                        _read_header_segment(seg, txn)
-                    continue
-                if claim_segments is not None:
-                    yield claim()
-                    claim_segments = None
-                if sid == "HL" and self.renumber:
-                    seg_no = seg.number = self.renumber.get(seg.offset, seg_no)
-                unit_end = seg_no + MAX_UNIT_SEGMENTS
-                if sid in _ENVELOPE:
-                    raise InputError(f"{sid} inside transaction {txn.control!r}: its SE is missing",
-                                     offset=seg.offset, segment=seg_no)
-                if sid == "CLM":
-                    claim_segments = [seg]
-                    continue
-                if sid == "HL":
-                    hl_id = els[1] if len(els) > 1 else ""
-                    parent = els[2] if len(els) > 2 else ""
-                    level = els[3] if len(els) > 3 else ""
-                    loop_segments = [seg]
-                    problem = ""
-                    if not hl_id or hl_id in hl_seen:
-                        problem = f"HL at segment {seg_no} has a missing or repeated HL01"
-                    hl_seen.add(hl_id)
-                    if level == "20":
-                        billing = BillingProvider(txn, hl_id, loop_segments, problem=problem)
-                        subscriber = patient = None
-                    elif level == "22":
-                        if billing is not None and parent != billing.hl_id and not problem:
-                            problem = f"HL at segment {seg_no} names parent {parent!r}, not the billing provider HL"
-                        subscriber = Subscriber(billing, hl_id, parent, loop_segments, problem=problem)
-                        patient = None
-                    elif level == "23":
-                        if subscriber is not None and parent != subscriber.hl_id and not problem:
-                            problem = f"HL at segment {seg_no} names parent {parent!r}, not the subscriber HL"
-                        if subscriber is None:
-                            problem = problem or f"patient HL at segment {seg_no} has no subscriber HL above it"
-                        patient = Patient(subscriber, hl_id, parent, loop_segments, problem=problem)
-                    else:
-                        problem = f"HL at segment {seg_no} has level code {level!r} (20, 22 or 23 expected)"
-                        # Claims beneath an unknown level cannot be placed: mark the nearest loop.
-                        if patient is not None:
-                            patient.problem = problem
-                        elif subscriber is not None:
-                            subscriber.problem = problem
-                        elif billing is not None:
-                            billing.problem = problem
-                    continue
-                # SE
+            if els[0] == "ST":
+                txn = self._open_transaction(seg, els)
+                yield txn
+                yield from self._transaction(tokens, txn)
+            else:
+                event = self._envelope(seg, els)
+                if event is not None:
+                    yield event
+        self._finish()
+
+    # -- inside a transaction: the hot path ------------------------------------------------------
+    def _transaction(self, tokens: Iterator[Segment], txn: Transaction) -> Iterator[Event]:
+        """ST ... SE: each claim unit once its last segment is read, then TransactionEnd."""
+        loops = _Loops()
+        claim: list[Segment] | None = None
+        seg_no = 1
+        unit_end = MAX_UNIT_SEGMENTS  # segment number past which the current claim or loop is too long
+        for seg in tokens:
+            seg_no += 1
+            seg.number = seg_no
+            if seg_no > unit_end:
+                raise InputError(f"more than {MAX_UNIT_SEGMENTS} segments in one claim or loop of transaction "
+                                 f"{txn.control!r}", offset=seg.offset, segment=seg_no)
+            sid = seg.els[0]
+            if sid not in _IN_TRANSACTION:
+                if claim is not None:
+                    claim.append(seg)
+                elif loops.segments is not None:
+                    loops.segments.append(seg)
+                    _read_loop_segment(seg, loops.billing, loops.subscriber, loops.patient)
+                else:
+                    txn.header.append(seg)
+                    _read_header_segment(seg, txn)
+                continue
+            if claim is not None:
+                yield self._claim(claim, txn, loops)
+                claim = None
+            if sid == "HL" and self.renumber:
+                seg_no = seg.number = self.renumber.get(seg.offset, seg_no)
+            unit_end = seg_no + MAX_UNIT_SEGMENTS
+            if sid == "CLM":
+                claim = [seg]
+            elif sid == "HL":
+                self._hl(seg, txn, loops, seg_no)
+            elif sid == "SE":
                 self._close_transaction(txn, seg, seg_no)
                 yield TransactionEnd(txn)
-                txn = None
-                billing = subscriber = patient = None
-                loop_segments = None
-                continue
-
-            if sid == "ISA":
-                if interchange is not None:
-                    raise InputError("ISA before the IEA of the previous interchange", offset=seg.offset)
-                n_interchanges += 1
-                delims = self.tokenizer.delimiters
-                assert delims is not None
-                component = delims.component
-                interchange = Interchange(
-                    n_interchanges,
-                    seg,
-                    delims,
-                    els[13].strip() if len(els) > 13 else "",
-                    _el(els, 5),
-                    _el(els, 6).strip(),
-                    _el(els, 7),
-                    _el(els, 8).strip(),
-                    _el(els, 15),
-                )
-                groups_in_isa = 0
-                yield interchange
-            elif sid == "GS":
-                if interchange is None or group is not None:
-                    raise InputError("GS outside an interchange or inside another group", offset=seg.offset)
-                groups_in_isa += 1
-                txns_in_gs = 0
-                version = _el(els, 8)
-                if _el(els, 1) != "HC" or version not in SUPPORTED_VERSIONS:
-                    raise InputError(
-                        f"functional group {_el(els, 6)!r} is not 837P claims "
-                        f"(GS01={_el(els, 1)!r}, GS08={version!r}; 837P is HC with 005010X222A1)",
-                        offset=seg.offset,
-                    )
-                group = Group(
-                    interchange, seg, "HC", _el(els, 2), _el(els, 3), parse_d8(_el(els, 4)), _el(els, 6), version
-                )
-                yield group
-            elif sid == "ST":
-                if group is None:
-                    raise InputError("ST outside a functional group", offset=seg.offset)
-                if _el(els, 1) != "837":
-                    raise InputError(f"transaction set {_el(els, 1)!r} is not an 837", offset=seg.offset)
-                st03 = _el(els, 3)
-                if st03 and st03 not in SUPPORTED_VERSIONS:
-                    raise InputError(
-                        f"transaction {_el(els, 2)!r} has ST03={st03!r}, not an 837P version", offset=seg.offset
-                    )
-                txns_in_gs += 1
-                self.transactions += 1
-                seg_no = 1
-                seg.number = 1
-                unit_end = MAX_UNIT_SEGMENTS
-                txn = Transaction(group, self.transactions, seg, _el(els, 2), st03 or group.version, [seg])
-                hl_seen = set()
-                claim_segments = loop_segments = None
-                yield txn
-            elif sid == "GE":
-                if group is None:
-                    raise InputError("GE without a GS", offset=seg.offset)
-                if _el(els, 1) != str(txns_in_gs):
-                    self._notice(f"GE01 says {_el(els, 1)!r} transactions, group {group.control!r} has {txns_in_gs}")
-                if _el(els, 2) != group.control:
-                    self._notice(f"GE02 {_el(els, 2)!r} does not match GS06 {group.control!r}")
-                group.ge = seg
-                yield GroupEnd(group)
-                group = None
-            elif sid == "IEA":
-                if interchange is None or group is not None:
-                    raise InputError("IEA without an ISA, or before the GE of its group", offset=seg.offset)
-                if _el(els, 1) != str(groups_in_isa):
-                    self._notice(
-                        f"IEA01 says {_el(els, 1)!r} groups, interchange {interchange.control!r} has {groups_in_isa}"
-                    )
-                if _el(els, 2) != interchange.control:
-                    self._notice(f"IEA02 {_el(els, 2)!r} does not match ISA13 {interchange.control!r}")
-                interchange.iea = seg
-                yield InterchangeEnd(interchange)
-                interchange = None
-            elif sid == "TA1":
-                continue
+                return
             else:
-                raise InputError(f"segment {sid[:3]!r} outside a transaction (ST ... SE)", offset=seg.offset)
+                raise InputError(f"{sid} inside transaction {txn.control!r}: its SE is missing",
+                                 offset=seg.offset, segment=seg_no)
+        raise InputError(f"input ends inside transaction {txn.control!r}: no SE", offset=self.tokenizer.end_offset)
 
+    def _claim(self, segments: list[Segment], txn: Transaction, loops: _Loops) -> ClaimUnit:
+        self.claims += 1
+        txn.claim_count += 1
+        try:
+            return build_claim(self.claims, segments, txn, loops.billing, loops.subscriber, loops.patient,
+                               txn.group.interchange.delimiters.component)
+        except Exception as exc:  # a value no reader rule foresaw: reject this claim, read on
+            return unreadable_claim(self.claims, segments, txn, loops.billing, loops.subscriber, loops.patient, exc)
+
+    def _hl(self, seg: Segment, txn: Transaction, loops: _Loops, seg_no: int) -> None:
+        """An HL opens a loop: billing provider (20), subscriber (22) or patient (23)."""
+        els = seg.els
+        hl_id, parent, level = _el(els, 1), _el(els, 2), _el(els, 3)
+        loops.segments = [seg]
+        problem = ""
+        if not hl_id or hl_id in loops.hl_seen:
+            problem = f"HL at segment {seg_no} has a missing or repeated HL01"
+        loops.hl_seen.add(hl_id)
+        if level == "20":
+            loops.billing = BillingProvider(txn, hl_id, loops.segments, problem=problem)
+            loops.subscriber = loops.patient = None
+        elif level == "22":
+            billing = loops.billing
+            if billing is not None and parent != billing.hl_id and not problem:
+                problem = f"HL at segment {seg_no} names parent {parent!r}, not the billing provider HL"
+            loops.subscriber = Subscriber(billing, hl_id, parent, loops.segments, problem=problem)
+            loops.patient = None
+        elif level == "23":
+            subscriber = loops.subscriber
+            if subscriber is not None and parent != subscriber.hl_id and not problem:
+                problem = f"HL at segment {seg_no} names parent {parent!r}, not the subscriber HL"
+            if subscriber is None:
+                problem = problem or f"patient HL at segment {seg_no} has no subscriber HL above it"
+            loops.patient = Patient(subscriber, hl_id, parent, loops.segments, problem=problem)
+        else:
+            # Claims beneath an unknown level cannot be placed: mark the nearest loop.
+            nearest = loops.patient or loops.subscriber or loops.billing
+            if nearest is not None:
+                nearest.problem = f"HL at segment {seg_no} has level code {level!r} (20, 22 or 23 expected)"
+
+    def _close_transaction(self, txn: Transaction, se: Segment, count: int) -> None:
+        txn.se = se
+        els = se.els
+        if _el(els, 1) != str(count):
+            self._notice(f"SE01 of transaction {txn.control!r} says {_el(els, 1)!r} segments, it has {count}")
+        if _el(els, 2) != txn.control:
+            self._notice(f"SE02 {_el(els, 2)!r} does not match ST02 {txn.control!r}")
+        if txn.claim_count == 0:
+            self._notice(f"transaction {txn.control!r} holds no claim, so the 277CA has no transaction for it")
+
+    # -- envelopes --------------------------------------------------------------------------------
+    def _envelope(self, seg: Segment, els: list[str]) -> Event | None:
+        """ISA, GS, GE, IEA (and TA1) outside a transaction; anything else there is an error."""
+        sid = els[0]
+        if sid == "ISA":
+            return self._open_interchange(seg, els)
+        if sid == "GS":
+            return self._open_group(seg, els)
+        if sid == "GE":
+            return self._close_group(seg, els)
+        if sid == "IEA":
+            return self._close_interchange(seg, els)
+        if sid == "TA1":
+            return None
+        raise InputError(f"segment {sid[:3]!r} outside a transaction (ST ... SE)", offset=seg.offset)
+
+    def _open_interchange(self, seg: Segment, els: list[str]) -> Interchange:
+        if self._interchange is not None:
+            raise InputError("ISA before the IEA of the previous interchange", offset=seg.offset)
+        self._interchanges += 1
+        delims = self.tokenizer.delimiters
+        assert delims is not None
+        self._interchange = Interchange(self._interchanges, seg, delims, els[13].strip() if len(els) > 13 else "",
+                                        _el(els, 5), _el(els, 6).strip(), _el(els, 7), _el(els, 8).strip(),
+                                        _el(els, 15))
+        self._groups_in_isa = 0
+        return self._interchange
+
+    def _open_group(self, seg: Segment, els: list[str]) -> Group:
+        interchange = self._interchange
+        if interchange is None or self._group is not None:
+            raise InputError("GS outside an interchange or inside another group", offset=seg.offset)
+        self._groups_in_isa += 1
+        self._txns_in_gs = 0
+        version = _el(els, 8)
+        if _el(els, 1) != "HC" or version not in SUPPORTED_VERSIONS:
+            raise InputError(f"functional group {_el(els, 6)!r} is not 837P claims "
+                             f"(GS01={_el(els, 1)!r}, GS08={version!r}; 837P is HC with 005010X222A1)",
+                             offset=seg.offset)
+        self._group = Group(interchange, seg, "HC", _el(els, 2), _el(els, 3), parse_d8(_el(els, 4)), _el(els, 6),
+                            version)
+        return self._group
+
+    def _open_transaction(self, seg: Segment, els: list[str]) -> Transaction:
+        group = self._group
+        if group is None:
+            raise InputError("ST outside a functional group", offset=seg.offset)
+        if _el(els, 1) != "837":
+            raise InputError(f"transaction set {_el(els, 1)!r} is not an 837", offset=seg.offset)
+        st03 = _el(els, 3)
+        if st03 and st03 not in SUPPORTED_VERSIONS:
+            raise InputError(f"transaction {_el(els, 2)!r} has ST03={st03!r}, not an 837P version", offset=seg.offset)
+        self._txns_in_gs += 1
+        self.transactions += 1
+        seg.number = 1
+        return Transaction(group, self.transactions, seg, _el(els, 2), st03 or group.version, [seg])
+
+    def _close_group(self, seg: Segment, els: list[str]) -> GroupEnd:
+        group = self._group
+        if group is None:
+            raise InputError("GE without a GS", offset=seg.offset)
+        if _el(els, 1) != str(self._txns_in_gs):
+            self._notice(f"GE01 says {_el(els, 1)!r} transactions, group {group.control!r} has {self._txns_in_gs}")
+        if _el(els, 2) != group.control:
+            self._notice(f"GE02 {_el(els, 2)!r} does not match GS06 {group.control!r}")
+        group.ge = seg
+        self._group = None
+        return GroupEnd(group)
+
+    def _close_interchange(self, seg: Segment, els: list[str]) -> InterchangeEnd:
+        interchange = self._interchange
+        if interchange is None or self._group is not None:
+            raise InputError("IEA without an ISA, or before the GE of its group", offset=seg.offset)
+        if _el(els, 1) != str(self._groups_in_isa):
+            self._notice(f"IEA01 says {_el(els, 1)!r} groups, interchange {interchange.control!r} has "
+                         f"{self._groups_in_isa}")
+        if _el(els, 2) != interchange.control:
+            self._notice(f"IEA02 {_el(els, 2)!r} does not match ISA13 {interchange.control!r}")
+        interchange.iea = seg
+        self._interchange = None
+        return InterchangeEnd(interchange)
+
+    def _finish(self) -> None:
+        """The input's end: every envelope closed, something to acknowledge; file notices."""
         end = self.tokenizer.end_offset
-        if txn is not None:
-            raise InputError(f"input ends inside transaction {txn.control!r}: no SE", offset=end)
-        if group is not None:
-            raise InputError(f"input ends inside functional group {group.control!r}: no GE", offset=end)
-        if interchange is not None:
-            raise InputError(f"input ends inside interchange {interchange.control!r}: no IEA", offset=end)
-        if n_interchanges == 0:
+        if self._group is not None:
+            raise InputError(f"input ends inside functional group {self._group.control!r}: no GE", offset=end)
+        if self._interchange is not None:
+            raise InputError(f"input ends inside interchange {self._interchange.control!r}: no IEA", offset=end)
+        if self._interchanges == 0:
             raise InputError("the input is empty" if end == 0 else "the input holds only blank space or padding")
         if self.transactions == 0:
             raise InputError("no 837P transaction (ST*837) in the input")
@@ -260,16 +289,6 @@ class Reader:
             self._notice(f"{tok.empty_count - len(tok.empty_segments)} more empty segments skipped")
         if self._dropped_notices:
             self.notices.append(f"{self._dropped_notices} more notices not listed")
-
-    def _close_transaction(self, txn: Transaction, se: Segment, count: int) -> None:
-        txn.se = se
-        els = se.els
-        if _el(els, 1) != str(count):
-            self._notice(f"SE01 of transaction {txn.control!r} says {_el(els, 1)!r} segments, it has {count}")
-        if _el(els, 2) != txn.control:
-            self._notice(f"SE02 {_el(els, 2)!r} does not match ST02 {txn.control!r}")
-        if txn.claim_count == 0:
-            self._notice(f"transaction {txn.control!r} holds no claim, so the 277CA has no transaction for it")
 
 
 def _el(els: list[str], i: int) -> str:

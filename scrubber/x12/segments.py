@@ -149,6 +149,20 @@ def _too_long(parts: list[str], limit: int, base: int, term: str) -> None:
         base += len(part) + 1
 
 
+def _same_delimiters_next(parts: list[str], i: int, last: int, term: str, base: int, delims: Delimiters) -> bool:
+    """After an IEA: whether the next part is an ISA with the same delimiters (the common case), so
+    splitting goes on over the same parts without copying the buffer."""
+    if i >= last:
+        return False
+    head = parts[i].lstrip(_WS)
+    if not head.startswith("ISA"):
+        return False
+    try:
+        return parse_isa(head + term, base)[0] == delims
+    except InputError:
+        return False
+
+
 class Tokenizer:
     """Iterate segments of a byte stream. ``delimiters`` is that of the current interchange."""
 
@@ -216,13 +230,10 @@ class Tokenizer:
             last = len(parts) - 1
             if len(buf) > limit and max(map(len, parts)) > limit:
                 _too_long(parts, limit, base, term)
-            i = 0
             restart = False
-            while i < last:
+            for i in range(last):
                 raw = parts[i]
-                text = raw
-                if text and (text[0] in _WS or text[-1] in _WS):
-                    text = text.strip(_WS)
+                text = raw.strip(_WS)  # the same object when there is nothing to strip
                 if not text:
                     # An empty segment (two terminators in a row, or a blank line when the
                     # terminator is a newline) carries nothing: note where, and read on.
@@ -230,26 +241,13 @@ class Tokenizer:
                     if self.empty_count <= 10:
                         self.empty_segments.append(base)
                     base += len(raw) + 1
-                    i += 1
                     continue
                 els = text.split(sep)
                 seg = Segment(els, raw, base)
                 base += len(raw) + 1
-                i += 1
                 yield seg
-                if els[0] == "IEA":
-                    if i < last:
-                        # Same delimiters next (the common case): the next part is the whole ISA,
-                        # and splitting goes on over the same parts without copying the buffer.
-                        head = parts[i].lstrip(_WS)
-                        if head.startswith("ISA"):
-                            try:
-                                same = parse_isa(head + term, base)[0] == delims
-                            except InputError:
-                                same = False
-                            if same:
-                                continue
-                    buf = term.join(parts[i:])
+                if els[0] == "IEA" and not _same_delimiters_next(parts, i + 1, last, term, base, delims):
+                    buf = term.join(parts[i + 1:])
                     delims = None
                     restart = True
                     break

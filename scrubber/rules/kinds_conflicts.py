@@ -1,0 +1,76 @@
+"""Line kind: codes that must not be billed together (on one date, or on one claim)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from scrubber.model import ClaimUnit, Finding, Line
+from scrubber.payers import payer_matches
+from scrubber.rules.catalog import Edit, Row
+from scrubber.rules.codesets import CodeBook
+from scrubber.rules.kinds import Context, finding, kind, pack_dates
+from scrubber.rules.kinds_codes import replacements
+from scrubber.rules.tables import book, by_dos, claim_codes, codes_text, lines_text, row_codes, table_trigger
+
+
+@kind("code_conflict", triggers=table_trigger("code", "conflicts"), bounds=pack_dates, reads="payer")
+def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+    """Rows (code, with, scope dos|claim, mode both|only, flag code|with|both, context).
+
+    ``both``: a line of ``code`` and a line of ``with`` together. ``only``: a line of ``code`` when
+    every ``among`` code on its date is one of ``with`` (e.g. 95874 when 64617 is the only primary).
+    ``context``: the row applies only when one of those codes is also on the date.
+    """
+    billed = claim_codes(claim)
+    flagged: set[int] = set()  # line indexes already reported: one finding a line
+    for row, anchor_codes in row_codes(ctx, edit, params.get("table", "conflicts"), "code"):
+        if anchor_codes.isdisjoint(billed) or not payer_matches(claim, row.get("payer"), ctx.payers):
+            continue
+        groups = by_dos(claim, ctx)
+        for day, day_lines in groups.items():
+            if day is None:
+                continue
+            pool = [ln for lines in groups.values() for ln in lines] if row.get("scope", "dos") == "claim" else day_lines
+            for anchor, others in _pairs(book(ctx, edit), row, day, day_lines, pool):
+                yield from _report(claim, edit, params, ctx, row, day, anchor, others, flagged)
+
+
+def _pairs(codes: CodeBook, row: Row, day: dt.date, day_lines: list[Line],
+           pool: list[Line]) -> Iterator[tuple[Line, list[Line]]]:
+    """(line of the row's code, the lines it conflicts with) on ``day``."""
+    anchors = [ln for ln in day_lines if codes.matches(ln.code, row["code"], day)]
+    if not anchors or not row.valid_on(day):
+        return
+    if row.get("context") and not any(codes.matches(o.code, row["context"], day) for o in day_lines):
+        return
+    for a in anchors:
+        if row.get("mode", "both") == "only":
+            among = [o for o in day_lines if codes.matches(o.code, row["among"], day)]
+            others = among if among and all(codes.matches(o.code, row["with"], day) for o in among) else []
+        else:
+            others = [o for o in pool if o is not a and codes.matches(o.code, row["with"], day) and o.code != a.code]
+        if others:
+            yield a, others
+
+
+def _report(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context, row: Row, day: dt.date, a: Line,
+            others: list[Line], flagged: set[int]) -> Iterator[Finding]:
+    """One finding for each line at fault (the row's ``flag`` says which) not reported yet."""
+    flag = row.get("flag", "with")
+    at_fault = ([a] if flag in ("code", "both") else []) + (others if flag in ("with", "both") else [])
+    for ln in at_fault:
+        if ln.index in flagged:
+            continue
+        flagged.add(ln.index)
+        partner = [a] if ln is not a else others
+        other = codes_text({o.code for o in partner})
+        instead = replacements(ctx, edit, params, ln, day) if params.get("replacements") else ""
+        yield finding(
+            claim, edit,
+            edit.message("conflict", code=ln.code, line=ln.number, dos=day.isoformat(),
+                         other=other, other_lines=lines_text(partner)),
+            line=ln, suggestion=edit.message("suggest", code=ln.code, other=other, instead=instead),
+            row=row,
+        )

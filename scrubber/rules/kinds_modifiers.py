@@ -1,0 +1,70 @@
+"""Line kind: modifiers a code must, must not, or must not together carry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from scrubber.model import ClaimUnit, Finding, Line
+from scrubber.payers import payer_matches
+from scrubber.rules.catalog import Edit, Row
+from scrubber.rules.kinds import Context, finding, kind, pack_dates
+from scrubber.rules.tables import book, by_dos, claim_codes, row_codes, table_trigger
+
+
+@kind("modifier_rule", triggers=table_trigger("codes", "modifier_rules"), bounds=pack_dates,
+      reads="payer mods")
+def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+    """Rows (codes, rule, modifiers, payer, unless_line): forbidden | one_of | not_together | not_with_line.
+
+    ``not_with_line`` (modifiers "A B"): a line with A while another line of the same code and date
+    carries B.
+    """
+    table = params.get("table", "modifier_rules")
+    billed = claim_codes(claim)
+    codes = book(ctx, edit)
+    flagged: set[int] = set()  # line indexes already reported: one finding a line
+    for row, concerned in row_codes(ctx, edit, table, "codes"):
+        if concerned.isdisjoint(billed) or not payer_matches(claim, row.get("payer"), ctx.payers):
+            continue
+        mods = row["modifiers"].split()
+        for day, lines in by_dos(claim, ctx).items():
+            if day is None or not row.valid_on(day):
+                continue
+            for ln in lines:
+                if ln.index in flagged or not codes.matches(ln.code, row["codes"], day):
+                    continue
+                have = [m for m in mods if m in ln.modifiers]
+                if not _breaks(table, row, mods, have, ln, lines):
+                    continue
+                flagged.add(ln.index)
+                rule = row["rule"]
+                yield finding(
+                    claim, edit,
+                    edit.message(rule, code=ln.code, line=ln.number, dos=day.isoformat(),
+                                 modifiers=" and ".join(mods) if rule != "one_of" else " or ".join(mods),
+                                 have=" and ".join(have) or "none", first=mods[0], second=mods[-1],
+                                 since=row.valid_from.isoformat() if row.valid_from else ""),
+                    line=ln, suggestion=edit.message(f"{rule}_fix", code=ln.code, first=mods[0], second=mods[-1],
+                                                     modifiers=" or ".join(mods)),
+                    row=row,
+                )
+
+
+def _breaks(table: str, row: Row, mods: list[str], have: list[str], ln: Line, lines: list[Line]) -> bool:
+    """Whether line ``ln`` (carrying ``have`` of the row's modifiers) breaks the row's rule."""
+    rule = row["rule"]
+    if rule == "forbidden":
+        return bool(have)
+    if rule == "one_of":
+        # ``unless_line``: another line of the code and date carrying that modifier settles it
+        # (the administered line of a JW pair carries no modifier).
+        unless = row.get("unless_line").split()
+        return not have and not any(
+            o is not ln and o.code == ln.code and any(m in o.modifiers for m in unless) for o in lines)
+    if rule == "not_together":
+        return len(have) > 1
+    if rule == "not_with_line":
+        return mods[0] in ln.modifiers and any(
+            o is not ln and o.code == ln.code and mods[1] in o.modifiers for o in lines)
+    raise ValueError(f"{table}.csv line {row.line}: unknown modifier rule {rule!r}")

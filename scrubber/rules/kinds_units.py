@@ -1,0 +1,107 @@
+"""Line kinds about units: limits per date of service, bilateral services on one line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from scrubber.model import ClaimUnit, Finding, Line
+from scrubber.payers import payer_matches
+from scrubber.rules.catalog import Edit, Row
+from scrubber.rules.kinds import Context, finding, kind, pack_dates
+from scrubber.rules.tables import book, by_dos, claim_codes, fmt_units, lines_text, row_codes, table_trigger, units
+
+_ZERO = Decimal(0)
+
+
+@kind("unit_limit", triggers=table_trigger("codes", "unit_limits"), bounds=pack_dates,
+      units=table_trigger("codes", "unit_limits"), reads="payer units")
+def unit_limit(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+    """Rows (codes, max, count units|lines|units_and_lines): the lines past the limit on a date are at fault."""
+    billed = claim_codes(claim)
+    codes = book(ctx, edit)
+    for row, limited in row_codes(ctx, edit, params.get("table", "unit_limits"), "codes"):
+        if limited.isdisjoint(billed) or not payer_matches(claim, row.get("payer"), ctx.payers):
+            continue
+        for day, lines in by_dos(claim, ctx).items():
+            if day is None or not row.valid_on(day):
+                continue
+            hits = [ln for ln in lines if codes.matches(ln.code, row["codes"], day)]
+            if hits:
+                yield from _over_limit(claim, edit, row, day, hits)
+
+
+def _over_limit(claim: ClaimUnit, edit: Edit, row: Row, day: dt.date, hits: list[Line]) -> Iterator[Finding]:
+    limit = Decimal(row["max"])
+    count = row.get("count", "units")
+    total = _ZERO
+    for n, ln in enumerate(hits, start=1):
+        billed = units(ln)
+        if billed is None:
+            continue  # X12-UNITS reports unreadable units
+        total += billed
+        over_units = count in ("units", "units_and_lines") and total > limit
+        over_lines = count in ("lines", "units_and_lines") and n > limit
+        if over_units or over_lines:
+            all_units = sum((units(h) or _ZERO for h in hits), _ZERO)
+            codes = "/".join(sorted({h.code for h in hits}))
+            yield finding(
+                claim, edit,
+                edit.message("over", code=ln.code, line=ln.number, dos=day.isoformat(), codes=codes,
+                             max=fmt_units(limit), units=fmt_units(all_units), lines=len(hits)),
+                line=ln, suggestion=edit.message("suggest", code=ln.code, max=fmt_units(limit), codes=codes),
+                row=row,
+            )
+
+
+@kind("bilateral_one_line", triggers=table_trigger("codes", "bilateral"), bounds=pack_dates,
+      units=table_trigger("codes", "bilateral"), reads="payer units mods")
+def bilateral_one_line(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+    """Rows (codes, payer): a bilateral service on one line with modifier 50 and 1 unit.
+
+    Fires on more than 1 unit of such a code on a line, and on RT and LT lines of one code and date.
+    """
+    billed = claim_codes(claim)
+    codes = book(ctx, edit)
+    for row, bilateral in row_codes(ctx, edit, params.get("table", "bilateral"), "codes"):
+        if bilateral.isdisjoint(billed) or not payer_matches(claim, row.get("payer"), ctx.payers):
+            continue
+        flagged: set[int] = set()
+        for day, lines in by_dos(claim, ctx).items():
+            if day is None or not row.valid_on(day):
+                continue
+            hits = [ln for ln in lines if codes.matches(ln.code, row["codes"], day)]
+            yield from _units_over_one(claim, edit, row, day, hits, flagged)
+            yield from _sides_split(claim, edit, row, day, hits, flagged)
+
+
+def _units_over_one(claim: ClaimUnit, edit: Edit, row: Row, day: dt.date, hits: list[Line],
+                    flagged: set[int]) -> Iterator[Finding]:
+    for ln in hits:
+        count = units(ln)
+        if count is not None and count > 1:
+            flagged.add(ln.index)
+            key = "units_with_50" if "50" in ln.modifiers else "units"
+            yield finding(claim, edit, edit.message(key, code=ln.code, line=ln.number, units=fmt_units(count),
+                                                    dos=day.isoformat()),
+                          line=ln, suggestion=edit.message("fix", code=ln.code), row=row)
+
+
+def _sides_split(claim: ClaimUnit, edit: Edit, row: Row, day: dt.date, hits: list[Line],
+                 flagged: set[int]) -> Iterator[Finding]:
+    """RT and LT lines of one code and date: one line with modifier 50 instead."""
+    for code in dict.fromkeys(ln.code for ln in hits):  # codes in line order: findings in a stable order
+        right = [ln for ln in hits if ln.code == code and "RT" in ln.modifiers]
+        left = [ln for ln in hits if ln.code == code and "LT" in ln.modifiers]
+        if not (right and left):
+            continue
+        for ln in right + left:
+            if ln.index in flagged:
+                continue
+            flagged.add(ln.index)
+            other = left if ln in right else right
+            yield finding(claim, edit, edit.message("split", code=code, line=ln.number, dos=day.isoformat(),
+                                                    other_lines=lines_text(other)),
+                          line=ln, suggestion=edit.message("fix", code=code), row=row)

@@ -1,0 +1,202 @@
+"""The engine's memory of claim shapes (scrubber.rules.shape) never changes a verdict.
+
+The engine remembers, per claim shape, which checks with bounds found nothing, and skips them on
+the next claim of that shape. These tests run the same claims through an engine with that memory
+and one without, and require the same findings, field for field, in the same order: over the edit
+cases (built to sit on either side of every table date), thousands of generated claims (the
+benchmark's mix and a findings-heavy variant of it), mutated files and the public samples. The
+memory engine sees every claim set twice, shuffled the second time, so most claims meet a shape
+some other claim made first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import random
+import sys
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, SAMPLES
+from mutate import corpus
+
+from scrubber.engine import MEMO_SIZE, Engine
+from scrubber.errors import InputError
+from scrubber.model import ClaimUnit
+from scrubber.rules.kinds import BOUNDS, KINDS, READS
+from scrubber.rules.shape import FACETS, claim_shape, epoch_bounds
+from scrubber.synth import file_837
+from scrubber.x12.reader import Reader
+
+TODAY = dt.date(2026, 1, 20)
+CASES = Path(__file__).parent / "cases"
+
+
+def _claims(data: bytes) -> list[ClaimUnit]:
+    try:
+        return [ev for ev in Reader(io.BytesIO(data)).events() if isinstance(ev, ClaimUnit)]
+    except InputError:
+        return []
+
+
+def _same_verdicts(claims: list[ClaimUnit], seed: int = 1) -> int:
+    """Checks every claim with and without the memory; returns how many claims skipped checks."""
+    remembering, plain = Engine(today=TODAY), Engine(today=TODAY, memo=False)
+    expected = [plain.check(c) for c in claims]
+    order = list(range(len(claims)))
+    random.Random(seed).shuffle(order)
+    hits = 0
+    for i in [*range(len(claims)), *order]:
+        plan = remembering.plan_for(claims[i])
+        known = claim_shape(claims[i], plan.bounds, plan.unit_codes) in plan.memo
+        hits += known
+        got = remembering.check(claims[i])
+        assert got == expected[i], f"claim {claims[i].claim_id!r} (ordinal {claims[i].ordinal}): memory changed it"
+    return hits
+
+
+def _case_claims() -> Iterable[dict]:
+    for path in sorted(CASES.rglob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        for case in doc["cases"]:
+            if not (case.get("payers") or case.get("ncci") or case.get("replace")):
+                yield from case.get("claims") or [case["claim"]]
+
+
+def test_edit_cases_get_the_same_findings() -> None:
+    claims = [c for spec in _case_claims() for c in _claims(file_837([spec]).encode("latin-1"))]
+    assert len(claims) > 200
+    assert _same_verdicts(claims) >= len(claims)  # the second round at least is remembered
+
+
+def _bench_claims(n: int, heavy: bool) -> list[ClaimUnit]:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import generate
+    finally:
+        sys.path.pop(0)
+    rng = random.Random(7)
+    specs = list(generate.claims(n, seed=3))
+    if heavy:
+        for spec in specs:
+            _faults(rng, spec)
+    text = file_837(specs)
+    return _claims(text.encode("latin-1"))
+
+
+def _faults(rng: random.Random, spec: dict) -> None:
+    """Two to five of the faults billers make: pointers, balance, diagnoses, add-ons, modifiers, units."""
+    lines = spec["lines"]
+    for fault in rng.sample(["ptr", "balance", "dx", "addon", "waste", "mod", "units"], rng.randint(2, 5)):
+        line = rng.choice(lines)
+        if fault == "ptr":
+            line["ptr"] = str(len(spec["dx"]) + rng.randint(1, 3))
+        elif fault == "balance":
+            spec["charge"] = str(sum(Decimal(ln["charge"]) for ln in lines) + Decimal("10.00"))
+        elif fault == "dx":
+            spec["dx"] = [*spec["dx"][:-1], rng.choice(["G43.70", "G24.0", "I69.35", "Z41.1"])]
+        elif fault == "addon":
+            lines.append({"code": rng.choice(["95873", "95874", "64643"]), "charge": "140.00", "ptr": "1",
+                          "units": rng.choice(["1", "2", "0", "1.5"])})
+        elif fault == "waste":
+            line["mods"] = rng.choice([["JW", "JZ"], [], ["JW"]])
+        elif fault == "mod":
+            line["mods"] = [rng.choice(["ZX", "Q9", "50", "RT", "LT", "59"])]
+        else:
+            line["units"] = rng.choice(["0", "-1", "2.5", "3", "12", "abc", ""])
+
+
+@pytest.mark.parametrize("heavy", [False, True], ids=["realistic", "findings-heavy"])
+def test_generated_claims_get_the_same_findings(heavy: bool) -> None:
+    claims = _bench_claims(1500, heavy)
+    assert len(claims) >= 1500
+    hits = _same_verdicts(claims)
+    assert hits > len(claims)  # beyond the replay, claims of the first round met known shapes
+
+
+def test_steps_remember_by_the_facets_they_read() -> None:
+    """Claims that differ only in a pointer still share what the modifier rules found (nothing)."""
+    engine = Engine(today=TODAY)
+    claims = _bench_claims(400, heavy=True)
+    for c in claims:
+        engine.check(c)
+    plan = engine.plan_for(claims[0])
+    by_edit = {step[0].id: memo for step, memo in zip(plan.claim, plan.step_memo, strict=True)}
+    assert by_edit["CHEMO-WASTE-MODIFIER"] and False in by_edit["CHEMO-WASTE-MODIFIER"].values()
+    assert True in by_edit["CHEMO-WASTE-MODIFIER"].values()  # some claims broke the rule
+    assert not by_edit["X12-CLAIM-BALANCE"]  # no bounds: nothing remembered, it runs on every claim
+    # the steps' keys hold fewer facets than whole shapes, so they are fewer than the shapes seen
+    assert len(by_edit["CHEMO-WASTE-MODIFIER"]) < len(plan.memo)
+
+
+def test_mutated_files_and_samples_get_the_same_findings() -> None:
+    samples = sorted(p for p in SAMPLES.glob("*") if p.is_file()) if SAMPLES.exists() else []
+    claims = [c for _name, text in corpus(11, 300, samples) for c in _claims(text.encode("latin-1"))]
+    claims += [c for p in samples for c in _claims(p.read_bytes())]
+    assert len(claims) > 300
+    _same_verdicts(claims)
+
+
+def test_a_bound_splits_one_shape_into_epochs() -> None:
+    """64614 was deleted on 2014-01-01: the same claim on either side of that day is not one shape."""
+    def claim(i: int, day: str) -> ClaimUnit:
+        spec = {"id": f"D{i}", "member_id": f"M{i}", "dx": ["G24.3"], "lines": [{"code": "64614", "dos": day}]}
+        return _claims(file_837([spec]).encode())[0]
+
+    before, on, again = claim(1, "2013-12-31"), claim(2, "2014-01-01"), claim(3, "2014-01-01")
+    engine = Engine(today=TODAY)
+    plan = engine.plan_for(before)
+    assert dt.date(2014, 1, 1) in plan.bounds and dt.date(2014, 1, 2) in plan.bounds
+    shapes = [claim_shape(c, plan.bounds, plan.unit_codes) for c in (before, on, again)]
+    assert shapes[0] != shapes[1] and shapes[1] == shapes[2]
+    assert not [f for f in engine.check(before) if f.edit == "CHEMO-CODE-DELETED"]
+    assert [f.edit for f in engine.check(on) if f.edit == "CHEMO-CODE-DELETED"] == ["CHEMO-CODE-DELETED"]
+    # a known shape whose deletion check found something: it runs again, and words this claim's finding
+    assert [f.line for f in engine.check(again) if f.edit == "CHEMO-CODE-DELETED"] == [1]
+
+
+def test_shape_leaves_out_ids_names_charges_and_plain_units() -> None:
+    base = {"dx": ["G24.3"], "lines": [{"code": "64616", "charge": "395.00"},
+                                        {"code": "J0585", "mods": ["JZ"], "units": "100", "charge": "725.00"}]}
+    one = _claims(file_837([{**base, "id": "A1", "member_id": "M1", "last": "SMITH"}]).encode())[0]
+    two = _claims(file_837([{**base, "id": "B2", "member_id": "M2", "last": "JONES",
+                             "lines": [{**base["lines"][0], "charge": "400.00"},
+                                       {**base["lines"][1], "units": "180", "charge": "1305.00"}]}]).encode())[0]
+    engine = Engine(today=TODAY)
+    plan = engine.plan_for(one)
+    assert claim_shape(one, plan.bounds, plan.unit_codes) == claim_shape(two, plan.bounds, plan.unit_codes)
+    # units of a code some kind sums (95874: one unit a day) are in the shape as written
+    assert "95874" in plan.unit_codes and "J0585" not in plan.unit_codes
+
+
+def test_the_memory_stays_bounded() -> None:
+    assert MEMO_SIZE <= 1 << 16
+    engine = Engine(today=TODAY)
+    claims = _bench_claims(300, heavy=True)
+    plan = engine.plan_for(claims[0])
+    plan.memo.update({("filler", i): () for i in range(MEMO_SIZE)})
+    engine.check(claims[0])
+    assert len(plan.memo) <= MEMO_SIZE
+
+
+def test_kinds_with_bounds_are_the_ones_the_shape_documents() -> None:
+    """A kind with bounds must read only what the shape holds, and with ``reads`` only those facets
+    besides codes and dates: listed here, so that adding or widening one is a decision."""
+    assert READS == {
+        "diagnosis_pointer": ("pointers", "dx"), "service_date": ("claim",), "service_units": ("units",),
+        "duplicate_line": ("mods",), "place_of_service": ("claim", "places"), "modifier_code": ("mods",),
+        "icd_version": ("dx",), "icd_code_validity": ("dx", "pointers", "claim"),
+        "payer_dx_covered": ("payer", "dx", "pointers"), "payer_dx_paired": ("payer", "dx", "pointers"),
+        "payer_prior_auth": ("payer", "claim", "auth", "dx", "pointers"),
+        "payer_policy_note": ("payer", "dx", "pointers"), "ncci_aoc": (), "code_validity": (), "addon_primary": (),
+        "companion": (), "code_conflict": ("payer",), "unit_limit": ("payer", "units"),
+        "bilateral_one_line": ("payer", "units", "mods"), "modifier_rule": ("payer", "mods"),
+        "drug_units": ("payer", "units"), "ndc_format": ("payer", "drug"), "diagnosis_exclusion": ("payer", "dx", "pointers"),
+    }
+    assert set(READS) == set(BOUNDS) and set(BOUNDS) <= set(KINDS)
+    assert all(set(names) <= set(FACETS) for names in READS.values())
+    assert epoch_bounds([dt.date(2014, 1, 1)]) == (dt.date(2014, 1, 1), dt.date(2014, 1, 2))
