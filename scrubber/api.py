@@ -23,9 +23,6 @@ from scrubber.engine import Engine
 from scrubber.errors import InputError
 from scrubber.guide import attach as attach_guide
 from scrubber.model import ClaimUnit, GroupEnd, InterchangeEnd, ScrubbedClaim, TransactionEnd
-from scrubber.pool import process_pool, stop
-from scrubber.split import SplitFindings
-from scrubber.split import plan as split_plan
 from scrubber.writers.accepted837 import Accepted837Writer
 from scrubber.writers.ack277 import Ack277Writer
 from scrubber.writers.base import ENCODING, Writer
@@ -136,36 +133,21 @@ def meta(engine: Engine) -> dict[str, Any]:
 
 
 def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine,
-        progress: Any = None, split: Any = None, notices: list[str] | None = None,
+        progress: Any = None, notices: list[str] | None = None,
         max_segment: int = MAX_SEGMENT, validator: str = "builtin") -> Summary:
     """Read, check and feed every writer in one pass. Raises InputError for unusable input.
 
-    With ``split`` (scrubber.split.SplitFindings) the checks of each claim come from worker
-    processes; a claim the parent reads as structurally broken is checked here.
+    This is the reference path: ``--jobs N`` on one file (scrubber.split) gives the same outputs.
     """
     writers = list(writers)
     reader = Reader(stream, max_segment=max_segment)
     summary = Summary(input_name)
     guide = attach_guide(reader, engine) if validator == "builtin" else None
     run_index = engine.new_run()  # cross-claim edits: one index per input file, claims in input order
-    txn = None
-    position = 0
     take = [w.claim for w in writers]
     for ev in reader.events():
         if ev.__class__ is ClaimUnit:
-            findings = None
-            if split is not None:
-                if ev.transaction is not txn:
-                    txn, position = ev.transaction, 0
-                found = split.get(ev.transaction.index, position)
-                position += 1
-                if found is not None and not ev.problems and not found[1]:
-                    findings = found[0]
-            if findings is None:
-                findings = engine.check(ev)
-            elif guide is not None:
-                # The guide's walk lives in this process: its findings join the workers'.
-                findings = engine.with_guide(ev, findings)
+            findings = engine.check(ev)
             across = engine.check_run(ev, run_index, findings)
             if across:
                 findings = findings + across
@@ -261,6 +243,7 @@ def scrub_to_dir(
     half-written there either); with ``outdir=None`` the other outputs are not kept.
     """
     options = options or Options()
+    engine_given = engine is not None
     engine = engine or engine_for(options)
     is_path = isinstance(source, (str, Path)) and source != "-"
     if name is None:
@@ -279,25 +262,15 @@ def scrub_to_dir(
             def open_output(key: str, encoding: str = ENCODING) -> IO[str]:
                 return target.open(encoding) if target is not None and key == streamed else out.open(key, encoding)
 
-            handles = {"277": open_output("277"), "837": open_output("837"), "json": open_output("json", "ascii"),
-                       "worklist": open_output("worklist", "utf-8")}
-            if html:
-                handles["html"] = open_output("html", "utf-8")
-            writers = make_writers(handles, input_label, replace(options, html=html), engine, moment)
-            if options.validate:
-                summary, ack = _validated(stream_in, is_path, input_label, writers, engine, options)
-                if ack:
-                    out.open("999").write(ack)
-            else:
-                pieces = split_plan(source, options.jobs * 16, options.max_segment) if is_path and options.jobs > 1 else None
-                if pieces:
-                    summary = _run_split(stream_in, str(source), pieces, input_label, writers, engine, options)
-                else:
-                    summary = run(stream_in, input_label, writers, engine, options.progress,
-                                  max_segment=options.max_segment, validator=options.validator)
-                text = ack_999(summary, moment, options.control(moment))
-                if text:
-                    out.open("999").write(text)  # not opened: an earlier NAME.999 goes at the commit
+            run_options = replace(options, html=html)
+            summary = None
+            if is_path and options.jobs > 1 and not options.validate and isinstance(out, OutputSet):
+                from scrubber.stitch import scrub_split  # one large file over worker processes
+
+                summary = scrub_split(str(source), out, input_label, run_options, engine, moment, engine_given,
+                                      open_output)
+            if summary is None:
+                summary = _scrub_into(open_output, out, stream_in, is_path, input_label, run_options, engine, moment)
             if summary.accepted == 0:
                 # no claim to forward: an earlier accepted 837 goes too, and none reaches the stream
                 if streamed == "837" and target is not None:
@@ -312,6 +285,32 @@ def scrub_to_dir(
             target.discard()
         if is_path:
             stream_in.close()
+    return summary
+
+
+def open_outputs(open_output: Any, html: bool) -> dict[str, IO[str]]:
+    """The handles the writers write to (``open_output(key, encoding)``; NAME.999 only when there is one)."""
+    handles = {"277": open_output("277"), "837": open_output("837"), "json": open_output("json", "ascii"),
+               "worklist": open_output("worklist", "utf-8")}
+    if html:
+        handles["html"] = open_output("html", "utf-8")
+    return handles
+
+
+def _scrub_into(open_output: Any, out: Any, stream: BinaryIO, is_path: bool, label: str, options: Options,
+                engine: Engine, moment: dt.datetime) -> Summary:
+    """One pass over the input in this process (the reference path; ``--jobs 1``)."""
+    writers = make_writers(open_outputs(open_output, options.html), label, options, engine, moment)
+    if options.validate:
+        summary, ack = _validated(stream, is_path, label, writers, engine, options)
+        if ack:
+            out.open("999").write(ack)
+        return summary
+    summary = run(stream, label, writers, engine, options.progress, max_segment=options.max_segment,
+                  validator=options.validator)
+    text = ack_999(summary, moment, options.control(moment))
+    if text:
+        out.open("999").write(text)  # not opened: an earlier NAME.999 goes at the commit
     return summary
 
 
@@ -364,22 +363,6 @@ class _NoFolder:
 class _Null(io.TextIOBase):
     def write(self, s: str) -> int:
         return len(s)
-
-
-def _run_split(stream: BinaryIO, path: str, pieces: list, label: str, writers: list[Writer], engine: Engine,
-               options: Options) -> Summary:
-    """``run`` with the checks of one large file spread over worker processes (scrubber.split)."""
-    pool = process_pool(options.jobs)
-    split = None
-    try:
-        split = SplitFindings(path, pieces, replace(options, progress=None), pool)
-        return run(stream, label, writers, engine, options.progress, split, max_segment=options.max_segment,
-                   validator=options.validator)
-    except KeyboardInterrupt:
-        stop(pool, [f for f in split.futures if f is not None] if split else [])
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # an unusable input: the pieces not begun are dropped
 
 
 def _open_input(path: str | Path) -> BinaryIO:

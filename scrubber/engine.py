@@ -235,25 +235,6 @@ class Engine:
         """Whether the edit can run in this engine (on by default, or for some payer)."""
         return any(step[0].id == edit_id for step in self._default.claim) or bool(self.rules.payers)
 
-    def with_guide(self, claim: ClaimUnit, found: list[Finding]) -> list[Finding]:
-        """Other processes' findings of ``claim`` with X12-IG's added in plan order.
-
-        X12-IG's state (the walk over the whole file) lives in the process that reads the file,
-        so a worker that checked a piece of it leaves X12-IG out; the order is that of one process.
-        """
-        ctx = self.context
-        plan = self.plan_for(claim)
-        ids = [step[0].id for step in plan.claim]
-        if GUIDE not in ids:
-            return found
-        guide = _apply([f for e, p, c, _t in plan.claim if e.id == GUIDE for f in c(claim, e, p, ctx)],
-                       plan.severity)
-        if not guide:
-            return found
-        before = frozenset(ids[: ids.index(GUIDE)])
-        cut = next((i for i, f in enumerate(found) if f.edit not in before), len(found))
-        return [*found[:cut], *guide, *found[cut:]]
-
     def _held(self, claim: ClaimUnit, edit: Edit | None, exc: Exception) -> list[Finding]:
         """A value no check foresaw: the claim is held with the reason, and the run goes on.
 

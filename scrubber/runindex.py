@@ -13,15 +13,12 @@ keys in open-addressing tables of ``array`` slots, and per service line one fixe
 (packed code, units, ordinal, line number, modifier bits): about 100 bytes a claim, whatever
 the size of the claim's segments.
 
-Determinism with ``--jobs N`` on one file: worker processes check claims on their own (per-claim
-edits only); the parent re-reads every claim in input order and runs the cross-claim edits itself
-(``Engine.check_run``), so the index sees claims in exactly the order a single process does.
-
-Designed to run as a cheap ordered pre-pass, too: ``claim_keys`` turns a claim into plain ints and
-strings (picklable, a few dozen bytes), and the index only ever needs those keys plus whether the
-claim was rejected by its own edits. Workers that write their own output pieces could send the
-keys of each claim to the parent, which folds them in input order and sends back the cross-claim
-verdicts before the pieces are stitched.
+Determinism with ``--jobs N`` on one file (scrubber.split): each worker runs the cross-claim edits
+within its piece, its index empty or seeded, and reports the keys its claims looked up and those its
+accepted claims recorded (``claim_keys`` turns a claim into plain ints and strings). The parent,
+settling pieces in file order, does a piece again with its index seeded by the earlier accepted
+claims that share a key with it (``record`` them first, in file order): the index then holds, for
+every key the piece looks up, exactly what a single pass would hold at that point.
 """
 
 from __future__ import annotations

@@ -54,25 +54,26 @@ def tables(tmp_path_factory) -> str:
 
 
 def test_jobs_2_gives_the_cross_claim_verdicts_of_one_process(tmp_path: Path, tables: str, monkeypatch) -> None:
-    monkeypatch.setattr(split, "MIN_SPLIT_BYTES", 0)
+    from test_parallel import small_pieces
+
+    from scrubber import stitch
+
+    small_pieces(monkeypatch)
     claims, expect = _claims()
     claims[200] = {"id": "AOC", "member_id": "A1", "lines": [{"code": "99292", "dos": "2020-06-01"}]}  # warns now
     src = tmp_path / "batch.837"
     src.write_text(file_837(claims, claims_per_billing=10, gs_date="2025-02-01"))
-    pieces = split.plan(src, 2 * 16)
-    assert pieces is not None and len(pieces) >= 16
-    piece_of = {}
-    for i, p in enumerate(pieces):
-        for u in p.units:
-            for k in range(u.first_claim, u.first_claim + u.claims):
-                piece_of[k] = i
+    planner = split.plan(src, 2)
+    starts = [p.bases.ordinal for p in planner.pieces()]
+    planner.close()
+    assert len(starts) >= 8
     positions = {c["id"]: k for k, c in enumerate(claims)}
     for later in expect:
-        assert piece_of[positions[later]] != piece_of[positions[later[:-1] + "A"]], "the pair must straddle pieces"
-    from scrubber import api
-
-    used = []
-    monkeypatch.setattr(api, "SplitFindings", lambda *a: used.append(a) or split.SplitFindings(*a))
+        a, b = positions[later[:-1] + "A"], positions[later]
+        assert any(a < s <= b for s in starts), "the pair must straddle pieces"
+    seeded: list[int] = []
+    real_seeds = stitch.KeyFilter.seeds
+    monkeypatch.setattr(stitch.KeyFilter, "seeds", lambda self, shared: seeded.append(len(shared)) or real_seeds(self, shared))
     one, two = tmp_path / "one", tmp_path / "two"
     # Rule control travels to the workers too: a severity changed there must be the parent's.
     rules = resolve(use_file=False, severity=["PRO-MODIFIER=warn", "NCCI-AOC=warn"])
@@ -80,7 +81,7 @@ def test_jobs_2_gives_the_cross_claim_verdicts_of_one_process(tmp_path: Path, ta
     (_l, s1, e1), = scrub_files([str(src)], str(one), Options(**base), jobs=1)
     (_l, s2, e2), = scrub_files([str(src)], str(two), Options(**base, jobs=2), jobs=1)
     assert not e1 and not e2
-    assert len(used) == 1  # the second run really went through worker processes
+    assert len(seeded) >= len(expect)  # later pieces were done again with the earlier claims they share keys with
     assert {p.name: p.read_bytes() for p in one.iterdir()} == {p.name: p.read_bytes() for p in two.iterdir()}
     report = json.loads((one / "batch.report.json").read_text())
     cross = {"PRO-DUPLICATE-CLAIM", "NCCI-PTP", "NCCI-MUE"}

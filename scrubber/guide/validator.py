@@ -94,6 +94,8 @@ class GuideRun:
         #: errors by (transaction ordinal, unit): unit is HEADER or the number of its HL or CLM
         self.by_unit: dict[tuple[int, int], list[GuideError]] = {}
         self._hl_before = hl_before or {}
+        #: byte offset of an HL -> its segment number (a piece of a transaction read on its own)
+        self.renumber: dict[int, int] = {}
         self._group: GroupRecord | None = None
         self._txn: TxnErrors | None = None
         self._delims: Delimiters | None = None
@@ -159,7 +161,7 @@ class GuideRun:
                 prev_unit = unit
                 self._number = number
                 self._book(seg, els, sid)
-                unit = self._unit
+                number, unit = self._number, self._unit
             else:
                 prev_unit = unit
             step = table.get(sid)
@@ -258,6 +260,8 @@ class GuideRun:
     def _book(self, seg: Segment, els: list[str], sid: str) -> None:
         """Units and counters: an HL or CLM starts a unit; HL and LX numbers are checked."""
         if sid == "HL":
+            if self.renumber:
+                self._number = self.renumber.get(seg.offset, self._number)
             self._unit = self._number
             self._hl(seg)
         elif sid == "CLM":

@@ -108,15 +108,11 @@ class Accepted837Writer(Writer):
         self._pat = None
         self._sub_hl = None
 
-    # -- events ---------------------------------------------------------------------------
-    def claim(self, scrubbed: ScrubbedClaim) -> None:
-        if scrubbed.rejected:
-            return
-        claim: ClaimUnit = scrubbed.claim
-        txn = claim.transaction
+    def _enter(self, txn: Transaction) -> None:
+        """The first kept claim of a transaction: its envelope and header go out."""
         group = txn.group
         ix = group.interchange
-        sep, term = ix.delimiters.element, ix.delimiters.segment
+        term = ix.delimiters.segment
         if ix is not self._ix:
             self._ix = ix
             self._groups_in_ix = 0
@@ -128,15 +124,24 @@ class Accepted837Writer(Writer):
             self._groups_in_ix += 1
             self._txns_in_gs = 0
             self._raw(group.gs, term)
+        self._close_subscriber()
+        self._st = txn
+        self._txns_in_gs += 1
+        self._segs_in_st = len(txn.header)
+        self._hl = 0
+        self._billing = None
+        for seg in txn.header:
+            self._raw(seg, term)
+
+    # -- events ---------------------------------------------------------------------------
+    def claim(self, scrubbed: ScrubbedClaim) -> None:
+        if scrubbed.rejected:
+            return
+        claim: ClaimUnit = scrubbed.claim
+        txn = claim.transaction
+        sep, term = self._term(txn)
         if txn is not self._st:
-            self._close_subscriber()
-            self._st = txn
-            self._txns_in_gs += 1
-            self._segs_in_st = len(txn.header)
-            self._hl = 0
-            self._billing = None
-            for seg in txn.header:
-                self._raw(seg, term)
+            self._enter(txn)
         billing = claim.billing
         if billing is not self._billing:
             self._close_subscriber()

@@ -68,6 +68,9 @@ class Reader:
         self._interchanges = 0
         self._groups_in_isa = 0
         self._txns_in_gs = 0
+        #: byte offset of an HL -> its number in its transaction, for a piece of a transaction read on
+        #: its own (scrubber.split): the segments after it are numbered as in the whole file
+        self.renumber: dict[int, int] = {}
 
     def _notice(self, text: str) -> None:
         if len(self.notices) < MAX_NOTICES:
@@ -117,6 +120,8 @@ class Reader:
             if claim is not None:
                 yield self._claim(claim, txn, loops)
                 claim = None
+            if sid == "HL" and self.renumber:
+                seg_no = seg.number = self.renumber.get(seg.offset, seg_no)
             unit_end = seg_no + MAX_UNIT_SEGMENTS
             if sid == "CLM":
                 claim = [seg]
