@@ -85,11 +85,14 @@ def _say(why: str) -> None:
 
 
 def _clear_inplace() -> None:
-    """Compiled files an earlier editable build left beside the sources (they would shadow them)."""
+    """Compiled files an earlier editable build left beside the sources (they would shadow them),
+    including those of modules since dropped from MODULES: any extension module with a ``.py`` of
+    the same name beside it."""
     (ROOT / "scrubber" / MANIFEST).unlink(missing_ok=True)
-    for path in MODULES:
-        for old in (ROOT / path).parent.glob(Path(path).stem + ".*" + _EXT.rsplit(".", 1)[-1]):
-            old.unlink()
+    for ext in ("*.so", "*.pyd"):
+        for old in (ROOT / "scrubber").rglob(ext):
+            if old.with_name(old.name.split(".", 1)[0] + ".py").exists():
+                old.unlink()
     for old in ROOT.glob("scrubber__mypyc.*"):
         old.unlink()
 

@@ -31,10 +31,6 @@ MODULES = (
     "scrubber/x12/reader.py",
     "scrubber/rules/shape.py",
     "scrubber/engine.py",
-    "scrubber/writers/ack277.py",
-    "scrubber/writers/accepted837.py",
-    "scrubber/writers/report_json.py",
-    "scrubber/writers/worklist.py",
 )
 #: written by the build beside the compiled modules: each source's sha256 when it was compiled
 MANIFEST = "_native_sources.json"

@@ -29,7 +29,6 @@ from typing import IO
 from scrubber.errors import InputError
 from scrubber.model import BillingProvider, ClaimUnit, Finding, Group, Interchange, Line, ScrubbedClaim, Transaction
 from scrubber.writers.base import Writer
-from scrubber.writers.buffer import Buffer
 from scrubber.x12.dates import d8
 from scrubber.x12.loop2300 import AMOUNT_DIGITS, is_amount
 from scrubber.x12.segments import Delimiters
@@ -152,6 +151,12 @@ class Values:
         return text if len(text) >= min_len else ""
 
 
+class _Buffer(list):
+    """Collects segments like a file, written out in one piece."""
+
+    write = list.append
+
+
 class _Block:
     """One 2000C (billing provider) and the 2000D claims beneath it, being collected.
 
@@ -265,7 +270,7 @@ class Ack277Writer(Writer):
         charge, amount = _charge(claim.charge)
         rejected = scrubbed.rejected
         self._hl += 1
-        fh = Buffer()
+        fh = _Buffer()
         fh.write(f"HL{sep}{self._hl}{sep}{block.hl}{sep}PT{term}")
         fh.write(self._patient(claim))
         fh.write(f"TRN{sep}2{sep}{self._clean(claim.claim_id, REF_MAX) or '0'}{term}")
@@ -288,7 +293,7 @@ class Ack277Writer(Writer):
         fh.write(self._claim_dates(claim))
         n += 1
         if rejected:
-            n += self._write_lines(fh, scrubbed)  # type: ignore[arg-type]
+            n += self._write_lines(fh, scrubbed)
         block.add("".join(fh))
         self._st_segments += n
 
