@@ -212,7 +212,7 @@ INHERITED: list[Any] = []
 def _engine(options: Any) -> Any:
     if INHERITED:
         return INHERITED[0]
-    from scrubber.api import engine_for
+    from scrubber.runparts import engine_for
 
     key = pickle.dumps((options.payers, options.rules, options.ncci, options.only_edits, options.guide))
     engine = _ENGINES.get(key)
