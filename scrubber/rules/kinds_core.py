@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from scrubber.model import ClaimUnit, Finding
 from scrubber.rules.catalog import Edit
 from scrubber.rules.kinds import Context, finding, kind, no_dates
 from scrubber.x12.dates import parse_d8
-from scrubber.x12.loop2300 import is_amount, positive_whole
-
-
-def _money(text: str) -> Decimal | None:
-    if not is_amount(text):
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
+from scrubber.x12.loop2300 import amount_value, positive_whole
 
 
 @kind("structure")
@@ -36,8 +27,8 @@ def claim_balance(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
             return
     except ArithmeticError:
         pass
-    total = _money(claim.charge)
-    charges = [_money(ln.charge) for ln in claim.lines]
+    total = amount_value(claim.charge)
+    charges = [amount_value(ln.charge) for ln in claim.lines]
     if total is None or any(c is None for c in charges):
         return  # unreadable amounts are X12-STRUCTURE's to report
     lines_sum = sum(charges, Decimal(0))
@@ -131,7 +122,7 @@ def service_units(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
     for ln in claim.lines:
         if ln.sv1 is None or positive_whole(ln.units):
             continue
-        units = _money(ln.units)
+        units = amount_value(ln.units)
         if units is None:
             what = "no units (SV104 is empty)" if not ln.units else f"units {ln.units!r}, which is not a number"
         elif units <= 0:

@@ -7,6 +7,7 @@ Only what edits and writers use is lifted out of the segments; everything else s
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 
 from scrubber.model import BillingProvider, ClaimUnit, Diagnosis, Line, Patient, Subscriber, Transaction
 from scrubber.x12.dates import parse_dtp
@@ -34,6 +35,16 @@ def is_amount(text: str) -> bool:
     if body.count(".") > 1 or body in ("", ".") or "-" in body:
         return False
     return len(body) <= AMOUNT_DIGITS or (len(body) == AMOUNT_DIGITS + 1 and "." in body)
+
+
+def amount_value(text: str) -> Decimal | None:
+    """An X12 R element as a number; None when it is not one (the edits that read it say why)."""
+    if not is_amount(text):
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
 
 
 def positive_whole(text: str) -> bool:
