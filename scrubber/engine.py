@@ -40,6 +40,8 @@ ALWAYS = frozenset({STRUCTURE, GUIDE})
 MEMO_SIZE = 1 << 12
 #: per step with ``reads``: its verdicts remembered by the facets it reads
 STEP_MEMO_SIZE = 1 << 10
+#: per facet: values numbered for the steps' memories (see ``_facet_ids``)
+FACET_IDS_SIZE = 1 << 14
 
 Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
 
@@ -65,6 +67,9 @@ class Plan:
     #: the shape), and its verdicts by them (True: found something); None for the others
     facets: list[Any] = field(default_factory=list)
     step_memo: list[dict[Any, bool]] = field(default_factory=list)
+    #: per facet of the shape: its values seen, each with a number (``_facet_ids``)
+    facet_ids: list[dict[Any, int]] = field(default_factory=lambda: [{} for _ in FACETS])
+    last_id: int = 0
 
 
 class Engine:
@@ -206,14 +211,15 @@ class Engine:
         facets they read); returns the steps a claim of its shape needs."""
         ctx = self.context
         codes = {ln.code for ln in claim.lines}
+        ids = _facet_ids(plan, key) if key is not None else None
         needed = []
         for i, step in enumerate(plan.claim):
             edit, params, check, trigger = step
             if trigger is not None and trigger.isdisjoint(codes):
                 continue
-            facets = plan.facets[i] if key is not None else None
+            facets = plan.facets[i] if ids is not None else None
             if facets is not None:
-                seen = facets(key)
+                seen = facets(ids)
                 memo = plan.step_memo[i]
                 if memo.get(seen) is False:
                     continue
@@ -282,6 +288,25 @@ class Engine:
         run-level kinds tallied over the file instead of repeating it on every claim."""
         ncci_on = any(step[0].pack == "ncci" for step in (*self._default.claim, *self._default.run))
         return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
+
+
+def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:
+    """The shape as one number per facet: the steps' memories are then keyed by a few ints, which
+    hash at once, where the facets' nested tuples would be hashed again for every step.
+
+    Equal values get the same number while their table holds them; a full table starts again and
+    its values get new numbers, never an old one, so a step's memory cannot mistake one for another.
+    """
+    out = []
+    for table, value in zip(plan.facet_ids, shape, strict=True):
+        n = table.get(value)
+        if n is None:
+            if len(table) >= FACET_IDS_SIZE:
+                table.clear()
+            plan.last_id += 1
+            n = table[value] = plan.last_id
+        out.append(n)
+    return tuple(out)
 
 
 def _facets(kind_name: str) -> Any:
