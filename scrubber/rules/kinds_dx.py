@@ -89,7 +89,8 @@ def icd10_table_horizon(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ct
     diagnosis); a warning on every claim of a file would only teach billers to skip warnings.
     """
     end = icd10cm.table().end
-    days = [d for ln in claim.lines if (d := claim.line_dos(ln)) is not None and d >= end]
+    cdos = claim.dos  # claim.line_dos, inline: this runs for every claim
+    days = [d for ln in claim.lines if (d := cdos if ln.dtp is None else ln.dos) is not None and d >= end]
     if days and any(dx.qualifier in ICD10_QUALIFIERS for dx in claim.diagnoses):
         last = icd10cm.table().last_day
         ctx.extra["run"].tally(edit.message("beyond", last=last.isoformat(), fy=icd10cm.fiscal_year(last)), min(days))
