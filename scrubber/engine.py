@@ -70,6 +70,8 @@ class Plan:
     #: per facet of the shape: its values seen, each with a number (``_facet_ids``)
     facet_ids: list[dict[Any, int]] = field(default_factory=lambda: [{} for _ in FACETS])
     last_id: int = 0
+    #: a claim's set of codes -> the ``claim`` steps (with their index) those codes trigger
+    triggered: dict[frozenset[str], tuple[tuple[int, Step], ...]] = field(default_factory=dict)
 
 
 class Engine:
@@ -210,13 +212,10 @@ class Engine:
         """Every step of the plan the claim's codes trigger (but those known to find nothing by the
         facets they read); returns the steps a claim of its shape needs."""
         ctx = self.context
-        codes = {ln.code for ln in claim.lines}
         ids = _facet_ids(plan, key) if key is not None else None
         needed = []
-        for i, step in enumerate(plan.claim):
-            edit, params, check, trigger = step
-            if trigger is not None and trigger.isdisjoint(codes):
-                continue
+        for i, step in _triggered(plan, claim):
+            edit, params, check, _t = step
             facets = plan.facets[i] if ids is not None else None
             if facets is not None:
                 seen = facets(ids)
@@ -288,6 +287,18 @@ class Engine:
         run-level kinds tallied over the file instead of repeating it on every claim."""
         ncci_on = any(step[0].pack == "ncci" for step in (*self._default.claim, *self._default.run))
         return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
+
+
+def _triggered(plan: Plan, claim: ClaimUnit) -> tuple[tuple[int, Step], ...]:
+    """The plan's ``claim`` steps the claim's codes trigger, worked out once per set of codes."""
+    codes = frozenset([ln.code for ln in claim.lines])
+    steps = plan.triggered.get(codes)
+    if steps is None:
+        if len(plan.triggered) >= MEMO_SIZE:
+            plan.triggered.clear()
+        steps = plan.triggered[codes] = tuple(
+            (i, step) for i, step in enumerate(plan.claim) if step[3] is None or not step[3].isdisjoint(codes))
+    return steps
 
 
 def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:
