@@ -118,7 +118,7 @@ def pack_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
 def segment_text(claim: ClaimUnit, seg: Segment | None) -> str | None:
     if seg is None:
         return None
-    d = claim.delimiters
+    d = claim.transaction.group.interchange.delimiters  # claim.delimiters, without the property call
     return d.element.join(seg.els) + d.segment
 
 
@@ -153,18 +153,20 @@ def finding(
     confidence = confidence or edit.confidence
     if severity == "reject" and confidence != "certain":
         severity = "warn"
+    rejects = severity == "reject"
+    # Positional, in Finding's field order: a finding per fault, and keywords cost on every one.
     return Finding(
-        edit=edit.id,
-        severity=severity,
-        message=message,
-        line=line.number if line is not None else None,
-        code=code if code is not None else (line.code if line is not None else None),
-        suggestion=suggestion or edit.fix,
-        category=(category or edit.category) if severity == "reject" else None,
-        status_code=edit.status_code if severity == "reject" else None,
-        segment=segment_text(claim, seg),
-        segment_number=seg.number if seg is not None else None,
-        source=source or edit.source_text(),
-        line_index=line.index if line is not None else None,
-        confidence=confidence,
+        edit.id,
+        severity,
+        message,
+        line.number if line is not None else None,
+        code if code is not None else (line.code if line is not None else None),
+        suggestion or edit.fix,
+        (category or edit.category) if rejects else None,
+        edit.status_code if rejects else None,
+        segment_text(claim, seg),
+        seg.number if seg is not None else None,
+        source or edit.source_text(),
+        line.index if line is not None else None,
+        confidence,
     )

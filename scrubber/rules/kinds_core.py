@@ -22,8 +22,11 @@ def structure(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Itera
 
 @kind("claim_balance")
 def claim_balance(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    lines = claim.lines
+    if len(lines) == 1 and lines[0].charge == claim.charge:
+        return  # one line charging what the claim does: equal, or unreadable alike (X12-STRUCTURE's)
     try:  # the common case first: the amounts read and add up exactly
-        if Decimal(claim.charge) == sum([Decimal(ln.charge) for ln in claim.lines], Decimal(0)):
+        if Decimal(claim.charge) == sum([Decimal(ln.charge) for ln in lines], Decimal(0)):
             return
     except ArithmeticError:
         pass

@@ -97,8 +97,10 @@ def claim_shape(claim: ClaimUnit, bounds: Sequence[dt.date], exact: frozenset[st
     rank = {day: i for i, day in enumerate(order)}
     sub = claim.subscriber
     # One pass over the lines, a row per line, turned into a column per facet by zip.
+    # (_units inline: this is the per-line loop of every claim)
     rows = [((ln.qualifier, ln.code, rank.get(day, -1), ln.dtp is not None), ln.modifiers, ln.pointers,
-             _units(ln, exact), None if ln.lin is None else _drug(ln), ln.place, ln.prior_auth != "")
+             WHOLE if ln.code not in exact and positive_whole(ln.units) else ln.units,
+             None if ln.lin is None else _drug(ln), ln.place, ln.prior_auth != "")
             for ln, day in zip(lines, line_days, strict=True)]
     per_line = zip(*rows, strict=True) if rows else _NO_LINES
     codes, mods, pointers, units, drug, places, auth = per_line
