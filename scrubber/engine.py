@@ -72,6 +72,7 @@ class Plan:
     last_id: int = 0
     #: a claim's set of codes -> the ``claim`` steps (with their index) those codes trigger
     triggered: dict[frozenset[str], tuple[tuple[int, Step], ...]] = field(default_factory=dict)
+    run_triggered: dict[frozenset[str], tuple[tuple[int, Step], ...]] = field(default_factory=dict)
 
 
 class Engine:
@@ -270,10 +271,7 @@ class Engine:
         try:
             keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
             ctx.extra["run"] = run
-            codes = {ln.code for ln in claim.lines}
-            for edit, params, check, trigger in plan.run:
-                if trigger is not None and trigger.isdisjoint(codes):
-                    continue
+            for _i, (edit, params, check, _t) in _triggered(plan, claim, run_level=True):
                 out.extend(check(claim, edit, params, ctx))
         except Exception as exc:
             return self._held(claim, edit, exc)
@@ -289,15 +287,17 @@ class Engine:
         return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
 
 
-def _triggered(plan: Plan, claim: ClaimUnit) -> tuple[tuple[int, Step], ...]:
-    """The plan's ``claim`` steps the claim's codes trigger, worked out once per set of codes."""
+def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> tuple[tuple[int, Step], ...]:
+    """The plan's ``claim`` (or ``run``) steps the claim's codes trigger, with their index, worked
+    out once per set of codes."""
     codes = frozenset([ln.code for ln in claim.lines])
-    steps = plan.triggered.get(codes)
+    memo = plan.run_triggered if run_level else plan.triggered
+    steps = memo.get(codes)
     if steps is None:
-        if len(plan.triggered) >= MEMO_SIZE:
-            plan.triggered.clear()
-        steps = plan.triggered[codes] = tuple(
-            (i, step) for i, step in enumerate(plan.claim) if step[3] is None or not step[3].isdisjoint(codes))
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        steps = memo[codes] = tuple((i, step) for i, step in enumerate(plan.run if run_level else plan.claim)
+                                    if step[3] is None or not step[3].isdisjoint(codes))
     return steps
 
 
