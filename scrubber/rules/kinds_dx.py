@@ -17,7 +17,7 @@ from typing import Any
 from scrubber.codesets import icd9cm, icd10cm
 from scrubber.model import ClaimUnit, Diagnosis, Finding
 from scrubber.rules.catalog import Edit, Source
-from scrubber.rules.kinds import Context, finding, kind, pack_dates, run_kind
+from scrubber.rules.kinds import Context, finding, kind, pack_dates, run_kind, worded
 from scrubber.text import icd_display
 
 ICD10_QUALIFIERS = frozenset({"ABK", "ABF"})
@@ -127,11 +127,21 @@ def _icd10_facts(code: str, day: dt.date) -> tuple[icd10cm.Verdict, str, str]:
 
 def _icd10_finding(claim: ClaimUnit, edit: Edit, dx: Diagnosis, code: str, judged: dt.date, day: dt.date,
                    late: bool) -> Finding:
+    message, suggestion, source, confidence, shown = worded(
+        edit, ("icd10", code, judged, day, late, dx.position),
+        lambda: _icd10_texts(edit, dx.position, code, judged, day, late))
+    return finding(claim, edit, message, segment=dx.segment, code=shown, suggestion=suggestion, source=source,
+                   confidence=confidence)
+
+
+def _icd10_texts(edit: Edit, position: int, code: str, judged: dt.date, day: dt.date,
+                 late: bool) -> tuple[str, str, str, str, str]:
+    """(message, suggestion, source, confidence, code as shown) of a code not billable on ``day``."""
     table = icd10cm.table()
     verdict, children, nearest = _icd10_facts(code, judged)
     shown = icd_display(verdict.code)
     values: dict[str, Any] = {
-        "position": dx.position, "dx": shown, "dos": day.isoformat(),
+        "position": position, "dx": shown, "dos": day.isoformat(),
         "since": verdict.since.isoformat() if verdict.since else "",
         "children": children, "nearest": nearest,
     }
@@ -143,11 +153,8 @@ def _icd10_finding(claim: ClaimUnit, edit: Edit, dx: Diagnosis, code: str, judge
     if late:
         message += " " + edit.message("late", last=table.last_day.isoformat(), fy=icd10cm.fiscal_year(table.last_day))
         confidence = "likely"
-    return finding(
-        claim, edit, message, segment=dx.segment, code=shown,
-        suggestion=edit.message(f"{verdict.state}_fix", **values),
-        source=_icd10_source(edit, verdict), confidence=confidence,
-    )
+    return (message, edit.message(f"{verdict.state}_fix", **values), _icd10_source(edit, verdict), confidence,
+            shown)
 
 
 def _icd10_source(edit: Edit, verdict: icd10cm.Verdict) -> str:
