@@ -71,8 +71,8 @@ class Plan:
     facet_ids: list[dict[Any, int]] = field(default_factory=lambda: [{} for _ in FACETS])
     last_id: int = 0
     #: a claim's set of codes -> the ``claim`` steps (with their index) those codes trigger
-    triggered: dict[frozenset[str], tuple[tuple[int, Step], ...]] = field(default_factory=dict)
-    run_triggered: dict[frozenset[str], tuple[tuple[int, Step], ...]] = field(default_factory=dict)
+    triggered: dict[frozenset[str], tuple[Entry, ...]] = field(default_factory=dict)
+    run_triggered: dict[frozenset[str], tuple[Entry, ...]] = field(default_factory=dict)
 
 
 class Engine:
@@ -215,12 +215,12 @@ class Engine:
         ctx = self.context
         ids = _facet_ids(plan, key) if key is not None else None
         needed = []
-        for i, step in _triggered(plan, claim):
+        for step, facets, memo, shaped in _triggered(plan, claim):
             edit, params, check, _t = step
-            facets = plan.facets[i] if ids is not None else None
-            if facets is not None:
+            if ids is None:
+                facets = None
+            elif facets is not None:
                 seen = facets(ids)
-                memo = plan.step_memo[i]
                 if memo.get(seen) is False:
                     continue
             before = len(out)
@@ -233,7 +233,7 @@ class Engine:
                 if len(memo) >= STEP_MEMO_SIZE:
                     memo.clear()
                 memo[seen] = found
-            if found or not plan.shaped[i]:
+            if found or not shaped:
                 needed.append(step)
         return tuple(needed)
 
@@ -271,7 +271,7 @@ class Engine:
         try:
             keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
             ctx.extra["run"] = run
-            for _i, (edit, params, check, _t) in _triggered(plan, claim, run_level=True):
+            for (edit, params, check, _t), _f, _m, _s in _triggered(plan, claim, run_level=True):
                 out.extend(check(claim, edit, params, ctx))
         except Exception as exc:
             return self._held(claim, edit, exc)
@@ -287,18 +287,24 @@ class Engine:
         return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
 
 
-def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> tuple[tuple[int, Step], ...]:
-    """The plan's ``claim`` (or ``run``) steps the claim's codes trigger, with their index, worked
-    out once per set of codes."""
+#: a step as ``_check_all`` takes it: with its facets' getter, its memory and whether it is shaped
+Entry = tuple[Step, Any, "dict[Any, bool] | None", bool]
+
+
+def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> tuple[Entry, ...]:
+    """The plan's ``claim`` (or ``run``) steps the claim's codes trigger, worked out once per set of codes."""
     codes = frozenset([ln.code for ln in claim.lines])
     memo = plan.run_triggered if run_level else plan.triggered
-    steps = memo.get(codes)
-    if steps is None:
+    entries = memo.get(codes)
+    if entries is None:
         if len(memo) >= MEMO_SIZE:
             memo.clear()
-        steps = memo[codes] = tuple((i, step) for i, step in enumerate(plan.run if run_level else plan.claim)
-                                    if step[3] is None or not step[3].isdisjoint(codes))
-    return steps
+        if run_level:
+            steps = [(step, None, None, False) for step in plan.run]
+        else:
+            steps = list(zip(plan.claim, plan.facets, plan.step_memo, plan.shaped, strict=True))
+        entries = memo[codes] = tuple(e for e in steps if e[0][3] is None or not e[0][3].isdisjoint(codes))
+    return entries
 
 
 def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:
