@@ -70,7 +70,7 @@ class Plan:
     #: per facet of the shape: its values seen, each with a number (``_facet_ids``)
     facet_ids: list[dict[Any, int]] = field(default_factory=lambda: [{} for _ in FACETS])
     last_id: int = 0
-    #: a claim's set of codes -> the ``claim`` steps (with their index) those codes trigger
+    #: a claim's set of codes -> the ``claim`` (and ``run``) steps those codes trigger (``_triggered``)
     triggered: dict[frozenset[str], tuple[Entry, ...]] = field(default_factory=dict)
     run_triggered: dict[frozenset[str], tuple[Entry, ...]] = field(default_factory=dict)
 
