@@ -16,7 +16,7 @@ from typing import Any
 
 from scrubber.codesets import icd9cm, icd10cm
 from scrubber.model import ClaimUnit, Diagnosis, Finding
-from scrubber.rules.catalog import Edit, Source
+from scrubber.rules.catalog import Edit, Row, Source
 from scrubber.rules.kinds import Context, finding, kind, pack_dates, run_kind, worded
 from scrubber.text import icd_display
 
@@ -35,9 +35,9 @@ def _dates_for(claim: ClaimUnit, dx: Diagnosis) -> list[dt.date]:
 @kind("icd_version", bounds=pack_dates, reads="dx")
 def icd_version(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Each diagnosis qualifier belongs to a code set valid only within dates (code_sets.csv)."""
-    rows = ctx.catalog.table(edit.pack, params.get("table", "code_sets"))
-    by_qualifier = {q: r for r in rows for q in r["qualifiers"].split()}
-    lines = [(ln, claim.line_dos(ln)) for ln in claim.lines]
+    rows, by_qualifier = _code_sets(ctx, edit, params.get("table", "code_sets"))
+    cdos = claim.dos
+    lines = [(ln, cdos if ln.dtp is None else ln.dos) for ln in claim.lines]
     for dx in claim.diagnoses:
         row = by_qualifier.get(dx.qualifier)
         if row is None:
@@ -57,6 +57,16 @@ def icd_version(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Conte
             segment=dx.segment, code=dx.code,
             suggestion=edit.message("fix", expected=expected, qualifiers=qualifiers), row=row,
         )
+
+
+def _code_sets(ctx: Context, edit: Edit, table: str) -> tuple[list[Row], dict[str, Row]]:
+    """The code-set rows, and the row of each qualifier, read once per run."""
+
+    def make() -> tuple[list[Row], dict[str, Row]]:
+        rows = ctx.catalog.table(edit.pack, table)
+        return rows, {q: r for r in rows for q in r["qualifiers"].split()}
+
+    return ctx.memo(("code-sets", edit.pack, table), make)
 
 
 def _icd_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date]:
