@@ -48,7 +48,20 @@ def _bare(raw: str) -> str:
 
 def _segments(segments: list[Segment], term: str) -> str:
     """Segments as written (indentation dropped), each with its terminator."""
-    return term.join([_bare(seg.raw) for seg in segments]) + term
+    text = term.join([seg.raw for seg in segments]) + term
+    if _indented(text, term):
+        return term.join([_bare(seg.raw) for seg in segments]) + term
+    return text
+
+
+def _indented(text: str, term: str) -> bool:
+    """Whether a segment in ``text`` (segments joined by ``term``) may start with a space or a tab
+    (``_bare`` has something to drop): the first such character of a segment's lead follows the
+    terminator or a line break. Tabs are rare anywhere, spaces often absent from a claim: one-character
+    searches (the fast ones) settle most claims."""
+    if "\t" in text or text[:1] == " ":
+        return True
+    return " " in text and (term + " " in text or "\n " in text or "\r " in text)
 
 
 class Accepted837Writer(Writer):
@@ -151,8 +164,8 @@ class Accepted837Writer(Writer):
                 self._hl_billing = str(self._hl)
                 segs = billing.segments
                 self.out.write(self._hl_segment(segs[0], sep, term, self._hl_billing, "", "1"))
-                for seg in segs[1:]:
-                    self._raw(seg, term)
+                if len(segs) > 1:
+                    self.out.write(_segments(segs[1:], term))
                 self._segs_in_st += len(segs)
         sub = claim.subscriber
         if sub is not self._sub:
@@ -165,8 +178,8 @@ class Accepted837Writer(Writer):
                 segs = sub.segments
                 self._sub_hl = (segs[0], sep, term, self._hl_sub, self._hl_billing if billing else "")
                 self._sub_buf.append("")  # the HL, written when the loop closes
-                for seg in segs[1:]:
-                    self._raw(seg, term, self._sub_buf)
+                if len(segs) > 1:
+                    self._sub_buf.append(_segments(segs[1:], term))
                 self._segs_in_st += len(segs)
         pat = claim.patient
         if pat is not self._pat:
@@ -178,8 +191,8 @@ class Accepted837Writer(Writer):
                 self._sub_buf.append(
                     self._hl_segment(segs[0], sep, term, str(self._hl), self._hl_sub if sub else "", "0")
                 )
-                for seg in segs[1:]:
-                    self._raw(seg, term, self._sub_buf)
+                if len(segs) > 1:
+                    self._sub_buf.append(_segments(segs[1:], term))
                 self._segs_in_st += len(segs)
         text = _segments(claim.segments, term)  # a claim is never the first segment of the file
         if self._sub is not None:

@@ -60,12 +60,24 @@ def _money(text: str) -> Decimal:
     return Decimal(text) if is_amount(text) else Decimal(0)
 
 
-def _charge(text: str) -> tuple[Decimal, str]:
-    """A charge as a number and as the 277CA writes it (X12 R).
+#: charges seen (CLM02 text -> ``_charge``): charges repeat from claim to claim (bounded: cleared when full)
+_CHARGES: dict[str, tuple[Decimal, str]] = {}
+_CHARGES_MAX = 4096
 
-    Charges are nearly always plain ("135.00"): their R form comes from the text, with no Decimal
-    arithmetic (``_amount`` gives the same for them).
-    """
+
+def _charge(text: str) -> tuple[Decimal, str]:
+    """A charge as a number and as the 277CA writes it (X12 R)."""
+    known = _CHARGES.get(text)
+    if known is None:
+        if len(_CHARGES) >= _CHARGES_MAX:
+            _CHARGES.clear()
+        known = _CHARGES[text] = _read_charge(text)
+    return known
+
+
+def _read_charge(text: str) -> tuple[Decimal, str]:
+    """Charges are nearly always plain ("135.00"): their R form comes from the text, with no Decimal
+    arithmetic (``_amount`` gives the same for them)."""
     plain = _PLAIN_AMOUNT.fullmatch(text)
     if plain is None:
         value = _money(text)
@@ -140,6 +152,10 @@ class Values:
         self._delims = delims
 
     def __call__(self, value: str, max_len: int, min_len: int = 1) -> str:
+        # Letters and digits only (most ids and names): nothing to change, whatever the delimiters
+        # (never a letter or a digit here).
+        if value.isalnum() and value.isascii() and len(value) <= max_len:
+            return value if len(value) >= min_len else ""
         if len(value) <= max_len and self._bad.search(value) is None and value[:1] != " " and value[-1:] != " ":
             return value if len(value) >= min_len else ""
         text = value[: 4 * max_len + 64]  # a megabyte of name needs no more than its start looked at
@@ -266,36 +282,37 @@ class Ack277Writer(Writer):
     def _write_claim(self, scrubbed: ScrubbedClaim, block: _Block) -> None:
         """2000D with its 2100D, 2200D and the 2220D of each line at fault: one string per claim."""
         claim = scrubbed.claim
-        sep, comp, term, _rep = self._cur
+        sep, _comp, term, _rep = self._cur
         charge, amount = _charge(claim.charge)
-        rejected = scrubbed.rejected
-        self._hl += 1
-        fh = _Buffer()
-        fh.write(f"HL{sep}{self._hl}{sep}{block.hl}{sep}PT{term}")
-        fh.write(self._patient(claim))
-        fh.write(f"TRN{sep}2{sep}{self._clean(claim.claim_id, REF_MAX) or '0'}{term}")
+        rejected = scrubbed.findings and scrubbed.rejected  # most claims have no finding
         if rejected:
-            codes = _distinct_codes(f for f in scrubbed.findings if f.rejects)
-            extra = [comp.join(c) for c in codes[1:3]]
-            tail = sep * 6 + sep.join(extra) if extra else ""
-            fh.write(f"STC{sep}{comp.join(codes[0])}{sep}{self.date}{sep}U{sep}{amount}{tail}{term}")
+            stc = self._rejected_status(scrubbed, amount)
             block.rejected += 1
             block.amount_rej += charge
         else:
-            fh.write(f"STC{sep}{self._accepted}{sep}{self.date}{sep}WQ{sep}{amount}{term}")
+            stc = f"STC{sep}{self._accepted}{sep}{self.date}{sep}WQ{sep}{amount}{term}"
             block.accepted += 1
             block.amount_ok += charge
-        n = 4
         trace = self._clean(claim.clearinghouse_trace, REF_MAX) if claim.clearinghouse_trace else ""
-        if trace:
-            fh.write(f"REF{sep}D9{sep}{trace}{term}")
-            n += 1
-        fh.write(self._claim_dates(claim))
-        n += 1
+        self._hl += 1
+        text = (f"HL{sep}{self._hl}{sep}{block.hl}{sep}PT{term}{self._patient(claim)}"
+                f"TRN{sep}2{sep}{self._clean(claim.claim_id, REF_MAX) or '0'}{term}{stc}"
+                f"{f'REF{sep}D9{sep}{trace}{term}' if trace else ''}{self._claim_dates(claim)}")
+        n = 6 if trace else 5  # HL, NM1, TRN, STC, (REF), DTP
         if rejected:
+            fh = _Buffer()
             n += self._write_lines(fh, scrubbed)
-        block.add("".join(fh))
+            text += "".join(fh)
+        block.add(text)
         self._st_segments += n
+
+    def _rejected_status(self, scrubbed: ScrubbedClaim, amount: str) -> str:
+        """2200D STC of a rejected claim: up to three distinct category and status codes."""
+        sep, comp, term, _rep = self._cur
+        codes = _distinct_codes(f for f in scrubbed.findings if f.rejects)
+        extra = [comp.join(c) for c in codes[1:3]]
+        tail = sep * 6 + sep.join(extra) if extra else ""
+        return f"STC{sep}{comp.join(codes[0])}{sep}{self.date}{sep}U{sep}{amount}{tail}{term}"
 
     def _patient(self, claim: ClaimUnit) -> str:
         """2100D: the patient's name and the subscriber's member id (NM108/NM109 are required:
