@@ -97,22 +97,22 @@ def _run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: E
     guide = attach_guide(reader, engine) if validator == "builtin" else None
     run_index = engine.new_run()  # cross-claim edits: one index per input file, claims in input order
     take = [w.claim for w in writers]
+    check, check_run = engine.check, engine.check_run
+    claims = rejected = 0  # counted here, into the summary at the end
     for ev in reader.events():
         if ev.__class__ is ClaimUnit:
-            findings = engine.check(ev)
-            across = engine.check_run(ev, run_index, findings)
+            findings = check(ev)
+            across = check_run(ev, run_index, findings)
             if across:
                 findings = findings + across
             scrubbed = ScrubbedClaim(ev, findings)
-            summary.claims += 1
-            if progress is not None and summary.claims % 1000 == 0:
-                progress(ev.segments[-1].offset if ev.segments else 0, summary.claims, "scrub")
+            claims += 1
+            if progress is not None and claims % 1000 == 0:
+                progress(ev.segments[-1].offset if ev.segments else 0, claims, "scrub")
             if findings:
                 summary.count(scrubbed)
-            if findings and scrubbed.rejected:
-                summary.rejected += 1
-            else:
-                summary.accepted += 1
+                if scrubbed.rejected:
+                    rejected += 1
             for claim in take:
                 claim(scrubbed)
         elif isinstance(ev, TransactionEnd):
@@ -124,6 +124,7 @@ def _run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: E
         elif isinstance(ev, InterchangeEnd):
             for w in writers:
                 w.end_interchange(ev.interchange)
+    summary.claims, summary.rejected, summary.accepted = claims, rejected, claims - rejected
     summary.transactions = reader.transactions
     summary.notices = [*(notices or []), *engine.notices(run_index), *reader.notices]
     if guide is not None:

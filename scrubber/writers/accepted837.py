@@ -33,6 +33,11 @@ def _lead(raw: str) -> str:
     Blank space between segments is not part of either: indentation is dropped (pyx12 and
     payers' front ends refuse a segment that starts with a space), a line break is kept.
     """
+    first = raw[:1]
+    if first == "\n" and raw[1:2] not in _WS:  # the usual "~\n" layout
+        return "\n"
+    if first not in _WS:
+        return ""
     return raw[: len(raw) - len(raw.lstrip(_WS))].translate(_NOT_LINE_BREAK)
 
 

@@ -112,12 +112,12 @@ def finding_json(f: Finding) -> str:
     code, segment = f.code, f.segment
     category = f.category if rejects else None
     status = f.status_code if rejects else None
+    # Codes, messages and segments vary too much to be worth remembering.
     return (f'{{"edit":{_JSON[f.edit]},"severity":{_JSON[f.severity]},"line":{_value(f.line)},'
-            f'"code":{_JSON[code] if code.__class__ is str else _value(code)},'
-            f'"message":{_HUMAN_JSON[f.message]},"suggestion":{_HUMAN_JSON[f.suggestion]},'
+            f'"code":{_value(code)},"message":{_text(human(f.message))},"suggestion":{_HUMAN_JSON[f.suggestion]},'
             f'"category":{_JSON[category] if category.__class__ is str else _value(category)},'
             f'"status_code":{_JSON[status] if status.__class__ is str else _value(status)},'
-            f'"segment":{_HUMAN_JSON[segment] if segment else _value(segment)},'
+            f'"segment":{_value(human(segment) if segment else segment)},'
             f'"segment_number":{_value(f.segment_number)},"source":{_JSON[f.source]},'
             f'"confidence":{_JSON[f.confidence]}}}')
 

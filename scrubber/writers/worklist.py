@@ -54,10 +54,9 @@ def _number(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-#: cells of values that repeat from finding to finding (edit ids, codes, sources, suggestions, most
-#: messages), quoted as ``row`` quotes them
+#: cells of values that repeat from finding to finding (edit ids, sources, suggestions), quoted as
+#: ``row`` quotes them (codes and messages vary too much to be worth remembering)
 _PLAIN_CELL = Memo(lambda value: cell(defused(value)))
-_CODE_CELL = Memo(lambda value: cell(defused(for_markup(value))))
 _TEXT_CELL = Memo(lambda value: cell(defused(for_billers(for_markup(value)))))
 _SOURCE_CELL = Memo(lambda value: cell(defused(for_billers(value))))
 
@@ -75,7 +74,8 @@ class WorklistWriter(Writer):
         # (never a formula), every text cell is defused.
         who = f"{cell(defused(for_markup(c.claim_id)))},{cell(defused(for_markup(c.payer_id)))},"
         self.out.write("".join([
-            f"{who}{_number(f.line)},{_CODE_CELL[f.code or '']},{_PLAIN_CELL[f.edit]},{_PLAIN_CELL[f.severity]},"
-            f"{_PLAIN_CELL[f.confidence]},{_TEXT_CELL[f.message]},{_TEXT_CELL[f.suggestion]},"
+            f"{who}{_number(f.line)},{cell(defused(for_markup(f.code or '')))},{_PLAIN_CELL[f.edit]},"
+            f"{_PLAIN_CELL[f.severity]},{_PLAIN_CELL[f.confidence]},"
+            f"{cell(defused(for_billers(for_markup(f.message))))},{_TEXT_CELL[f.suggestion]},"
             f"{_SOURCE_CELL[f.source]},{_number(f.segment_number)}\r\n"
             for f in scrubbed.findings]))
