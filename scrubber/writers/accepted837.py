@@ -89,6 +89,7 @@ class Accepted837Writer(Writer):
         self._sub_has_child = False
         self._first = True
         self._tail = ""
+        self._delims = ("", "")  # element separator and terminator of the transaction being written
 
     # -- output helpers -------------------------------------------------------------------
     def _term(self, claim_or_txn: Transaction) -> tuple[str, str]:
@@ -157,9 +158,10 @@ class Accepted837Writer(Writer):
             return
         claim: ClaimUnit = scrubbed.claim
         txn = claim.transaction
-        sep, term = self._term(txn)
         if txn is not self._st:
             self._enter(txn)
+            self._delims = self._term(txn)
+        sep, term = self._delims
         billing = claim.billing
         if billing is not self._billing:
             self._close_subscriber()

@@ -29,6 +29,7 @@ from typing import IO
 from scrubber.errors import InputError
 from scrubber.model import BillingProvider, ClaimUnit, Finding, Group, Interchange, Line, ScrubbedClaim, Transaction
 from scrubber.writers.base import Writer
+from scrubber.writers.memo import Memo
 from scrubber.x12.dates import d8
 from scrubber.x12.loop2300 import AMOUNT_DIGITS, is_amount
 from scrubber.x12.segments import Delimiters
@@ -272,6 +273,11 @@ class Ack277Writer(Writer):
         self._st = txn
         self._cur, self._clean = self._for(txn.group.interchange)
         self._accepted = self._cur[1].join(ACCEPTED_STATUS)
+        sep, _comp, term, _rep = self._cur
+        # An accepted claim's STC and a one-day DTP depend only on the charge and the day: each is
+        # written once per transaction.
+        self._accepted_stc = Memo(self._accepted_status)
+        self._one_day = Memo(lambda day: f"DTP{sep}472{sep}D8{sep}{_d8(day)}{term}")
         self._body = tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="latin-1", newline="")
         self._block = None
         self._hl = 2
@@ -283,14 +289,14 @@ class Ack277Writer(Writer):
         """2000D with its 2100D, 2200D and the 2220D of each line at fault: one string per claim."""
         claim = scrubbed.claim
         sep, _comp, term, _rep = self._cur
-        charge, amount = _charge(claim.charge)
         rejected = scrubbed.findings and scrubbed.rejected  # most claims have no finding
         if rejected:
+            charge, amount = _charge(claim.charge)
             stc = self._rejected_status(scrubbed, amount)
             block.rejected += 1
             block.amount_rej += charge
         else:
-            stc = f"STC{sep}{self._accepted}{sep}{self.date}{sep}WQ{sep}{amount}{term}"
+            charge, stc = self._accepted_stc[claim.charge]
             block.accepted += 1
             block.amount_ok += charge
         trace = self._clean(claim.clearinghouse_trace, REF_MAX) if claim.clearinghouse_trace else ""
@@ -305,6 +311,12 @@ class Ack277Writer(Writer):
             text += "".join(fh)
         block.add(text)
         self._st_segments += n
+
+    def _accepted_status(self, charge_text: str) -> tuple[Decimal, str]:
+        """The charge of an accepted claim and its 2200D STC."""
+        sep, _comp, term, _rep = self._cur
+        charge, amount = _charge(charge_text)
+        return charge, f"STC{sep}{self._accepted}{sep}{self.date}{sep}WQ{sep}{amount}{term}"
 
     def _rejected_status(self, scrubbed: ScrubbedClaim, amount: str) -> str:
         """2200D STC of a rejected claim: up to three distinct category and status codes."""
@@ -345,7 +357,7 @@ class Ack277Writer(Writer):
         if not dates:
             dates = [claim.transaction.group.date or self.now.date()]
         if dates[0] == dates[-1]:
-            return f"DTP{sep}472{sep}D8{sep}{_d8(dates[0])}{term}"
+            return self._one_day[dates[0]]
         return f"DTP{sep}472{sep}RD8{sep}{_d8(dates[0])}-{_d8(dates[-1])}{term}"
 
     def _write_lines(self, fh: IO[str], scrubbed: ScrubbedClaim) -> int:
