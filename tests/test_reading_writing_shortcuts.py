@@ -84,6 +84,7 @@ def test_a_run_puts_the_garbage_collector_back_as_it_found_it() -> None:
     from scrubber.synth import file_837
 
     before = gc.get_threshold()
+    frozen_before = gc.get_freeze_count()  # a split run earlier in this process may have frozen some
     seen: list[tuple[int, ...]] = []
     real = api._run
 
@@ -101,4 +102,4 @@ def test_a_run_puts_the_garbage_collector_back_as_it_found_it() -> None:
     assert result.summary.claims == 1
     assert seen and seen[0][0] >= api.RUN_GC_THRESHOLD
     assert gc.get_threshold() == before
-    assert gc.get_freeze_count() == 0
+    assert (gc.get_freeze_count() == 0) == (frozen_before == 0)  # thawed only if nothing was frozen before

@@ -376,31 +376,27 @@ class Ack277Writer(Writer):
         return n
 
     def _write_line(self, fh: IO[str], claim: ClaimUnit, ln: Line, code: str, found: list[Finding]) -> int:
-        _sep, comp, _term, _rep = self._cur
+        """2220D: SVC, STC, REF*FJ when the line has a control number, DTP when it has a date."""
+        sep, comp, term, _rep = self._cur
         clean = self._clean
         qualifier = ln.qualifier if ln.qualifier in SVC_QUALIFIERS else "HC"
         modifiers = [m for m in (clean(m, 2, 2) for m in ln.modifiers) if m]
         proc = comp.join([qualifier, code, *modifiers])
         units = ln.units if is_amount(ln.units) and len(ln.units.lstrip("-").replace(".", "")) <= QTY_DIGITS else ""
-        self._seg(fh, "SVC", proc, _amount(_money(ln.charge)), "", "", "", "", units)
+        charge = _charge(ln.charge)[1]  # "0" when SV102 is no amount
+        fh.write(f"SVC{sep}{proc}{sep}{charge}{sep * 5}{units}{term}" if units else f"SVC{sep}{proc}{sep}{charge}{term}")
         codes = _distinct_codes(found)
-        stc = ["STC", comp.join(codes[0]), "", "U"]
         extra = [comp.join(c) for c in codes[1:3]]
-        if extra:
-            stc += [""] * 6 + extra
-        self._seg(fh, *stc)
+        fh.write(f"STC{sep}{comp.join(codes[0])}{sep}{sep}U{sep * 7 + sep.join(extra) if extra else ''}{term}")
         n = 2
         line_control = clean(ln.line_control, REF_MAX)
         if line_control:
-            self._seg(fh, "REF", "FJ", line_control)
+            fh.write(f"REF{sep}FJ{sep}{line_control}{term}")
             n += 1
         day = claim.line_dos(ln)
         if day is not None:
             end = (ln.dos_end if ln.dtp is not None else claim.dos_end) or day
-            if end != day:
-                self._seg(fh, "DTP", "472", "RD8", f"{_d8(day)}-{_d8(end)}")
-            else:
-                self._seg(fh, "DTP", "472", "D8", _d8(day))
+            fh.write(self._one_day[day] if end == day else f"DTP{sep}472{sep}RD8{sep}{_d8(day)}-{_d8(end)}{term}")
             n += 1
         return n
 

@@ -94,8 +94,8 @@ def _value(value: str | int | None) -> str:
     return _text(value) if value.__class__ is str else str(value)
 
 
-#: ``_text`` of values that repeat (edit ids, codes, sources, payer ids), ``_text(human(...))`` of the
-#: texts, a charge's JSON string and a date's
+#: ``_text`` of values that repeat (edit ids, sources, control numbers, payer ids, NPIs),
+#: ``_text(human(...))`` of suggestions, a charge's JSON string and a date's
 _JSON = Memo(lambda value: _text(value))
 _HUMAN_JSON = Memo(lambda value: _text(human(value)))
 _CHARGE_JSON = Memo(lambda value: _text(charge_text(value)))
@@ -109,17 +109,20 @@ def _dates_json(dates: list[Any]) -> str:
 def finding_json(f: Finding) -> str:
     """``finding_dict(f)`` as compact JSON, written without building the dict (same bytes as ``json``)."""
     rejects = f.severity == "reject"
-    code, segment = f.code, f.segment
+    code, segment, line, number = f.code, f.segment, f.line, f.segment_number
     category = f.category if rejects else None
     status = f.status_code if rejects else None
-    # Codes, messages and segments vary too much to be worth remembering.
-    return (f'{{"edit":{_JSON[f.edit]},"severity":{_JSON[f.severity]},"line":{_value(f.line)},'
-            f'"code":{_value(code)},"message":{_text(human(f.message))},"suggestion":{_HUMAN_JSON[f.suggestion]},'
+    # Codes, messages and segments vary too much to be worth remembering; numbers are written as
+    # ``_value`` writes them, without the call.
+    return (f'{{"edit":{_JSON[f.edit]},"severity":{_JSON[f.severity]},'
+            f'"line":{line if line.__class__ is int else _value(line)},'
+            f'"code":{_text(code) if code.__class__ is str else _value(code)},'
+            f'"message":{_text(human(f.message))},"suggestion":{_HUMAN_JSON[f.suggestion]},'
             f'"category":{_JSON[category] if category.__class__ is str else _value(category)},'
             f'"status_code":{_JSON[status] if status.__class__ is str else _value(status)},'
-            f'"segment":{_value(human(segment) if segment else segment)},'
-            f'"segment_number":{_value(f.segment_number)},"source":{_JSON[f.source]},'
-            f'"confidence":{_JSON[f.confidence]}}}')
+            f'"segment":{_text(human(segment)) if segment else _value(segment)},'
+            f'"segment_number":{number if number.__class__ is int else _value(number)},'
+            f'"source":{_JSON[f.source]},"confidence":{_JSON[f.confidence]}}}')
 
 
 def flagged_json(sc: ScrubbedClaim) -> str:
