@@ -21,7 +21,7 @@ from typing import Any
 
 from scrubber.guide.elements import ElementError, SegmentChecker
 from scrubber.guide.tables import Loop, Seg, Tables, load_tables
-from scrubber.guide.walker import Walker, WalkError, first_component_ids, qualifier
+from scrubber.guide.walker import Walker, WalkError, first_component_ids
 from scrubber.x12.segments import Delimiters, Segment
 
 _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
@@ -152,6 +152,8 @@ class GuideRun:
         self._seen: dict[Any, set[str]] = {}
         self._qualified = frozenset(self.tables.key_kinds)
         self._first_component = first_component_ids(self.tables)
+        #: ids told apart by element 01 as a whole
+        self._plain_qualifier = self._qualified - self._first_component - {"HL"}
 
     # -- feeding -----------------------------------------------------------------------------
     def tap(self, tokenizer: Any) -> Iterator[Segment]:
@@ -169,17 +171,32 @@ class GuideRun:
         # are handed to self only around the full path, which reads and changes them.
         number, prev, unit = self._number, self._prev, self._unit
         at = self._node(self.walker.node) if self._in_txn else _OUTSIDE
+        plain_qualifier = self._plain_qualifier
         for seg in tokenizer:
-            step = at.texts.get(seg.raw)
+            raw = seg.raw
+            step = at.texts.get(raw)
             if step is None:
-                step = self._by_id(at, seg)
+                # Not looked up whole (yet): by id (and qualifier), then by the step's expression.
+                els = seg.els
+                entry = at.ids.get(els[0])
+                if entry.__class__ is dict:
+                    entry = entry.get(els[1] if els[0] in plain_qualifier and len(els) > 1 else self._qualifier(els))
+                if entry is not None:
+                    step, pattern, seen = entry
+                    if raw in seen:  # the second time: from now on the whole text names the step
+                        if len(at.texts) < _TEXTS:
+                            at.texts[raw] = step
+                    elif pattern.fullmatch(raw):
+                        if len(seen) < _SEEN:
+                            seen.add(raw)
+                    else:
+                        step = None
                 if step is None:
                     number, prev, unit, at = self._full(seg, tokenizer, None, number, prev, unit, unit, at)
                     yield seg
                     continue
             slot, limit, miss, extra, nxt = step
             number += 1
-            before = unit  # the unit of the previous segment: only an HL or a CLM starts another
             if extra is None:  # most segments: one more of the same loop, no bookkeeping
                 n = count[slot]
                 if n < limit and count[miss]:
@@ -188,7 +205,9 @@ class GuideRun:
                     at = nxt
                     yield seg
                     continue
+                before = unit
             else:
+                before = unit  # the unit of the previous segment: only an HL or a CLM starts another
                 limit_slot, book, enter, more = extra
                 if book is _LX:
                     self._lx += 1
@@ -236,33 +255,16 @@ class GuideRun:
         at = self._node(self.walker.node) if self._in_txn else _OUTSIDE
         return self._number, self._prev, self._unit, at
 
-    def _by_id(self, at: _Node, seg: Segment) -> _Step | None:
-        """The step for a text not (yet) looked up whole: by id and qualifier, then the expression."""
-        els = seg.els
+    def _qualifier(self, els: list[str]) -> str | None:
+        """What tells apart the map nodes a segment id may name (as ``_learn`` keys them)."""
+        if len(els) < 2:
+            return None
         sid = els[0]
-        entry = at.ids.get(sid)
-        if entry.__class__ is dict:
-            if len(els) < 2:
-                entry = entry.get(None)
-            elif sid == "HL":
-                entry = entry.get(els[3] if len(els) > 3 else None)
-            elif sid in self._first_component:
-                entry = entry.get(els[1].partition(self._comp)[0])
-            else:
-                entry = entry.get(els[1])
-        if entry is None:
-            return None
-        step, pattern, seen = entry
-        raw = seg.raw
-        if raw in seen:  # the second time: from now on the whole text names the step
-            if len(at.texts) < _TEXTS:
-                at.texts[raw] = step
-        elif pattern.fullmatch(raw):
-            if len(seen) < _SEEN:
-                seen.add(raw)
-        else:
-            return None
-        return step
+        if sid == "HL":
+            return els[3] if len(els) > 3 else None
+        if sid in self._first_component:
+            return els[1].partition(self._comp)[0]
+        return els[1]
 
     def _slow(self, seg: Segment, tokenizer: Any) -> None:
         """What ``tap`` has no step for: envelopes, segments outside a transaction, new steps."""
@@ -309,9 +311,7 @@ class GuideRun:
             seen = self._seen[nxt] = set()
         ids = self._node(start).ids
         if sid in self._qualified:
-            q = (els[3] if len(els) > 3 else None) if sid == "HL" else \
-                qualifier(els, self._first_component, self._comp)
-            ids.setdefault(sid, {})[q] = (step, pattern, seen)
+            ids.setdefault(sid, {})[self._qualifier(els)] = (step, pattern, seen)
         else:
             ids[sid] = (step, pattern, seen)
 
