@@ -28,7 +28,7 @@ _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
 #: accepted texts remembered per map node, and texts looked up whole per node (memory stays
 #: small whatever the file)
 _SEEN = 2048
-_TEXTS = 4096
+_TEXTS = 2048
 #: segments with bookkeeping besides the walk
 _HL, _CLM, _LX = "HL", "CLM", "LX"
 _BOOKKEEPING = {_HL: _HL, _CLM: _CLM, _LX: _LX}
