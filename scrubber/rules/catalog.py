@@ -86,15 +86,15 @@ class Edit:
 
     def message(self, key: str, **values: Any) -> str:
         """The edit's wording for ``key`` (from pack.yaml) with the finding's values filled in."""
+        if not values:  # a fixed text (a fix, an appeal note): worded once
+            return _cited(self.messages, lambda messages: _spaced(self._template(key).format()), key)
+        return _spaced(self._template(key).format(**values))
+
+    def _template(self, key: str) -> str:
         template = self.messages.get(key)
         if template is None:
             raise KeyError(f"edit {self.id} has no message {key!r}")
-        text = template.format(**values)
-        # Blank space runs become one space, as in the pack; only a value can bring them in.
-        # (isprintable() is False for every whitespace character but the ASCII space.)
-        if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
-            return text
-        return " ".join(text.split())
+        return template
 
     def source_text(self) -> str:
         return _cited(self.sources, _cite_all)
@@ -164,20 +164,30 @@ class Catalog:
             raise KeyError(f"table {pack}/{name}.csv not found") from None
 
 
-#: texts of sources, by the identity of the source (or tuple of sources) they cite: findings cite
-#: the same few sources again and again; the object is kept with its text, so an id is never reused
-_CITES: dict[int, tuple[Any, str]] = {}
+def _spaced(text: str) -> str:
+    """Blank space runs become one space, as in the pack; only a value can bring them in.
+    (isprintable() is False for every whitespace character but the ASCII space.)"""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
+
+
+#: texts of sources, by the identity of the source (or tuple of sources) they cite, and an edit's
+#: messages without values, by the identity of its messages and the key: findings cite the same few
+#: sources and fixes again and again; the object is kept with its text, so an id is never reused
+_CITES: dict[tuple[int, str], tuple[Any, str]] = {}
 _CITES_MAX = 4096
 
 
-def _cited(what: Any, make: Any) -> str:
-    hit = _CITES.get(id(what))
+def _cited(what: Any, make: Any, key: str = "") -> str:
+    """``make(what)``, worked out once per object (and ``key``): also an edit's fixed messages."""
+    hit = _CITES.get((id(what), key))
     if hit is not None and hit[0] is what:
         return hit[1]
     if len(_CITES) >= _CITES_MAX:
         _CITES.clear()
     text = make(what)
-    _CITES[id(what)] = (what, text)
+    _CITES[(id(what), key)] = (what, text)
     return text
 
 

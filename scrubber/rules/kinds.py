@@ -115,10 +115,30 @@ def pack_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
     return ctx.memo(("pack-dates", edit.pack, edit.id), make)
 
 
+#: texts of findings by edit and what they depend on (``worded``); the edit is kept with them, so
+#: an id is never mistaken for another edit's; the memory starts again when full
+_WORDED: dict[tuple[Any, ...], tuple[Edit, Any]] = {}
+_WORDED_MAX = 4096
+
+
+def worded(edit: Edit, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """``make()``, the wording of a finding of ``edit`` that depends only on ``key`` (a code, a day,
+    a position), worked out once per key: a file repeats the same fault on many claims."""
+    full = (id(edit), *key)
+    hit = _WORDED.get(full)
+    if hit is not None and hit[0] is edit:
+        return hit[1]
+    if len(_WORDED) >= _WORDED_MAX:
+        _WORDED.clear()
+    value = make()
+    _WORDED[full] = (edit, value)
+    return value
+
+
 def segment_text(claim: ClaimUnit, seg: Segment | None) -> str | None:
     if seg is None:
         return None
-    d = claim.delimiters
+    d = claim.transaction.group.interchange.delimiters  # claim.delimiters, without the property call
     return d.element.join(seg.els) + d.segment
 
 
@@ -153,18 +173,20 @@ def finding(
     confidence = confidence or edit.confidence
     if severity == "reject" and confidence != "certain":
         severity = "warn"
+    rejects = severity == "reject"
+    # Positional, in Finding's field order: a finding per fault, and keywords cost on every one.
     return Finding(
-        edit=edit.id,
-        severity=severity,
-        message=message,
-        line=line.number if line is not None else None,
-        code=code if code is not None else (line.code if line is not None else None),
-        suggestion=suggestion or edit.fix,
-        category=(category or edit.category) if severity == "reject" else None,
-        status_code=edit.status_code if severity == "reject" else None,
-        segment=segment_text(claim, seg),
-        segment_number=seg.number if seg is not None else None,
-        source=source or edit.source_text(),
-        line_index=line.index if line is not None else None,
-        confidence=confidence,
+        edit.id,
+        severity,
+        message,
+        line.number if line is not None else None,
+        code if code is not None else (line.code if line is not None else None),
+        suggestion or edit.fix,
+        (category or edit.category) if rejects else None,
+        edit.status_code if rejects else None,
+        segment_text(claim, seg),
+        seg.number if seg is not None else None,
+        source or edit.source_text(),
+        line.index if line is not None else None,
+        confidence,
     )
