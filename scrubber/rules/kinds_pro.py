@@ -84,8 +84,10 @@ def _npi_finding(claim: ClaimUnit, edit: Edit, seg: Segment, line: Line | None) 
     loop = line_loop if line is not None and e[1] != "85" else claim_loop
     what = (f"NPI {npi!r} is not 10 digits" if digit is None
             else f"NPI {npi} fails the check digit (the last digit should be {digit})")
-    return finding(claim, edit, edit.message("npi", who=who, loop=loop, what=what),
-                   line=line if e[1] != "85" else None, segment=seg, code=npi or None)
+    found = finding(claim, edit, edit.message("npi", who=who, loop=loop, what=what),
+                    line=line if e[1] != "85" else None, segment=seg, code=npi or None)
+    found.entity = e[1]  # status 562 is about an entity's NPI: the 277CA says whose
+    return found
 
 
 # -- duplicates -----------------------------------------------------------------------------------

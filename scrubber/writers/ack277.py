@@ -587,10 +587,19 @@ class Ack277Writer(Writer):
         self._ix_written = False
 
 
-def _distinct_codes(findings) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    seen: list[tuple[str, str]] = []
+#: STC01-3 entity codes the X214 guide allows in the claim and line status (2200D, 2220D)
+STC_ENTITIES = frozenset({"03", "1P", "1Z", "40", "41", "71", "72", "73", "77", "82", "85", "87", "DK", "DN", "DQ",
+                          "FA", "GB", "HK", "IL", "LI", "MSC", "PR", "PRP", "QB", "QC", "QD", "SEP", "TL", "TTP",
+                          "TU"})
+
+
+def _distinct_codes(findings) -> list[tuple[str, ...]]:  # type: ignore[no-untyped-def]
+    """STC composites: category, status and, for a status about an entity (562: its NPI), whose."""
+    seen: list[tuple[str, ...]] = []
     for f in findings:
-        pair = (f.category or "A7", f.status_code or "21")
-        if pair not in seen:
-            seen.append(pair)
+        code: tuple[str, ...] = (f.category or "A7", f.status_code or "21")
+        if f.entity in STC_ENTITIES:
+            code += (f.entity,)
+        if code not in seen:
+            seen.append(code)
     return seen or [("A7", "21")]
