@@ -7,19 +7,17 @@ streams the outputs into a folder (constant memory) and is what the command line
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import io
 import json
 import os
 import shutil
 import tempfile
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from scrubber import collector
 from scrubber.commit import OutputSet
 from scrubber.engine import Engine
 from scrubber.errors import InputError
@@ -35,6 +33,8 @@ from scrubber.writers.worklist import WorklistWriter
 from scrubber.x12.reader import Reader
 from scrubber.x12.segments import MAX_SEGMENT
 
+RUN_GC_THRESHOLD = collector.RUN_GC_THRESHOLD
+
 
 class _Collect(Writer):
     def __init__(self) -> None:
@@ -44,44 +44,6 @@ class _Collect(Writer):
         self.claims.append(scrubbed)
 
 
-#: net allocations between two collections of the youngest generation during a run (Python's 700
-#: suits programs that keep what they allocate; a run frees a claim's objects as it leaves the writers)
-RUN_GC_THRESHOLD = 5000
-_gc_lock = threading.Lock()
-_gc_runs = 0  # runs under way in this process (the service runs several in threads)
-_gc_saved: tuple[int, ...] = ()  # the thresholds before the first of them
-_gc_thaw = False  # whether nothing was frozen before the first of them
-
-
-@contextmanager
-def _collector_for_a_run() -> Iterator[None]:
-    """The cyclic garbage collector set for one pass over an input, as it was afterwards.
-
-    What start-up built (engine, tables, code sets) is set aside (``gc.freeze``), so no collection
-    walks it again, and the youngest generation is collected less often. On the bench files
-    (50,000 claims) this took the collector's time from 1.4 s to about 0.7 s (findings-heavy) and
-    from 0.10 s to 0.05 s (realistic); outputs do not depend on it. What was frozen before (a split
-    run freezes what its workers inherit) stays frozen.
-    """
-    global _gc_runs, _gc_saved, _gc_thaw
-    with _gc_lock:
-        _gc_runs += 1
-        if _gc_runs == 1:
-            _gc_saved = gc.get_threshold()
-            _gc_thaw = gc.get_freeze_count() == 0
-            gc.freeze()
-            gc.set_threshold(max(RUN_GC_THRESHOLD, _gc_saved[0]) if _gc_saved[0] else 0, *_gc_saved[1:])
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_runs -= 1
-            if _gc_runs == 0:
-                gc.set_threshold(*_gc_saved)
-                if _gc_thaw:
-                    gc.unfreeze()
-
-
 def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine,
         progress: Any = None, notices: list[str] | None = None,
         max_segment: int = MAX_SEGMENT, validator: str = "builtin") -> Summary:
@@ -89,7 +51,7 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
 
     This is the reference path: ``--jobs N`` on one file (scrubber.split) gives the same outputs.
     """
-    with _collector_for_a_run():
+    with collector.for_a_run():
         return _run(stream, input_name, writers, engine, progress, notices, max_segment, validator)
 
 
