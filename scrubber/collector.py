@@ -37,6 +37,9 @@ def for_a_run() -> Iterator[None]:
         if _gc_runs == 1:
             _gc_saved = gc.get_threshold()
             _gc_thaw = gc.get_freeze_count() == 0
+            # Only what is alive is set aside: cyclic garbage frozen here would never be freed (a
+            # split-run worker freezes again for each piece; the service for each first run).
+            gc.collect()
             gc.freeze()
             gc.set_threshold(max(RUN_GC_THRESHOLD, _gc_saved[0]) if _gc_saved[0] else 0, *_gc_saved[1:])
     try:

@@ -103,3 +103,29 @@ def test_a_run_puts_the_garbage_collector_back_as_it_found_it() -> None:
     assert seen and seen[0][0] >= api.RUN_GC_THRESHOLD
     assert gc.get_threshold() == before
     assert (gc.get_freeze_count() == 0) == (frozen_before == 0)  # thawed only if nothing was frozen before
+
+
+def test_a_pass_never_freezes_garbage_so_repeated_passes_do_not_grow() -> None:
+    """A split-run worker sets the collector for each piece: garbage frozen then would live for ever."""
+    import weakref
+
+    from scrubber import collector
+
+    class Node:
+        pass
+
+    def garbage() -> weakref.ref:
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle: only the collector frees it
+        return weakref.ref(a)
+
+    gc.disable()  # no collection of its own may free the cycle first
+    try:
+        gc.freeze()  # as in a split-run worker, which inherits frozen objects
+        for _ in range(3):
+            ref = garbage()
+            with collector.for_a_run():
+                assert ref() is None  # freed before the freeze, not set aside with the living
+    finally:
+        gc.unfreeze()
+        gc.enable()
