@@ -37,9 +37,11 @@ def for_a_run() -> Iterator[None]:
         if _gc_runs == 1:
             _gc_saved = gc.get_threshold()
             _gc_thaw = gc.get_freeze_count() == 0
-            # Only what is alive is set aside: cyclic garbage frozen here would never be freed (a
-            # split-run worker freezes again for each piece; the service for each first run).
-            gc.collect()
+            if not _gc_thaw:
+                # Nothing will thaw what is frozen now (a split-run worker inherits frozen objects and
+                # freezes again for each piece): cyclic garbage frozen with it would never be freed.
+                # Otherwise the pass thaws at its end, and a full collection here would only cost.
+                gc.collect()
             gc.freeze()
             gc.set_threshold(max(RUN_GC_THRESHOLD, _gc_saved[0]) if _gc_saved[0] else 0, *_gc_saved[1:])
     try:
