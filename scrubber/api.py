@@ -33,8 +33,6 @@ from scrubber.writers.worklist import WorklistWriter
 from scrubber.x12.reader import Reader
 from scrubber.x12.segments import MAX_SEGMENT
 
-RUN_GC_THRESHOLD = collector.RUN_GC_THRESHOLD
-
 
 class _Collect(Writer):
     def __init__(self) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import gc
 import random
 
-from scrubber import api
+from scrubber import api, collector
+from scrubber.memo import Memo
 from scrubber.writers import accepted837, ack277
-from scrubber.writers.memo import Memo
 from scrubber.x12 import loop2300
 from scrubber.x12.segments import Delimiters, Segment
 
@@ -100,7 +100,7 @@ def test_a_run_puts_the_garbage_collector_back_as_it_found_it() -> None:
     finally:
         api._run = real  # type: ignore[assignment]
     assert result.summary.claims == 1
-    assert seen and seen[0][0] >= api.RUN_GC_THRESHOLD
+    assert seen and seen[0][0] >= collector.RUN_GC_THRESHOLD
     assert gc.get_threshold() == before
     assert (gc.get_freeze_count() == 0) == (frozen_before == 0)  # thawed only if nothing was frozen before
 

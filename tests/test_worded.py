@@ -10,7 +10,7 @@ import pytest
 
 from scrubber.api import Options, scrub_bytes
 from scrubber.engine import Engine
-from scrubber.rules import kinds
+from scrubber.rules import catalog, kinds
 from scrubber.rules.catalog import load_catalog
 from scrubber.synth import file_837
 
@@ -43,7 +43,7 @@ def _findings(monkeypatch: pytest.MonkeyPatch | None) -> list[tuple]:
 
 
 def test_remembered_texts_equal_fresh_ones(monkeypatch: pytest.MonkeyPatch) -> None:
-    kinds._WORDED.clear()
+    catalog._CITES.clear()
     remembered = _findings(None)
     fresh = _findings(monkeypatch)
     dx = [f for f in remembered if f[1] == "DX-CODE-INVALID"]

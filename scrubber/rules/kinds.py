@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scrubber.model import ClaimUnit, Finding, Line
-from scrubber.rules.catalog import Catalog, Edit, Row
+from scrubber.rules.catalog import Catalog, Edit, Row, remember
 from scrubber.x12.segments import Segment
 
 
@@ -115,24 +115,11 @@ def pack_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
     return ctx.memo(("pack-dates", edit.pack, edit.id), make)
 
 
-#: texts of findings by edit and what they depend on (``worded``); the edit is kept with them, so
-#: an id is never mistaken for another edit's; the memory starts again when full
-_WORDED: dict[tuple[Any, ...], tuple[Edit, Any]] = {}
-_WORDED_MAX = 4096
-
-
 def worded(edit: Edit, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
     """``make()``, the wording of a finding of ``edit`` that depends only on ``key`` (a code, a day,
-    a position), worked out once per key: a file repeats the same fault on many claims."""
-    full = (id(edit), *key)
-    hit = _WORDED.get(full)
-    if hit is not None and hit[0] is edit:
-        return hit[1]
-    if len(_WORDED) >= _WORDED_MAX:
-        _WORDED.clear()
-    value = make()
-    _WORDED[full] = (edit, value)
-    return value
+    a position), worked out once per key: a file repeats the same fault on many claims. The edit is
+    kept with the text, so an id is never mistaken for another edit's."""
+    return remember(edit, lambda _edit: make(), key)
 
 
 def segment_text(claim: ClaimUnit, seg: Segment | None) -> str | None:

@@ -27,9 +27,9 @@ from functools import lru_cache
 from typing import IO
 
 from scrubber.errors import InputError
+from scrubber.memo import Memo
 from scrubber.model import BillingProvider, ClaimUnit, Finding, Group, Interchange, Line, ScrubbedClaim, Transaction
 from scrubber.writers.base import Writer
-from scrubber.writers.memo import Memo
 from scrubber.x12.dates import d8
 from scrubber.x12.loop2300 import AMOUNT_DIGITS, is_amount
 from scrubber.x12.segments import Delimiters
@@ -61,19 +61,9 @@ def _money(text: str) -> Decimal:
     return Decimal(text) if is_amount(text) else Decimal(0)
 
 
-#: charges seen (CLM02 text -> ``_charge``): charges repeat from claim to claim (bounded: cleared when full)
-_CHARGES: dict[str, tuple[Decimal, str]] = {}
-_CHARGES_MAX = 4096
-
-
 def _charge(text: str) -> tuple[Decimal, str]:
     """A charge as a number and as the 277CA writes it (X12 R)."""
-    known = _CHARGES.get(text)
-    if known is None:
-        if len(_CHARGES) >= _CHARGES_MAX:
-            _CHARGES.clear()
-        known = _CHARGES[text] = _read_charge(text)
-    return known
+    return _CHARGES[text]
 
 
 def _read_charge(text: str) -> tuple[Decimal, str]:
@@ -86,6 +76,11 @@ def _read_charge(text: str) -> tuple[Decimal, str]:
     whole, frac = plain.groups()
     frac = (frac or "").rstrip("0")
     return Decimal(text), f"{whole}.{frac}" if frac else whole
+
+
+#: charges seen (CLM02 text -> ``_charge``): charges repeat from claim to claim
+_CHARGES_MAX = 4096
+_CHARGES = Memo(_read_charge, _CHARGES_MAX)
 
 
 @lru_cache(maxsize=4096)

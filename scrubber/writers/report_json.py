@@ -18,10 +18,10 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import IO, Any
 
+from scrubber.memo import Memo
 from scrubber.model import Finding, ScrubbedClaim
 from scrubber.text import human
 from scrubber.writers.base import Writer
-from scrubber.writers.memo import Memo
 from scrubber.x12.loop2300 import is_amount
 
 SCHEMA = "scrubber.report/2"
@@ -96,7 +96,7 @@ def _value(value: str | int | None) -> str:
 
 #: ``_text`` of values that repeat (edit ids, sources, control numbers, payer ids, NPIs),
 #: ``_text(human(...))`` of suggestions, a charge's JSON string and a date's
-_JSON = Memo(lambda value: _text(value))
+_JSON = Memo(_text)
 _HUMAN_JSON = Memo(lambda value: _text(human(value)))
 _CHARGE_JSON = Memo(lambda value: _text(charge_text(value)))
 _DATE_JSON = Memo(lambda day: f'"{day.isoformat()}"')

@@ -12,10 +12,10 @@ from __future__ import annotations
 import csv
 from typing import IO, Any
 
+from scrubber.memo import Memo
 from scrubber.model import ScrubbedClaim
 from scrubber.text import for_billers, for_markup
 from scrubber.writers.base import Writer
-from scrubber.writers.memo import Memo
 
 COLUMNS = ("claim_id", "payer_id", "line", "code", "edit", "severity", "confidence", "message", "suggestion",
            "source", "segment_number")

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
+from scrubber.memo import Memo
 from scrubber.model import BillingProvider, ClaimUnit, Diagnosis, Line, Patient, Subscriber, Transaction
 from scrubber.x12.dates import parse_dtp
 from scrubber.x12.segments import Segment
@@ -26,20 +27,9 @@ _LX_DIGITS = 6
 _PLAIN_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{0,2})?")
 
 
-#: is_amount's answers: charges repeat from claim to claim (bounded: cleared when full)
-_AMOUNTS: dict[str, bool] = {}
-_AMOUNTS_MAX = 4096
-
-
 def is_amount(text: str) -> bool:
     """X12 R (decimal) element: optional minus, at most 18 digits, at most one point."""
-    known = _AMOUNTS.get(text)
-    if known is not None:
-        return known
-    if len(_AMOUNTS) >= _AMOUNTS_MAX:
-        _AMOUNTS.clear()
-    known = _AMOUNTS[text] = _is_amount(text)
-    return known
+    return _AMOUNTS[text]
 
 
 def _is_amount(text: str) -> bool:
@@ -51,6 +41,11 @@ def _is_amount(text: str) -> bool:
     if body.count(".") > 1 or body in ("", ".") or "-" in body:
         return False
     return len(body) <= AMOUNT_DIGITS or (len(body) == AMOUNT_DIGITS + 1 and "." in body)
+
+
+#: is_amount's answers: charges repeat from claim to claim
+_AMOUNTS_MAX = 4096
+_AMOUNTS = Memo(_is_amount, _AMOUNTS_MAX)
 
 
 def amount_value(text: str) -> Decimal | None:

@@ -1,5 +1,5 @@
-"""Text formatted once for values that repeat from claim to claim (payer ids, edit ids, sources,
-suggestions, most messages): a look-up costs a dictionary subscript, with no Python call."""
+"""Answers worked out once for values that repeat from claim to claim (charges and amounts, payer
+ids, edit ids, sources, suggestions): a look-up costs a dictionary subscript, with no Python call."""
 
 from __future__ import annotations
 
