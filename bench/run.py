@@ -5,7 +5,9 @@ and each is scrubbed (``scrubber scrub FILE -o DIR --no-html``) with ``--jobs 1`
 pyx12's full validation (bench/pyx12_validate.py) runs on the realistic file of ``--pyx12-claims``
 claims, which the scrubber also runs on: the ratio is on the same file, in the same run. Then one
 transaction of ``--validate-claims`` claims is validated by pyx12 alone and by ``scrubber scrub
---validate pyx12`` (pyx12 in pieces over the cores, then the scrub).
+--validate pyx12`` (pyx12 in pieces over the cores, then the scrub). On the realistic files of
+``--guide-cost-claims``, the default scrub and ``--validate off`` run in alternation (pairs, so
+that a change in the machine's load hits both): the cost of the built-in validator.
 
 Every command runs in a fresh process and is timed whole, from fork to exit (interpreter start-up
 and imports included). A small monitor polls /proc/PID/status (VmHWM) of the command's process tree
@@ -235,6 +237,20 @@ def scrub_rows(path: Path, what: tuple[int, float, str], jobs_list: list[int], r
     return rows
 
 
+def guide_cost_rows(path: Path, what: tuple[int, float, str], repeat: int) -> list[Row]:
+    """The default scrub and ``--validate off`` on one core, alternated run by run."""
+    base = [*scrubber_cmd(), "scrub", str(path), "--no-html", "--jobs", "1"]
+    variants = (("scrubber", []), ("scrubber --validate off", ["--validate", "off"]))
+    samples: dict[str, list[Row]] = {tool: [] for tool, _ in variants}
+    for _ in range(repeat):
+        for tool, extra in variants:
+            outdir = OUT / f"guide-{path.stem}"
+            samples[tool].append(timed((*what, tool, 1), [*base, "-o", str(outdir), *extra], 1, {0, 1}))
+            shutil.rmtree(outdir, ignore_errors=True)
+    return [Row(*what, tool, 1, statistics.median(r.seconds for r in rows), max(r.parent_mb for r in rows), None,
+                len(rows)) for tool, rows in samples.items()]
+
+
 def pyx12_row(path: Path, what: tuple[int, float, str], repeat: int) -> Row:
     # Exit 0 only when pyx12 finds no error: the generated files are meant to be compliant.
     return timed((*what, "pyx12", None), [sys.executable, str(HERE / "pyx12_validate.py"), str(path)], repeat, {0})
@@ -245,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     print_machine()
     OUT.mkdir(exist_ok=True)
     rows: list[Row] = []
+    cost: list[Row] = []
     for n in sorted(set(args.claims) | ({args.pyx12_claims} if args.pyx12_claims else set())):
         repeat = args.repeat if n <= args.repeat_up_to else 1
         for profile in args.profiles:
@@ -254,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += scrub_rows(path, (n, mb, profile), args.jobs, repeat)
             if profile == "realistic" and n == args.pyx12_claims:
                 rows.append(pyx12_row(path, (n, mb, profile), repeat))
+            if profile == "realistic" and n in args.guide_cost_claims:
+                cost += guide_cost_rows(path, (n, mb, profile), repeat)
             if not args.keep_files:
                 path.unlink()
     validation: list[Row] = []
@@ -268,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nload at end: {load()}; median of the runs (files over {args.repeat_up_to:,} claims: one run), "
           "peak RSS the largest of them\n")
     print_tables(rows, validation, args.rss_claims)
+    print_guide_cost(cost)
     return 0
 
 
@@ -281,6 +301,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    help="pyx12 on the realistic file of this size, which the scrubber runs on too (0: none)")
     p.add_argument("--validate-claims", type=int, default=10000, help="one transaction of this size: pyx12 alone "
                    "against scrub --validate pyx12 (0: none)")
+    p.add_argument("--guide-cost-claims", default="100000", help="realistic sizes on which the default scrub "
+                   "and --validate off alternate (the validator's cost; default 100000, empty: none)")
     p.add_argument("--rss-claims", default="100000,1000000", help="sizes in the peak-RSS table")
     p.add_argument("--repeat", type=int, default=3, help="runs per command; the median is reported (default 3)")
     p.add_argument("--repeat-up-to", type=int, default=200000, help="larger files run once (default 200000)")
@@ -292,8 +314,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         args.claims = [int(x) for x in args.claims.split(",") if x.strip()]
         args.jobs = [int(x) for x in args.jobs.split(",") if x.strip()]
         args.rss_claims = [int(x) for x in args.rss_claims.split(",") if x.strip()]
+        args.guide_cost_claims = [int(x) for x in args.guide_cost_claims.split(",") if x.strip()]
     except ValueError:
-        p.error("--claims, --jobs and --rss-claims take comma-separated numbers, e.g. 1000,10000")
+        p.error("--claims, --jobs, --rss-claims and --guide-cost-claims take comma-separated numbers, e.g. 1000,10000")
     args.profiles = [x for x in args.profiles.split(",") if x]
     if not args.claims or min(args.claims) < 1 or args.repeat < 1 or not args.jobs or min(args.jobs) < 1:
         p.error("sizes, jobs and --repeat must be at least 1")
@@ -332,6 +355,17 @@ def print_tables(rows: list[Row], validation: list[Row], rss_claims: list[int]) 
             ratio = f"{row.rate / base.rate:.2f}x" if row is not base else ""
             print(f"| {row.claims:,} | {row.tool} | {row.jobs or '-'} | {row.seconds:.3f} | {row.rate:,.0f} | {ratio} |"
                   f" {_mb(row.parent_mb)} | {_mb(row.worker_mb)} |")
+
+
+def print_guide_cost(cost: list[Row]) -> None:
+    if not cost:
+        return
+    print("\n### Cost of the built-in implementation-guide validator (one core, runs alternated)\n")
+    print("| claims | default s | --validate off s | default claims/s | off claims/s | default / off |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for on, off in zip(cost[::2], cost[1::2], strict=True):
+        print(f"| {on.claims:,} | {on.seconds:.3f} | {off.seconds:.3f} | {on.rate:,.0f} | {off.rate:,.0f} |"
+              f" {on.seconds / off.seconds:.2f}x |")
 
 
 def _ratio(row: Row, rows: list[Row], against: str) -> str:

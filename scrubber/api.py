@@ -13,16 +13,17 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from scrubber import __version__
+from scrubber import collector
 from scrubber.commit import OutputSet
 from scrubber.engine import Engine
 from scrubber.errors import InputError
 from scrubber.guide import attach as attach_guide
 from scrubber.model import ClaimUnit, GroupEnd, InterchangeEnd, ScrubbedClaim, TransactionEnd
+from scrubber.runparts import Options, Summary, ack_999, engine_for, meta, open_outputs
 from scrubber.writers.accepted837 import Accepted837Writer
 from scrubber.writers.ack277 import Ack277Writer
 from scrubber.writers.base import ENCODING, Writer
@@ -33,103 +34,12 @@ from scrubber.x12.reader import Reader
 from scrubber.x12.segments import MAX_SEGMENT
 
 
-@dataclass(slots=True)
-class Options:
-    """Settings of one run. ``now`` and ``control_base`` make outputs reproducible in tests."""
-
-    payers: Any = None
-    html: bool = True
-    now: dt.datetime | None = None
-    control_base: int | None = None
-    source_name: str = ""
-    source_id: str = ""
-    only_edits: set[str] | None = None
-    #: progress display: called as ``progress(bytes_done, claims_done, stage)`` every thousand claims
-    #: read (stage "scrub"), and as pyx12's pieces come back (stage "pyx12"); see scrubber.progress
-    progress: Any = None
-    #: processes for one large file (cut at 2000A loops; the outputs are those of one process)
-    jobs: int = 1
-    #: implementation-guide validation through pyx12 (X12-IG findings and NAME.999)
-    validate: bool = False
-    #: the built-in implementation-guide validator (scrubber.guide): "builtin" or "off"; with
-    #: ``validate`` pyx12 takes its place
-    guide: str = "builtin"
-    #: rule control (scrubber.config.RuleConfig): edits off/on, severities, per payer
-    rules: Any = None
-    #: folder written by `scrubber import-ncci` (else the configuration's, else none)
-    ncci: str | None = None
-    #: longest segment read (characters); input without terminators fails fast instead of filling memory
-    max_segment: int = MAX_SEGMENT
-
-    @property
-    def validator(self) -> str:
-        """Which implementation-guide check runs: "pyx12", "builtin" or "off"."""
-        return "pyx12" if self.validate else ("off" if self.guide == "off" else "builtin")
-
-    def moment(self) -> dt.datetime:
-        return self.now or dt.datetime.now().replace(microsecond=0)
-
-    def control(self, moment: dt.datetime) -> int:
-        # Like pyx12: derived from the clock unless given, so two runs rarely share ISA13.
-        return self.control_base if self.control_base is not None else int(moment.strftime("%H%M%S")) * 100
-
-
-@dataclass(slots=True)
-class Summary:
-    """What a run counted; the exit status follows from it."""
-
-    input_name: str
-    claims: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    transactions: int = 0
-    notices: list[str] = field(default_factory=list)
-    outputs: list[Path] = field(default_factory=list)
-    #: findings per edit (warnings included), and claims each edit rejected (a claim counts once per edit)
-    findings_by_edit: dict[str, int] = field(default_factory=dict)
-    rejected_by_edit: dict[str, int] = field(default_factory=dict)
-    guide: Any = None  # the built-in validator's run (scrubber.guide.GuideRun), for the 999
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.rejected else 0
-
-    def count(self, scrubbed: ScrubbedClaim) -> None:
-        """Add one claim's findings to the per-edit counts (only claims with findings get here)."""
-        by_edit = self.findings_by_edit
-        rejecting = set()
-        for f in scrubbed.findings:
-            by_edit[f.edit] = by_edit.get(f.edit, 0) + 1
-            if f.severity == "reject":
-                rejecting.add(f.edit)
-        for edit in rejecting:
-            self.rejected_by_edit[edit] = self.rejected_by_edit.get(edit, 0) + 1
-
-
 class _Collect(Writer):
     def __init__(self) -> None:
         self.claims: list[ScrubbedClaim] = []
 
     def claim(self, scrubbed: ScrubbedClaim) -> None:
         self.claims.append(scrubbed)
-
-
-def meta(engine: Engine) -> dict[str, Any]:
-    """What the run judged by: pack versions, payer policies (partial lists flagged), rule control, NCCI."""
-    registry = engine.payers
-    return {
-        "rule_config": engine.rules.as_dict(),
-        "ncci": engine.ncci.describe(),
-        "scrubber": __version__,
-        "packs": [{"pack": p.name, "version": p.version, "edits": len(p.edits), "origin": p.origin}
-                  for p in engine.catalog.packs],
-        "payer_registry": {
-            "file": registry.path.name if registry is not None and registry.path else None,
-            "layers": [{"file": f.path.name, "origin": f.origin} for f in getattr(registry, "files", [])],
-            "policies": [{"policy": p.id, "revision": p.revision, "partial": p.partial, "diagnoses": len(p.diagnoses)}
-                         for p in (registry.policies.values() if registry is not None else [])],
-        },
-    }
 
 
 def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine,
@@ -139,28 +49,34 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
 
     This is the reference path: ``--jobs N`` on one file (scrubber.split) gives the same outputs.
     """
+    with collector.for_a_run():
+        return _run(stream, input_name, writers, engine, progress, notices, max_segment, validator)
+
+
+def _run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: Engine, progress: Any,
+         notices: list[str] | None, max_segment: int, validator: str) -> Summary:
     writers = list(writers)
     reader = Reader(stream, max_segment=max_segment)
     summary = Summary(input_name)
     guide = attach_guide(reader, engine) if validator == "builtin" else None
     run_index = engine.new_run()  # cross-claim edits: one index per input file, claims in input order
     take = [w.claim for w in writers]
+    check, check_run = engine.check, engine.check_run
+    claims = rejected = 0  # counted here, into the summary at the end
     for ev in reader.events():
         if ev.__class__ is ClaimUnit:
-            findings = engine.check(ev)
-            across = engine.check_run(ev, run_index, findings)
+            findings = check(ev)
+            across = check_run(ev, run_index, findings)
             if across:
                 findings = findings + across
             scrubbed = ScrubbedClaim(ev, findings)
-            summary.claims += 1
-            if progress is not None and summary.claims % 1000 == 0:
-                progress(ev.segments[-1].offset if ev.segments else 0, summary.claims, "scrub")
+            claims += 1
+            if progress is not None and claims % 1000 == 0:
+                progress(ev.segments[-1].offset if ev.segments else 0, claims, "scrub")
             if findings:
                 summary.count(scrubbed)
-            if findings and scrubbed.rejected:
-                summary.rejected += 1
-            else:
-                summary.accepted += 1
+                if scrubbed.rejected:
+                    rejected += 1
             for claim in take:
                 claim(scrubbed)
         elif isinstance(ev, TransactionEnd):
@@ -172,6 +88,7 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
         elif isinstance(ev, InterchangeEnd):
             for w in writers:
                 w.end_interchange(ev.interchange)
+    summary.claims, summary.rejected, summary.accepted = claims, rejected, claims - rejected
     summary.transactions = reader.transactions
     summary.notices = [*(notices or []), *engine.notices(run_index), *reader.notices]
     if guide is not None:
@@ -183,11 +100,6 @@ def run(stream: BinaryIO, input_name: str, writers: Iterable[Writer], engine: En
     for w in writers:
         w.finish(summary.notices)
     return summary
-
-
-def engine_for(options: Options) -> Engine:
-    """The engine a run's options describe (payers, rule control, NCCI tables)."""
-    return Engine(payers=options.payers, only=options.only_edits, rules=options.rules, ncci=options.ncci)
 
 
 def output_name(input_path: str) -> str:
@@ -288,15 +200,6 @@ def scrub_to_dir(
     return summary
 
 
-def open_outputs(open_output: Any, html: bool) -> dict[str, IO[str]]:
-    """The handles the writers write to (``open_output(key, encoding)``; NAME.999 only when there is one)."""
-    handles = {"277": open_output("277"), "837": open_output("837"), "json": open_output("json", "ascii"),
-               "worklist": open_output("worklist", "utf-8")}
-    if html:
-        handles["html"] = open_output("html", "utf-8")
-    return handles
-
-
 def _scrub_into(open_output: Any, out: Any, stream: BinaryIO, is_path: bool, label: str, options: Options,
                 engine: Engine, moment: dt.datetime) -> Summary:
     """One pass over the input in this process (the reference path; ``--jobs 1``)."""
@@ -381,16 +284,6 @@ def _open_input(path: str | Path) -> BinaryIO:
 def _readable(text: str) -> str:
     """A file name for reports: bytes that are not UTF-8 shown as U+FFFD, never lone surrogates."""
     return os.fsencode(text).decode("utf-8", "replace")
-
-
-def ack_999(summary: Summary, moment: dt.datetime, control: int) -> str:
-    """The built-in validator's 999 when it found an error, else ""."""
-    guide = summary.guide
-    if guide is None or not guide.errors:
-        return ""
-    from scrubber.writers.ack999 import write_999
-
-    return write_999(guide, now=moment, control=control)
 
 
 def make_writers(out: dict[str, IO[str]], label: str, options: Options, engine: Engine,

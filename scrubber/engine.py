@@ -40,6 +40,8 @@ ALWAYS = frozenset({STRUCTURE, GUIDE})
 MEMO_SIZE = 1 << 12
 #: per step with ``reads``: its verdicts remembered by the facets it reads
 STEP_MEMO_SIZE = 1 << 10
+#: per facet: values numbered for the steps' memories (see ``_facet_ids``)
+FACET_IDS_SIZE = 1 << 14
 
 Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
 
@@ -65,6 +67,12 @@ class Plan:
     #: the shape), and its verdicts by them (True: found something); None for the others
     facets: list[Any] = field(default_factory=list)
     step_memo: list[dict[Any, bool]] = field(default_factory=list)
+    #: per facet of the shape: its values seen, each with a number (``_facet_ids``)
+    facet_ids: list[dict[Any, int]] = field(default_factory=lambda: [{} for _ in FACETS])
+    last_id: int = 0
+    #: a claim's set of codes -> the ``claim`` (and ``run``) steps those codes trigger (``_triggered``)
+    triggered: dict[frozenset[str], tuple[Entry, ...]] = field(default_factory=dict)
+    run_triggered: dict[frozenset[str], tuple[Entry, ...]] = field(default_factory=dict)
 
 
 class Engine:
@@ -205,16 +213,14 @@ class Engine:
         """Every step of the plan the claim's codes trigger (but those known to find nothing by the
         facets they read); returns the steps a claim of its shape needs."""
         ctx = self.context
-        codes = {ln.code for ln in claim.lines}
+        ids = _facet_ids(plan, key) if key is not None else None
         needed = []
-        for i, step in enumerate(plan.claim):
-            edit, params, check, trigger = step
-            if trigger is not None and trigger.isdisjoint(codes):
-                continue
-            facets = plan.facets[i] if key is not None else None
-            if facets is not None:
-                seen = facets(key)
-                memo = plan.step_memo[i]
+        for step, facets, memo, shaped in _triggered(plan, claim):
+            edit, params, check, _t = step
+            if ids is None:
+                facets = None
+            elif facets is not None:
+                seen = facets(ids)
                 if memo.get(seen) is False:
                     continue
             before = len(out)
@@ -227,7 +233,7 @@ class Engine:
                 if len(memo) >= STEP_MEMO_SIZE:
                     memo.clear()
                 memo[seen] = found
-            if found or not plan.shaped[i]:
+            if found or not shaped:
                 needed.append(step)
         return tuple(needed)
 
@@ -265,10 +271,7 @@ class Engine:
         try:
             keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
             ctx.extra["run"] = run
-            codes = {ln.code for ln in claim.lines}
-            for edit, params, check, trigger in plan.run:
-                if trigger is not None and trigger.isdisjoint(codes):
-                    continue
+            for (edit, params, check, _t), _f, _m, _s in _triggered(plan, claim, run_level=True):
                 out.extend(check(claim, edit, params, ctx))
         except Exception as exc:
             return self._held(claim, edit, exc)
@@ -282,6 +285,45 @@ class Engine:
         run-level kinds tallied over the file instead of repeating it on every claim."""
         ncci_on = any(step[0].pack == "ncci" for step in (*self._default.claim, *self._default.run))
         return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
+
+
+#: a step as ``_check_all`` takes it: with its facets' getter, its memory and whether it is shaped
+Entry = tuple[Step, Any, "dict[Any, bool] | None", bool]
+
+
+def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> tuple[Entry, ...]:
+    """The plan's ``claim`` (or ``run``) steps the claim's codes trigger, worked out once per set of codes."""
+    codes = frozenset([ln.code for ln in claim.lines])
+    memo = plan.run_triggered if run_level else plan.triggered
+    entries = memo.get(codes)
+    if entries is None:
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        if run_level:
+            steps = [(step, None, None, False) for step in plan.run]
+        else:
+            steps = list(zip(plan.claim, plan.facets, plan.step_memo, plan.shaped, strict=True))
+        entries = memo[codes] = tuple(e for e in steps if e[0][3] is None or not e[0][3].isdisjoint(codes))
+    return entries
+
+
+def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:
+    """The shape as one number per facet: the steps' memories are then keyed by a few ints, which
+    hash at once, where the facets' nested tuples would be hashed again for every step.
+
+    Equal values get the same number while their table holds them; a full table starts again and
+    its values get new numbers, never an old one, so a step's memory cannot mistake one for another.
+    """
+    out = []
+    for table, value in zip(plan.facet_ids, shape, strict=True):
+        n = table.get(value)
+        if n is None:
+            if len(table) >= FACET_IDS_SIZE:
+                table.clear()
+            plan.last_id += 1
+            n = table[value] = plan.last_id
+        out.append(n)
+    return tuple(out)
 
 
 def _facets(kind_name: str) -> Any:

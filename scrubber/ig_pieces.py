@@ -511,7 +511,7 @@ def complete(ix: IxState) -> Result | None:
 def piece_tree(text: str) -> list[Ix] | None:
     """pyx12 over one piece (in a worker): its error tree, or None if pyx12 failed on it."""
     from scrubber.pool import interruptible, stopping
-    from scrubber.validate import run_pyx12
+    from scrubber.pyx12_run import run_pyx12
 
     if stopping():
         return None  # Ctrl-C: the run is ending, the pieces still queued are not validated

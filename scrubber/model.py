@@ -231,6 +231,9 @@ class Finding:
     line_index: int | None = None  # position of the line in the claim (for writers)
     #: how sure the rule's source makes the finding: "certain", "likely" or "partial-list"
     confidence: str = ""
+    #: the entity (an NM101 code: 85, 82, DN...) a status code such as 562 "entity's NPI" is about;
+    #: the 277CA names it in STC01-3
+    entity: str | None = None
 
     @property
     def rejects(self) -> bool:

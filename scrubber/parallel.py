@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
 from typing import Any
 
-from scrubber.api import Options, Summary, scrub_to_dir
+from scrubber.api import Options, scrub_to_dir
 from scrubber.commit import show_path
 from scrubber.errors import InputError, OutputError
 from scrubber.pool import interruptible, process_pool, stop, stopping
+from scrubber.runparts import Summary
 
 #: (input label, summary or None, one-line error)
 Outcome = tuple[str, "Summary | None", str]

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from scrubber import collector
 from scrubber.errors import InputError
 from scrubber.guide import _Tap
 from scrubber.guide.validator import GuideError, GuideRun, TxnErrors, describe_envelope
@@ -212,7 +213,7 @@ INHERITED: list[Any] = []
 def _engine(options: Any) -> Any:
     if INHERITED:
         return INHERITED[0]
-    from scrubber.api import engine_for
+    from scrubber.runparts import engine_for
 
     key = pickle.dumps((options.payers, options.rules, options.ncci, options.only_edits, options.guide))
     engine = _ENGINES.get(key)
@@ -262,7 +263,8 @@ class _Worker:
         files: dict[str, CountingText] = {}
         try:
             writers = self._writers(files)
-            self._read(reader, writers, guide)
+            with collector.for_a_run():  # the worker's collector set as a whole run's
+                self._read(reader, writers, guide)
             self._finish(reader, writers, guide, counter)
         except InputError as exc:
             self._input_error(exc)

@@ -22,6 +22,10 @@ def _on_interrupt(signum: int, frame: object) -> None:
     global _stopping
     first = not _stopping
     _stopping = True
+    if signum == signal.SIGTERM and not _busy:
+        # The executor ends the workers of a broken pool with SIGTERM, and waits for them: one
+        # that is handing back a result (not busy) would otherwise block on the pipe for ever.
+        os._exit(128 + signal.SIGTERM)
     if first and _busy:
         raise KeyboardInterrupt
 

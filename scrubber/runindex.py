@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import struct
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,9 +46,15 @@ _INTERNED: dict[str, int] = {}
 
 
 def digest(*parts: str) -> int:
-    """A non-zero signed 64-bit key for the parts (0 marks an empty slot)."""
-    h = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogateescape"), digest_size=8).digest()
-    return int.from_bytes(h, "little", signed=True) or 1
+    """A non-zero signed 64-bit key for the parts (0 marks an empty slot): the first 8 bytes of
+    their blake2b, little-endian, the same in every process (workers' keys meet the parent's)."""
+    h = _BLAKE2B_8.copy()  # a copy of a ready hasher: cheaper than a constructor with keywords
+    h.update("\x1f".join(parts).encode("utf-8", "surrogateescape"))
+    return _signed64(h.digest())[0] or 1
+
+
+_BLAKE2B_8 = hashlib.blake2b(digest_size=8)
+_signed64 = struct.Struct("<q").unpack
 
 
 def pack_code(code: str) -> int:
@@ -89,7 +96,9 @@ def units_milli(text: str) -> int:
         return 0
 
 
-@dataclass(slots=True, frozen=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, and one of these is
+# made for every claim (nothing mutates them after claim_keys).
+@dataclass(slots=True)
 class LineKey:
     index: int  # position of the line in the claim (Line.index)
     number: int  # LX01
@@ -101,7 +110,7 @@ class LineKey:
     anatomic: int
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ClaimKeys:
     """Everything the index needs from a claim: plain values, picklable."""
 
@@ -159,19 +168,25 @@ def claim_keys(claim: ClaimUnit, with_lines: bool = True, codes: frozenset[str] 
             continue
         mods = ln.modifiers
         content.append(f"{_iso(dos)}/{ln.code}/{'-'.join(sorted(mods)) if len(mods) > 1 else ''.join(mods)}/{ln.units}")
-        if not with_lines and (codes is None or ln.code not in codes):
+        if with_lines:
+            npi = line_npis.get(ln.index, claim_npi)
+            day = days.get((npi, dos), 0)
+            if not day:
+                day = days[(npi, dos)] = digest(patient, npi, _iso(dos))
+        elif codes is None or ln.code not in codes:
             continue
-        bypass, anat = modifier_bits(ln.modifiers)
-        npi = line_npis.get(ln.index, claim_npi)
-        day = days.get((npi, dos), 0) if with_lines else 0  # 0: no day key (not recorded)
-        if with_lines and not day:
-            day = days[(npi, dos)] = digest(patient, npi, dos.isoformat())
+        else:
+            day = 0  # no day key (not recorded)
+        bypass, anat = modifier_bits(mods)
         lines.append(LineKey(ln.index, ln.number, day, dos, ln.code, units_milli(ln.units), bypass, anat))
-    repeat_ok = claim.frequency in REPEATS_ALLOWED
+    if claim.frequency in REPEATS_ALLOWED:
+        return ClaimKeys(claim.ordinal, None, None, tuple(lines))
+    npi = claim.billing_npi
+    content.sort()
     return ClaimKeys(
         ordinal=claim.ordinal,
-        content=None if repeat_ok or not content else digest("C", patient, claim.billing_npi, *sorted(content)),
-        claim_id=None if repeat_ok or not claim.claim_id else digest("I", claim.billing_npi, claim.claim_id),
+        content=digest("C", patient, npi, *content) if content else None,
+        claim_id=digest("I", npi, claim.claim_id) if claim.claim_id else None,
         lines=tuple(lines),
     )
 
@@ -208,6 +223,7 @@ class _Shard:
 #: a key table is cut into 2**_SHARD_BITS shards that grow one at a time, so growing never holds
 #: two copies of the whole table (at a million claims that would be some 75 MB at once)
 _SHARD_BITS = 5
+_SHARD_MASK = (1 << _SHARD_BITS) - 1
 
 
 class KeyTable:
@@ -222,23 +238,35 @@ class KeyTable:
     def __len__(self) -> int:
         return sum(s.used for s in self._shards)
 
+    # get and put probe as _Shard.slot does, inline: they run for every claim of a file.
     def get(self, key: int) -> int | None:
-        shard = self._shards[key & ((1 << _SHARD_BITS) - 1)]
-        i = shard.slot(key)
-        return shard.vals[i] if shard.keys[i] == key else None
+        shard = self._shards[key & _SHARD_MASK]
+        keys, mask = shard.keys, shard.mask
+        i = (key >> _SHARD_BITS) & mask
+        while True:
+            k = keys[i]
+            if k == key:
+                return shard.vals[i]
+            if k == 0:
+                return None
+            i = (i + 1) & mask
 
     def put(self, key: int, value: int, replace: bool = True) -> None:
         """Map ``key`` to ``value`` (or, with ``replace=False``, only if ``key`` has no value yet)."""
-        n = key & ((1 << _SHARD_BITS) - 1)
+        n = key & _SHARD_MASK
         shard = self._shards[n]
-        i = shard.slot(key)
-        if not replace and shard.keys[i] == key:
+        keys, mask = shard.keys, shard.mask
+        i = (key >> _SHARD_BITS) & mask
+        while (k := keys[i]) != 0 and k != key:
+            i = (i + 1) & mask
+        if k == key:
+            if replace:
+                shard.vals[i] = value
             return
-        if shard.keys[i] == 0:
-            shard.used += 1
-            if shard.used * 3 > len(shard.keys) * 2:
-                shard = self._shards[n] = shard.grown()
-                i = shard.slot(key)
+        shard.used += 1
+        if shard.used * 3 > len(keys) * 2:
+            shard = self._shards[n] = shard.grown()
+            i = shard.slot(key)
         shard.keys[i] = key
         shard.vals[i] = value
 
@@ -246,7 +274,7 @@ class KeyTable:
         return sum(len(s.keys) * (s.keys.itemsize + s.vals.itemsize) for s in self._shards)
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Earlier:
     """A service line of an earlier accepted claim of the run, for the same patient, provider and day."""
 

@@ -7,8 +7,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from scrubber.api import Summary, output_name
+from scrubber.api import output_name
 from scrubber.inputs import Skipped
+from scrubber.runparts import Summary
 
 SCHEMA = "scrubber.summary/1"
 

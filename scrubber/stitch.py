@@ -202,7 +202,7 @@ def _scrub_split(path: str, out: OutputSet, label: str, options: Any, engine: An
 class _SplitRun:
     def __init__(self, planner: Planner, folder: str, label: str, options: Any, engine: Any,
                  moment: dt.datetime) -> None:
-        from scrubber.api import Summary, meta
+        from scrubber.runparts import Summary, meta
 
         self.planner = planner
         self.skeleton = planner.skeleton
@@ -565,7 +565,7 @@ class _SplitRun:
 
     # -- the outputs ----------------------------------------------------------------------------------
     def write(self, out: OutputSet, open_output: Any) -> Any:
-        from scrubber.api import ack_999, open_outputs
+        from scrubber.runparts import ack_999, open_outputs
 
         s = self.summary
         s.transactions = self.transactions

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import os
 import shutil
 import tempfile
@@ -32,12 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from scrubber.ig_tree import IgError, Ix, capture, level_errors, txn_errors
+from scrubber.ig_tree import IgError, level_errors, txn_errors
 from scrubber.pool import process_pool, stop
+from scrubber.pyx12_run import run_pyx12
 from scrubber.x12.segments import MAX_SEGMENT, Segment, Tokenizer
 
 PYX12_VERSION = "005010X222A1"
-_MAPS: dict[tuple[str, str | None], Any] = {}
+
 #: smaller inputs are validated in this process: starting workers (each loads pyx12's map, about
 #: 0.4 s) costs more than pyx12 takes on a few hundred claims
 MIN_PIECES = 256 << 10
@@ -59,23 +59,6 @@ class IgReport:
 
     def ack_999(self) -> str:
         return "".join(self.acks)
-
-
-def _cached_map_loader() -> None:
-    import pyx12.map_if
-
-    if getattr(pyx12.map_if.load_map_file, "_scrubber_cached", False):
-        return
-    original = pyx12.map_if.load_map_file
-
-    def load(map_file: str, param: Any, map_path: str | None = None) -> Any:
-        key = (map_file, map_path)
-        if key not in _MAPS:
-            _MAPS[key] = original(map_file, param, map_path)
-        return _MAPS[key]
-
-    load._scrubber_cached = True  # type: ignore[attr-defined]
-    pyx12.map_if.load_map_file = load
 
 
 def _body(seg: Segment, sep: str) -> tuple[str, list[str]]:
@@ -298,44 +281,6 @@ def _pyx12_errors(text: Any, txn_base: int, skip: frozenset[tuple[int, int]], st
         part.file_level.append("pyx12 could not read an interchange (it reported no error it could place)")
         found = 1
     return part.by_transaction, part.file_level, ack if found else "", found
-
-
-_LAST: list[Any] = []
-
-
-def _capture_handler() -> None:
-    """Keep the ``err_handler`` pyx12 builds in ``x12n_document``: its tree is what we read."""
-    import pyx12.error_handler
-
-    base = pyx12.error_handler.err_handler
-    if getattr(base, "_scrubber_capture", False):
-        return
-
-    class Kept(base):  # type: ignore[misc, valid-type]
-        _scrubber_capture = True
-
-        def __init__(self) -> None:
-            super().__init__()
-            _LAST[:] = [self]
-
-    pyx12.error_handler.err_handler = Kept
-
-
-def run_pyx12(text: Any, skip: set[tuple[int, int]], starts: set[tuple[int, int]]) -> tuple[list[Ix], str]:
-    """pyx12 over one interchange (text or a text file): its error tree and its 999."""
-    import pyx12.params
-    import pyx12.x12n_document
-
-    logging.getLogger("pyx12").setLevel(logging.CRITICAL)
-    _cached_map_loader()
-    _capture_handler()
-    _LAST.clear()
-    fd_999 = io.StringIO()
-    pyx12.x12n_document.x12n_document(
-        param=pyx12.params.params(), src_file=io.StringIO(text) if isinstance(text, str) else text, fd_997=fd_999,
-        fd_html=None, fd_xmldoc=None, fd_json=None, map_path=None)
-    errh = _LAST.pop() if _LAST else None
-    return (capture(errh, skip, starts) if errh is not None else []), fd_999.getvalue()
 
 
 def _pyx12_failed(exc: Exception, txn_base: int, transactions: int

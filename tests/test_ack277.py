@@ -128,3 +128,30 @@ def test_the_oracle_checks_each_interchange_with_its_own_delimiters() -> None:
     # differently delimited interchange go unchecked.
     good = file_837([{"id": "A"}])
     assert len(interchanges(good + good.replace("*", "|"))) == 2
+
+
+def test_an_npi_status_names_whose_npi_in_stc01_3(engine) -> None:
+    """Status 562 is about an entity's NPI: the claim's STC says which provider, the line's too."""
+    text = file_837([
+        {"id": "REND", "rendering_npi": "1234567890", "lines": [{"code": "99213"}]},
+        {"id": "LINE", "lines": [{"code": "99213"},
+                                 {"code": "99214", "segments": ["NM1*82*1*LINE*DOC****XX*1234567890"]}]},
+        {"id": "BOTH", "rendering_npi": "1234567890",
+         "segments": ["NM1*DN*1*REFER*RAY****XX*1234567890"], "lines": [{"code": "99213"}]},
+        {"id": "GOOD", "rendering_npi": "1234567893", "lines": [{"code": "99213"}]},
+    ], gs_date="2025-01-20")
+    ack, result = _ack(text, engine)
+    stcs = {}
+    claim = None
+    for els in (s.els for s in Tokenizer(io.BytesIO(ack.encode("latin-1")))):
+        if els[0] == "TRN" and len(els) > 2 and els[1] == "2":
+            claim = els[2]
+        elif els[0] == "STC" and claim is not None:
+            stcs.setdefault(claim, []).append(els)
+    codes = {cid: [[c for c in [s[1], *s[10:12]] if c] for s in rows] for cid, rows in stcs.items()}
+    assert codes["REND"] == [["A7:562:82"]]
+    assert codes["LINE"][0] == ["A7:562:82"] and codes["LINE"][1] == ["A7:562:82"]  # claim, then line 2's 2220D
+    assert sorted(codes["BOTH"][0]) == ["A7:562:82", "A7:562:DN"]  # two providers: one composite each
+    assert codes["GOOD"][0][0].startswith("A1:") or codes["GOOD"][0][0].startswith("A2:")
+    rejected = {sc.claim.claim_id for sc in result.claims if sc.rejected}
+    assert rejected == {"REND", "LINE", "BOTH"}

@@ -31,7 +31,8 @@ def _table(text: str, title: str) -> list[list[str]]:
 
 def test_one_run_prints_throughput_ratios_memory_and_validation(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--claims", "40", "--pyx12-claims", "40",
-                           "--validate-claims", "30", "--rss-claims", "40", "--repeat", "1", "--out", str(tmp_path)],
+                           "--validate-claims", "30", "--rss-claims", "40", "--guide-cost-claims", "40", "--repeat", "1",
+                           "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
@@ -51,4 +52,8 @@ def test_one_run_prints_throughput_ratios_memory_and_validation(tmp_path: Path) 
     validation = _table(out, "Implementation-guide validation")
     assert [r[1] for r in validation] == ["pyx12", "scrubber --validate pyx12"]
     assert re.fullmatch(r"\d+\.\d\dx", validation[1][5]) and int(validation[1][6]) > 10
-    assert not list(tmp_path.glob("*.x12")) and not list(tmp_path.glob("scrub-*"))  # files and outputs removed
+    cost = _table(out, "Cost of the built-in implementation-guide validator")
+    assert len(cost) == 1 and cost[0][0] == "40" and re.fullmatch(r"\d+\.\d\dx", cost[0][5])
+    assert float(cost[0][1]) > 0 and float(cost[0][2]) > 0
+    assert not list(tmp_path.glob("*.x12")) and not list(tmp_path.glob("scrub-*")) \
+        and not list(tmp_path.glob("guide-*"))  # files and outputs removed

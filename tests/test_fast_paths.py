@@ -64,7 +64,7 @@ def test_claim_balance_shortcut_agrees_with_the_decimal_rule() -> None:
     from scrubber.rules import kinds_core
 
     def slow(total: str, lines: list[str]) -> bool:  # the rule as written before the shortcut
-        t, ls = kinds_core._money(total), [kinds_core._money(x) for x in lines]
+        t, ls = kinds_core.amount_value(total), [kinds_core.amount_value(x) for x in lines]
         if t is None or any(x is None for x in ls):
             return False
         return t.quantize(Decimal("0.01")) != sum(ls, Decimal(0)).quantize(Decimal("0.01"))  # type: ignore[arg-type]

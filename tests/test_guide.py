@@ -107,6 +107,38 @@ def test_the_fast_branch_finds_exactly_what_the_full_path_finds() -> None:
     assert compared > 200
 
 
+def test_the_fast_branch_agrees_on_texts_it_has_seen_many_times() -> None:
+    # By the 20th claim every repeated text is looked up whole: a known text over its maximum, a
+    # known LX text with the wrong number and a claim that is its CLM alone before SE (its gaps
+    # are the claim's, the unit of the segment before SE) must come out as on the full path.
+    claims = [{"id": f"C{i}", "member_id": f"M{i}", "dx": ["G24.3"],
+               "lines": [{"code": "99213", "charge": "100.00"}, {"code": "99214", "charge": "150.00"}]}
+              for i in range(30)]
+    text = file_837(claims)
+    term = text.lstrip()[105]
+    segs = [s.strip() for s in text.split(term)]
+    starts = [i for i, s in enumerate(segs) if s.startswith("CLM*")]
+
+    def first(claim: int, prefix: str) -> int:
+        return next(j for j in range(starts[claim], len(segs)) if segs[j].startswith(prefix))
+
+    se = next(j for j, s in enumerate(segs) if s.startswith("SE*"))
+    twice = {first(20, "DTP*472"), first(24, "REF*D9")}
+    wrong_lx = first(22, "LX*2")
+    out: list[str] = []
+    for j, seg in enumerate(segs):
+        if starts[-1] < j < se:
+            continue
+        out += ["LX*1"] if j == wrong_lx else [seg] * (2 if j in twice else 1)
+    data = term.join(out).encode()
+    full, fast = _errors(_by_feed(data)), _errors(_by_tap(data))
+    assert fast == full
+    last_claim = out.index(segs[starts[-1]]) - out.index(next(x for x in out if x.startswith("ST*"))) + 1
+    assert {(e[2], e[3], e[4]) for e in full} == {("DTP", "5", ""), ("REF", "5", ""), ("LX", "8", "lx"),
+                                                  ("HI", "3", ""), ("LX", "3", "")}
+    assert all(k[1] == last_claim for k, _n, sid, code, *_ in full if code == "3"), full
+
+
 def test_tables_are_cached_on_disk_and_rebuilt_when_the_key_changes(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(tables, "_LOADED", {})

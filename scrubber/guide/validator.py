@@ -21,14 +21,17 @@ from typing import Any
 
 from scrubber.guide.elements import ElementError, SegmentChecker
 from scrubber.guide.tables import Loop, Seg, Tables, load_tables
-from scrubber.guide.walker import Walker, WalkError, first_component_ids, qualifier
+from scrubber.guide.walker import Walker, WalkError, first_component_ids
 from scrubber.x12.segments import Delimiters, Segment
 
 _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
-#: accepted texts remembered per map node (memory stays small whatever the file)
+#: accepted texts remembered per map node, and texts looked up whole per node (memory stays
+#: small whatever the file)
 _SEEN = 2048
+_TEXTS = 2048
 #: segments with bookkeeping besides the walk
-_BOOKKEEPING = frozenset({"HL", "CLM", "LX"})
+_HL, _CLM, _LX = "HL", "CLM", "LX"
+_BOOKKEEPING = {_HL: _HL, _CLM: _CLM, _LX: _LX}
 _WS = " \t\r\n"
 _A1 = "005010X222A1"
 #: versions the reader takes; pyx12 maps only A1, so GS08/ST03 are checked as A1
@@ -81,6 +84,39 @@ class GroupRecord:
     notes: list[str] = field(default_factory=list)
 
 
+#: a fast step from one map node to the next: (the next segment's slot, the maximum of that slot
+#: (of the loop's, for a loop entered), a slot that must not be 0 (a required segment passed
+#: over, or ``Walker.always``), None or (the slot of that maximum, HL/CLM/LX or None, (loop slot,
+#: counts to zero [a, b), zeros) for a loop entered or None, more slots that must not be 0), the
+#: next node's steps)
+_Step = tuple[int, int, int, "tuple[int, str | None, tuple[int, int, int, list[int]] | None, tuple[int, ...]] | None",
+              "_Node"]
+
+
+class _Node:
+    """The fast steps from one map node: by the segment's whole text, and by id (and qualifier)."""
+
+    __slots__ = ("ids", "node", "texts")
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        #: texts accepted more than once here -> their step
+        self.texts: dict[str, _Step] = {}
+        #: {segment id: (step, expression, texts it accepted)}, or {segment id: {qualifier: ...}}
+        self.ids: dict[str, Any] = {}
+
+
+#: outside a transaction nothing is taken inline
+_OUTSIDE = _Node(None)
+
+
+def _counted(count: list[int], slots: tuple[int, ...]) -> bool:
+    for m in slots:
+        if not count[m]:
+            return False
+    return True
+
+
 class GuideRun:
     """The validator's state for one input; ``findings`` in scrubber.rules.kinds_core reads it."""
 
@@ -110,103 +146,144 @@ class GuideRun:
         self._hl_stack: list[int] = []
         self._lx = 0
         self._in_txn = False
-        #: fast steps by map node: {segment id: step} or {segment id: {qualifier: step}}
-        self._steps: dict[Any, dict] = {}
+        #: fast steps by the map node they start from
+        self._nodes: dict[Any, _Node] = {}
         #: segment texts a node's expression accepted (a set lookup is cheaper than a match)
         self._seen: dict[Any, set[str]] = {}
         self._qualified = frozenset(self.tables.key_kinds)
+        self._first_component = first_component_ids(self.tables)
+        #: ids told apart by element 01 as a whole
+        self._plain_qualifier = self._qualified - self._first_component - {"HL"}
 
     # -- feeding -----------------------------------------------------------------------------
     def tap(self, tokenizer: Any) -> Iterator[Segment]:
         """Yield the tokenizer's segments, checking each on the way (the reader's own order).
 
-        The inner branch is the common case, inline for speed: from the current map node, the
-        segment's id (and qualifier) names a known plain step (a segment of the same loop, or a
-        loop entered at its first segment) that passes over no required segment still unseen,
-        stays within the maximums, and whose expression accepts the segment. Everything else goes
-        through ``_segment``, which makes the same checks in full and learns new steps.
+        The loop body is the common case, inline for speed: from the current map node, the
+        segment's text names a known plain step (a segment of the same loop, or a loop entered at
+        its first segment) that passes over no required segment still unseen and stays within the
+        maximums. A text seen twice at a node is looked up whole (``_Node.texts``); any other goes
+        by its id and qualifier (``_Node.ids``) and the step's expression. Everything else goes
+        through ``_full``, which makes the same checks in full and learns new steps.
         """
-        walker = self.walker
-        count = walker.count
-        book = _BOOKKEEPING
-        envelope = _ENVELOPE
-        segment = self._segment
-        steps = self._steps
-        first_component = first_component_ids(self.tables)
-        # The segment number, the previous segment and its unit live in locals here and are
-        # handed to self only around the slow calls, which read and change them.
-        number = self._number
-        prev, prev_unit, unit = self._prev, self._prev_unit, self._unit
-        in_txn = self._in_txn
-        node = walker.node
-        table = steps.setdefault(node, {})
+        count = self.walker.count
+        # The segment number, the previous segment and the current unit live in locals here and
+        # are handed to self only around the full path, which reads and changes them.
+        number, prev, unit = self._number, self._prev, self._unit
+        at = self._node(self.walker.node) if self._in_txn else _OUTSIDE
+        plain_qualifier = self._plain_qualifier
         for seg in tokenizer:
-            els = seg.els
-            sid = els[0]
-            if not in_txn or sid in envelope:
-                if sid == "ISA":
-                    self.delimiters(tokenizer.delimiters)
-                walker.node = node
-                self._number, self._prev, self._prev_unit = number, prev, prev_unit
-                self.feed(seg)
-                number, prev, prev_unit, unit = self._number, self._prev, self._prev_unit, self._unit
-                in_txn = self._in_txn
-                node = walker.node
-                table = steps.setdefault(node, {})
-                yield seg
-                continue
-            number += 1
-            if sid in book:
-                # prev_unit is the unit of the previous segment: only an HL or a CLM starts another
-                prev_unit = unit
-                self._number = number
-                self._book(seg, els, sid)
-                number, unit = self._number, self._unit
-            else:
-                prev_unit = unit
-            step = table.get(sid)
-            if step.__class__ is dict:
-                if len(els) < 2:
-                    step = step.get(None)
-                elif sid == "HL":
-                    step = step.get(els[3] if len(els) > 3 else None)
-                elif sid in first_component:
-                    step = step.get(els[1].partition(self._comp)[0])
-                else:
-                    step = step.get(els[1])
-            if step is not None:
-                misses, limit_slot, limit, slot, loop_slot, a, b, zeros, nxt, pattern, next_table, seen = step
-                if count[limit_slot] < limit:
-                    raw = seg.raw
-                    accepted = raw in seen  # most segments: a text the expression accepted before
-                    if not accepted and pattern.fullmatch(raw):
-                        accepted = True
+            raw = seg.raw
+            step = at.texts.get(raw)
+            if step is None:
+                # Not looked up whole (yet): by id (and qualifier), then by the step's expression.
+                els = seg.els
+                entry = at.ids.get(els[0])
+                if entry.__class__ is dict:
+                    entry = entry.get(els[1] if els[0] in plain_qualifier and len(els) > 1 else self._qualifier(els))
+                if entry is not None:
+                    step, pattern, seen = entry
+                    if raw in seen:  # the second time: from now on the whole text names the step
+                        if len(at.texts) < _TEXTS:
+                            at.texts[raw] = step
+                    elif pattern.fullmatch(raw):
                         if len(seen) < _SEEN:
                             seen.add(raw)
-                    if accepted:
-                        for m in misses:
-                            if count[m] < 1:
-                                break
-                        else:
-                            if loop_slot >= 0:  # a loop (re)entered: the counts beneath it start again
-                                count[a:b] = zeros
-                                count[loop_slot] += 1
-                            count[slot] += 1
-                            node = nxt
-                            table = next_table
-                            prev = seg
-                            yield seg
-                            continue
-            walker.node = node
-            self._number, self._prev, self._prev_unit = number, prev, prev_unit
-            segment(seg, els, sid)
-            self._learn(node, els, sid)
-            prev, prev_unit = self._prev, self._prev_unit
-            node = walker.node
-            table = steps.setdefault(node, {})
+                    else:
+                        step = None
+                if step is None:
+                    number, prev, unit, at = self._full(seg, tokenizer, None, number, prev, unit, unit, at)
+                    yield seg
+                    continue
+            slot, limit, miss, extra, nxt = step
+            number += 1
+            if extra is None:  # most segments: one more of the same loop, no bookkeeping
+                n = count[slot]
+                if n < limit and count[miss]:
+                    count[slot] = n + 1
+                    prev = seg
+                    at = nxt
+                    yield seg
+                    continue
+                before = unit
+            else:
+                before = unit  # the unit of the previous segment: only an HL or a CLM starts another
+                limit_slot, book, enter, more = extra
+                if book is _LX:
+                    self._lx += 1
+                    els = seg.els
+                    if (els[1] if len(els) > 1 else None) != str(self._lx):
+                        self._unit = unit
+                        self._file(seg, GuideError(number, _LX, seg, reader="lx"))
+                elif book is _CLM:
+                    unit = number
+                    self._lx = 0
+                elif book is _HL:
+                    self._number = number
+                    self._book(seg, seg.els, _HL)
+                    number, unit = self._number, self._unit
+                if count[limit_slot] < limit and count[miss] and (not more or _counted(count, more)):
+                    if enter is not None:  # a loop (re)entered: the counts beneath it start again
+                        loop_slot, a, b, zeros = enter
+                        count[a:b] = zeros
+                        count[loop_slot] += 1
+                    count[slot] += 1
+                    prev = seg
+                    at = nxt
+                    yield seg
+                    continue
+            number, prev, unit, at = self._full(seg, tokenizer, step, number, prev, before, unit, at)
             yield seg
-        walker.node = node
-        self._number, self._prev, self._prev_unit = number, prev, prev_unit
+        if at is not _OUTSIDE:
+            self.walker.node = at.node
+        self._number, self._prev, self._prev_unit, self._unit = number, prev, unit, unit
+
+    def _full(self, seg: Segment, tokenizer: Any, step: _Step | None, number: int, prev: Segment | None,
+              prev_unit: int, unit: int, at: _Node) -> tuple[int, Segment | None, int, _Node]:
+        """The full path for ``tap``: its state handed over, the segment checked, the state taken back.
+
+        Without a step the segment is new here (or an envelope, or outside a transaction); with
+        one it has been counted and booked already and only failed the counts.
+        """
+        if at is not _OUTSIDE:
+            self.walker.node = at.node
+        self._number, self._prev, self._prev_unit, self._unit = number, prev, prev_unit, unit
+        if step is None:
+            self._slow(seg, tokenizer)
+        else:
+            self._segment(seg, seg.els, seg.els[0])
+        at = self._node(self.walker.node) if self._in_txn else _OUTSIDE
+        return self._number, self._prev, self._unit, at
+
+    def _qualifier(self, els: list[str]) -> str | None:
+        """What tells apart the map nodes a segment id may name (as ``_learn`` keys them)."""
+        if len(els) < 2:
+            return None
+        sid = els[0]
+        if sid == "HL":
+            return els[3] if len(els) > 3 else None
+        if sid in self._first_component:
+            return els[1].partition(self._comp)[0]
+        return els[1]
+
+    def _slow(self, seg: Segment, tokenizer: Any) -> None:
+        """What ``tap`` has no step for: envelopes, segments outside a transaction, new steps."""
+        els = seg.els
+        sid = els[0]
+        if not self._in_txn or sid in _ENVELOPE:
+            if sid == "ISA":
+                self.delimiters(tokenizer.delimiters)
+            self.feed(seg)
+            return
+        start = self.walker.node
+        self.feed(seg)
+        self._learn(start, els, sid)
+
+    def _node(self, node: Any) -> _Node:
+        found = self._nodes.get(node)
+        if found is None:
+            found = self._nodes[node] = _Node(node)
+        return found
 
     def _learn(self, start: Any, els: list[str], sid: str) -> None:
         """Keep the walk just made as a step for ``tap``'s fast branch, when it is a plain one."""
@@ -219,24 +296,29 @@ class GuideRun:
             return
         loop = plan.loop
         if loop is None:
-            limit_slot, limit, loop_slot, a, b = nxt.slot, nxt.max_use, -1, 0, 0
+            limit_slot, limit, enter = nxt.slot, nxt.max_use, None
         else:
-            limit_slot, limit, loop_slot = loop.slot, loop.max_repeat, loop.slot
             a, b = loop.below
-        step = (plan.miss_slots, limit_slot, limit, nxt.slot, loop_slot, a, b, plan.zeros, nxt, pattern,
-                self._steps.setdefault(nxt, {}), self._seen.setdefault(nxt, set()))
-        table = self._steps.setdefault(start, {})
+            limit_slot, limit, enter = loop.slot, loop.max_repeat, (loop.slot, a, b, plan.zeros)
+        # The start's own count is never 0 (placing a segment counts it): no need to look at it.
+        misses = [m for m in plan.miss_slots if not (isinstance(start, Seg) and m == start.slot)]
+        miss = misses[0] if misses else self.walker.always
+        book = _BOOKKEEPING.get(sid)
+        extra = (limit_slot, book, enter, tuple(misses[1:])) if book or enter or len(misses) > 1 else None
+        step = (nxt.slot, limit, miss, extra, self._node(nxt))
+        seen = self._seen.get(nxt)
+        if seen is None:
+            seen = self._seen[nxt] = set()
+        ids = self._node(start).ids
         if sid in self._qualified:
-            q = (els[3] if len(els) > 3 else None) if sid == "HL" else \
-                qualifier(els, first_component_ids(self.tables), self._comp)
-            table.setdefault(sid, {})[q] = step
+            ids.setdefault(sid, {})[self._qualifier(els)] = (step, pattern, seen)
         else:
-            table[sid] = step
+            ids[sid] = (step, pattern, seen)
 
     def delimiters(self, d: Delimiters) -> None:
         if self._delims is not None and (d.element, d.component) != (self._sep, self._comp):
             self.walker.delimiters_changed()
-            self._steps.clear()  # their expressions and qualifiers were read with the old separators
+            self._nodes.clear()  # their expressions and qualifiers were read with the old separators
             self._seen.clear()
         self._delims = d
         self._sep, self._comp = d.element, d.component

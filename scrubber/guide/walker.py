@@ -51,11 +51,14 @@ _ENTER = 2
 
 
 class Walker:
-    __slots__ = ("_comp", "_first_component", "_key_kinds", "_plans", "count", "last", "node", "tables")
+    __slots__ = ("_comp", "_first_component", "_key_kinds", "_plans", "always", "count", "last", "node", "tables")
 
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
-        self.count = [0] * tables.slots
+        #: counts by slot, and one more slot that is always 1 (a fast step with no count to look at
+        #: looks at it: scrubber.guide.validator)
+        self.count = [0] * tables.slots + [1]
+        self.always = tables.slots
         self.node: Seg | Loop = tables.root
         self._plans: dict[tuple, _Plan] = {}
         self._key_kinds = tables.key_kinds

@@ -45,7 +45,7 @@ class Source:
 
     def cite(self) -> str:
         """The source as a biller reads a citation: title, publisher, revision, date (section)."""
-        return _cited(self, _cite)
+        return remember(self, _cite)
 
     def _cite(self) -> str:
         parts = [f"“{self.document}”" if self.publisher else self.document]
@@ -86,18 +86,18 @@ class Edit:
 
     def message(self, key: str, **values: Any) -> str:
         """The edit's wording for ``key`` (from pack.yaml) with the finding's values filled in."""
+        if not values:  # a fixed text (a fix, an appeal note): worded once
+            return remember(self.messages, lambda messages: _spaced(self._template(key).format()), key)
+        return _spaced(self._template(key).format(**values))
+
+    def _template(self, key: str) -> str:
         template = self.messages.get(key)
         if template is None:
             raise KeyError(f"edit {self.id} has no message {key!r}")
-        text = template.format(**values)
-        # Blank space runs become one space, as in the pack; only a value can bring them in.
-        # (isprintable() is False for every whitespace character but the ASCII space.)
-        if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
-            return text
-        return " ".join(text.split())
+        return template
 
     def source_text(self) -> str:
-        return _cited(self.sources, _cite_all)
+        return remember(self.sources, _cite_all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,20 +164,31 @@ class Catalog:
             raise KeyError(f"table {pack}/{name}.csv not found") from None
 
 
-#: texts of sources, by the identity of the source (or tuple of sources) they cite: findings cite
-#: the same few sources again and again; the object is kept with its text, so an id is never reused
-_CITES: dict[int, tuple[Any, str]] = {}
+def _spaced(text: str) -> str:
+    """Blank space runs become one space, as in the pack; only a value can bring them in.
+    (isprintable() is False for every whitespace character but the ASCII space.)"""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
+
+
+#: texts of sources, by the identity of the source (or tuple of sources) they cite, and an edit's
+#: messages without values, by the identity of its messages and the key: findings cite the same few
+#: sources and fixes again and again; the object is kept with its text, so an id is never reused
+_CITES: dict[tuple[int, Any], tuple[Any, Any]] = {}
 _CITES_MAX = 4096
 
 
-def _cited(what: Any, make: Any) -> str:
-    hit = _CITES.get(id(what))
+def remember(what: Any, make: Any, key: Any = "") -> Any:
+    """``make(what)``, worked out once per object (and ``key``): also an edit's fixed messages and
+    its findings' wording (``rules.kinds.worded``)."""
+    hit = _CITES.get((id(what), key))
     if hit is not None and hit[0] is what:
         return hit[1]
     if len(_CITES) >= _CITES_MAX:
         _CITES.clear()
     text = make(what)
-    _CITES[id(what)] = (what, text)
+    _CITES[(id(what), key)] = (what, text)
     return text
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scrubber.model import ClaimUnit, Finding, Line
-from scrubber.rules.catalog import Catalog, Edit, Row
+from scrubber.rules.catalog import Catalog, Edit, Row, remember
 from scrubber.x12.segments import Segment
 
 
@@ -115,10 +115,17 @@ def pack_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
     return ctx.memo(("pack-dates", edit.pack, edit.id), make)
 
 
+def worded(edit: Edit, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """``make()``, the wording of a finding of ``edit`` that depends only on ``key`` (a code, a day,
+    a position), worked out once per key: a file repeats the same fault on many claims. The edit is
+    kept with the text, so an id is never mistaken for another edit's."""
+    return remember(edit, lambda _edit: make(), key)
+
+
 def segment_text(claim: ClaimUnit, seg: Segment | None) -> str | None:
     if seg is None:
         return None
-    d = claim.delimiters
+    d = claim.transaction.group.interchange.delimiters  # claim.delimiters, without the property call
     return d.element.join(seg.els) + d.segment
 
 
@@ -153,18 +160,20 @@ def finding(
     confidence = confidence or edit.confidence
     if severity == "reject" and confidence != "certain":
         severity = "warn"
+    rejects = severity == "reject"
+    # Positional, in Finding's field order: a finding per fault, and keywords cost on every one.
     return Finding(
-        edit=edit.id,
-        severity=severity,
-        message=message,
-        line=line.number if line is not None else None,
-        code=code if code is not None else (line.code if line is not None else None),
-        suggestion=suggestion or edit.fix,
-        category=(category or edit.category) if severity == "reject" else None,
-        status_code=edit.status_code if severity == "reject" else None,
-        segment=segment_text(claim, seg),
-        segment_number=seg.number if seg is not None else None,
-        source=source or edit.source_text(),
-        line_index=line.index if line is not None else None,
-        confidence=confidence,
+        edit.id,
+        severity,
+        message,
+        line.number if line is not None else None,
+        code if code is not None else (line.code if line is not None else None),
+        suggestion or edit.fix,
+        (category or edit.category) if rejects else None,
+        edit.status_code if rejects else None,
+        segment_text(claim, seg),
+        seg.number if seg is not None else None,
+        source or edit.source_text(),
+        line.index if line is not None else None,
+        confidence,
     )

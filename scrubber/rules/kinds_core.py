@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from scrubber.model import ClaimUnit, Finding
 from scrubber.rules.catalog import Edit
 from scrubber.rules.kinds import Context, finding, kind, no_dates
 from scrubber.x12.dates import parse_d8
-from scrubber.x12.loop2300 import is_amount, positive_whole
-
-
-def _money(text: str) -> Decimal | None:
-    if not is_amount(text):
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
+from scrubber.x12.loop2300 import amount_value, positive_whole
 
 
 @kind("structure")
@@ -31,13 +22,16 @@ def structure(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Itera
 
 @kind("claim_balance")
 def claim_balance(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
+    lines = claim.lines
+    if len(lines) == 1 and lines[0].charge == claim.charge:
+        return  # one line charging what the claim does: equal, or unreadable alike (X12-STRUCTURE's)
     try:  # the common case first: the amounts read and add up exactly
-        if Decimal(claim.charge) == sum([Decimal(ln.charge) for ln in claim.lines], Decimal(0)):
+        if Decimal(claim.charge) == sum([Decimal(ln.charge) for ln in lines], Decimal(0)):
             return
     except ArithmeticError:
         pass
-    total = _money(claim.charge)
-    charges = [_money(ln.charge) for ln in claim.lines]
+    total = amount_value(claim.charge)
+    charges = [amount_value(ln.charge) for ln in claim.lines]
     if total is None or any(c is None for c in charges):
         return  # unreadable amounts are X12-STRUCTURE's to report
     lines_sum = sum(charges, Decimal(0))
@@ -131,7 +125,7 @@ def service_units(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
     for ln in claim.lines:
         if ln.sv1 is None or positive_whole(ln.units):
             continue
-        units = _money(ln.units)
+        units = amount_value(ln.units)
         if units is None:
             what = "no units (SV104 is empty)" if not ln.units else f"units {ln.units!r}, which is not a number"
         elif units <= 0:
@@ -177,13 +171,13 @@ def _file_dates(claim: ClaimUnit) -> tuple[dt.date, str] | None:
 @kind("future_service_date")
 def future_service_date(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
     created = _created(claim, ctx)
-    if created is not None:
-        day, where = created[0], f"{created[1]}, the latest of BHT04, GS04 and ISA09"
-    else:
-        day, where = ctx.today, "today: no readable BHT04, GS04 or ISA09"
+    day = created[0] if created is not None else ctx.today
+    cend = claim.dos_end
     for ln in claim.lines:
-        end = ln.dos_end if ln.dtp is not None else claim.dos_end
+        end = ln.dos_end if ln.dtp is not None else cend
         if end is not None and end > day:
+            where = (f"{created[1]}, the latest of BHT04, GS04 and ISA09" if created is not None
+                     else "today: no readable BHT04, GS04 or ISA09")
             yield finding(
                 claim,
                 edit,

@@ -112,10 +112,10 @@ def diagnosis_exclusion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ct
             return
     codes = book(ctx, edit)
     targets = params.get("codes", "@drug @primary")
-    dx_rows = [r for r in excluded_rows if r.get("kind", "diagnosis") == "diagnosis"]
-    proc_rows = [r for r in excluded_rows if r.get("kind") == "procedure"]
+    dx_rows, proc_rows = _exclusion_rows(ctx, edit, params.get("table", "cosmetic"))
+    cdos = claim.dos
     for ln in claim.lines:
-        day = claim.line_dos(ln)
+        day = cdos if ln.dtp is None else ln.dos
         if ln.sv1 is None or day is None or not codes.matches(ln.code, targets, day):
             continue
         found = _excluded_diagnoses(claim, edit, ln, day, dx_rows)
@@ -125,25 +125,45 @@ def diagnosis_exclusion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ct
             yield found
 
 
-def _excluded_diagnoses(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date, dx_rows: list[Row]) -> Finding | None:
+def _exclusion_rows(ctx: Context, edit: Edit, table: str) -> tuple[list[tuple[Row, str]], list[tuple[Row, frozenset[str]]]]:
+    """The edit's rows, split once per run: diagnosis rows with their code as a prefix without the
+    dot, procedure rows with the codes they name."""
+
+    def make() -> tuple[list[tuple[Row, str]], list[tuple[Row, frozenset[str]]]]:
+        found = rows(ctx, edit, table)
+        return ([(r, r["code"].replace(".", "")) for r in found if r.get("kind", "diagnosis") == "diagnosis"],
+                [(r, expand(r["code"])[0]) for r in found if r.get("kind") == "procedure"])
+
+    return ctx.memo(("exclusion-rows", edit.pack, table, edit.id), make)
+
+
+def _excluded_diagnoses(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date,
+                        dx_rows: list[tuple[Row, str]]) -> Finding | None:
     """A line whose pointed diagnoses are all on the payer's excluded list."""
-    n = len(claim.diagnoses)
-    pointed = [claim.diagnoses[int(p) - 1] for p in ln.pointers
-               if p.isascii() and p.isdigit() and len(p) <= 2 and 1 <= int(p) <= n]
-    hits = [(d, r) for d in pointed for r in dx_rows
-            if r.valid_on(day) and d.code.replace(".", "").startswith(r["code"].replace(".", ""))]
-    if not pointed or len({d.position for d, _ in hits}) != len(pointed):
+    dxs = claim.diagnoses
+    n = len(dxs)
+    pointed = [dxs[int(p) - 1] for p in ln.pointers if p.isascii() and p.isdigit() and len(p) <= 2 and 1 <= int(p) <= n]
+    if not pointed:
         return None
+    hits = []
+    for d in pointed:
+        code = d.code.replace(".", "")
+        found = [(d, r) for r, prefix in dx_rows if code.startswith(prefix) and r.valid_on(day)]
+        if not found:
+            return None  # this diagnosis is not on the list: the line is not excluded
+        hits += found
+    if len({d.position for d in pointed}) != len(pointed):
+        return None  # a diagnosis pointed at twice: not read as all-excluded (as ever)
     shown = sorted({icd_display(d.code) for d, _ in hits})
     return finding(claim, edit, edit.message("diagnosis", code=ln.code, line=ln.number, dx=", ".join(shown)),
                    line=ln, suggestion=edit.message("diagnosis_fix"), row=hits[0][1])
 
 
-def _excluded_with(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date, proc_rows: list[Row], codes: CodeBook,
-                   with_procedure: str) -> Finding | None:
+def _excluded_with(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date, proc_rows: list[tuple[Row, frozenset[str]]],
+                   codes: CodeBook, with_procedure: str) -> Finding | None:
     """A line of ``with_procedure`` billed beside a procedure the payer excludes (e.g. the unlisted cosmetic code)."""
-    for r in proc_rows:
-        others = [o for o in claim.lines if o is not ln and o.code in expand(r["code"])[0]]
+    for r, named in proc_rows:
+        others = [o for o in claim.lines if o is not ln and o.code in named]
         if r.valid_on(day) and others and codes.matches(ln.code, with_procedure, day):
             return finding(claim, edit, edit.message("procedure", code=ln.code, line=ln.number,
                                                      other=others[0].code, other_lines=lines_text(others)),

@@ -16,8 +16,8 @@ from typing import Any
 
 from scrubber.codesets import icd9cm, icd10cm
 from scrubber.model import ClaimUnit, Diagnosis, Finding
-from scrubber.rules.catalog import Edit, Source
-from scrubber.rules.kinds import Context, finding, kind, pack_dates, run_kind
+from scrubber.rules.catalog import Edit, Row, Source
+from scrubber.rules.kinds import Context, finding, kind, pack_dates, run_kind, worded
 from scrubber.text import icd_display
 
 ICD10_QUALIFIERS = frozenset({"ABK", "ABF"})
@@ -35,9 +35,9 @@ def _dates_for(claim: ClaimUnit, dx: Diagnosis) -> list[dt.date]:
 @kind("icd_version", bounds=pack_dates, reads="dx")
 def icd_version(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """Each diagnosis qualifier belongs to a code set valid only within dates (code_sets.csv)."""
-    rows = ctx.catalog.table(edit.pack, params.get("table", "code_sets"))
-    by_qualifier = {q: r for r in rows for q in r["qualifiers"].split()}
-    lines = [(ln, claim.line_dos(ln)) for ln in claim.lines]
+    rows, by_qualifier = _code_sets(ctx, edit, params.get("table", "code_sets"))
+    cdos = claim.dos
+    lines = [(ln, cdos if ln.dtp is None else ln.dos) for ln in claim.lines]
     for dx in claim.diagnoses:
         row = by_qualifier.get(dx.qualifier)
         if row is None:
@@ -57,6 +57,16 @@ def icd_version(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Conte
             segment=dx.segment, code=dx.code,
             suggestion=edit.message("fix", expected=expected, qualifiers=qualifiers), row=row,
         )
+
+
+def _code_sets(ctx: Context, edit: Edit, table: str) -> tuple[list[Row], dict[str, Row]]:
+    """The code-set rows, and the row of each qualifier, read once per run."""
+
+    def make() -> tuple[list[Row], dict[str, Row]]:
+        rows = ctx.catalog.table(edit.pack, table)
+        return rows, {q: r for r in rows for q in r["qualifiers"].split()}
+
+    return ctx.memo(("code-sets", edit.pack, table), make)
 
 
 def _icd_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date]:
@@ -89,7 +99,8 @@ def icd10_table_horizon(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ct
     diagnosis); a warning on every claim of a file would only teach billers to skip warnings.
     """
     end = icd10cm.table().end
-    days = [d for ln in claim.lines if (d := claim.line_dos(ln)) is not None and d >= end]
+    cdos = claim.dos  # claim.line_dos, inline: this runs for every claim
+    days = [d for ln in claim.lines if (d := cdos if ln.dtp is None else ln.dos) is not None and d >= end]
     if days and any(dx.qualifier in ICD10_QUALIFIERS for dx in claim.diagnoses):
         last = icd10cm.table().last_day
         ctx.extra["run"].tally(edit.message("beyond", last=last.isoformat(), fy=icd10cm.fiscal_year(last)), min(days))
@@ -126,11 +137,21 @@ def _icd10_facts(code: str, day: dt.date) -> tuple[icd10cm.Verdict, str, str]:
 
 def _icd10_finding(claim: ClaimUnit, edit: Edit, dx: Diagnosis, code: str, judged: dt.date, day: dt.date,
                    late: bool) -> Finding:
+    message, suggestion, source, confidence, shown = worded(
+        edit, ("icd10", code, judged, day, late, dx.position),
+        lambda: _icd10_texts(edit, dx.position, code, judged, day, late))
+    return finding(claim, edit, message, segment=dx.segment, code=shown, suggestion=suggestion, source=source,
+                   confidence=confidence)
+
+
+def _icd10_texts(edit: Edit, position: int, code: str, judged: dt.date, day: dt.date,
+                 late: bool) -> tuple[str, str, str, str, str]:
+    """(message, suggestion, source, confidence, code as shown) of a code not billable on ``day``."""
     table = icd10cm.table()
     verdict, children, nearest = _icd10_facts(code, judged)
     shown = icd_display(verdict.code)
     values: dict[str, Any] = {
-        "position": dx.position, "dx": shown, "dos": day.isoformat(),
+        "position": position, "dx": shown, "dos": day.isoformat(),
         "since": verdict.since.isoformat() if verdict.since else "",
         "children": children, "nearest": nearest,
     }
@@ -142,11 +163,8 @@ def _icd10_finding(claim: ClaimUnit, edit: Edit, dx: Diagnosis, code: str, judge
     if late:
         message += " " + edit.message("late", last=table.last_day.isoformat(), fy=icd10cm.fiscal_year(table.last_day))
         confidence = "likely"
-    return finding(
-        claim, edit, message, segment=dx.segment, code=shown,
-        suggestion=edit.message(f"{verdict.state}_fix", **values),
-        source=_icd10_source(edit, verdict), confidence=confidence,
-    )
+    return (message, edit.message(f"{verdict.state}_fix", **values), _icd10_source(edit, verdict), confidence,
+            shown)
 
 
 def _icd10_source(edit: Edit, verdict: icd10cm.Verdict) -> str:

@@ -24,15 +24,14 @@ def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
     billed = claim_codes(claim)
     codes = book(ctx, edit)
     flagged: set[int] = set()  # line indexes already reported: one finding a line
-    for row, concerned in row_codes(ctx, edit, table, "codes"):
-        if concerned.isdisjoint(billed) or not payer_matches(claim, row.get("payer"), ctx.payers):
+    for row, concerned, mods, cell, payer in _rules(ctx, edit, table):
+        if concerned.isdisjoint(billed) or not payer_matches(claim, payer, ctx.payers):
             continue
-        mods = row["modifiers"].split()
         for day, lines in by_dos(claim, ctx).items():
             if day is None or not row.valid_on(day):
                 continue
             for ln in lines:
-                if ln.index in flagged or not codes.matches(ln.code, row["codes"], day):
+                if ln.index in flagged or not codes.matches(ln.code, cell, day):
                     continue
                 have = [m for m in mods if m in ln.modifiers]
                 if not _breaks(table, row, mods, have, ln, lines):
@@ -49,6 +48,13 @@ def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
                                                      modifiers=" or ".join(mods)),
                     row=row,
                 )
+
+
+def _rules(ctx: Context, edit: Edit, table: str) -> list[tuple[Row, frozenset[str], list[str], str, str]]:
+    """The edit's rows with the codes each concerns, its modifiers, codes cell and payer cell, read once per run."""
+    return ctx.memo(("modifier-rules", edit.pack, table, edit.id), lambda: [
+        (row, concerned, row["modifiers"].split(), row["codes"], row.get("payer"))
+        for row, concerned in row_codes(ctx, edit, table, "codes")])
 
 
 def _breaks(table: str, row: Row, mods: list[str], have: list[str], ln: Line, lines: list[Line]) -> bool:

@@ -41,8 +41,16 @@ def _examples(rows: list[DxRow], limit: int = 6) -> str:
     return ", ".join(shown[:limit]) + more if shown else "none listed"
 
 
-def _covering(ctx: Context, claim: ClaimUnit) -> Iterator[tuple[Line, dt.date, Policy, str]]:
-    """(line, date, policy, payer name) for every line a policy of the claim's payer covers."""
+def _covering(ctx: Context, claim: ClaimUnit) -> list[tuple[Line, dt.date, Policy, str]]:
+    """(line, date, policy, payer name) for every line a policy of the claim's payer covers; worked
+    out once per claim for the four payer kinds."""
+    found = ctx.claim_cache.get("payer-covering")
+    if found is None:
+        found = ctx.claim_cache["payer-covering"] = list(_lines_covered(ctx, claim))
+    return found
+
+
+def _lines_covered(ctx: Context, claim: ClaimUnit) -> Iterator[tuple[Line, dt.date, Policy, str]]:
     registry = ctx.payers
     if registry is None:
         return
@@ -161,8 +169,11 @@ def _not_covered(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date, policy: P
 @kind("payer_dx_paired", triggers=_policy_codes, bounds=_policy_dates, reads="payer dx pointers")
 def payer_dx_paired(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     for ln, day, policy, _payer in _covering(ctx, claim):
-        rows = policy.rows_for(ln.code, day)
+        covered = _covered(ctx, policy, ln.code, day)  # its rows are policy.rows_for(ln.code, day)
         pointed = _pointed(claim, ln)
+        if not any(covered.matches(d.code) for d in pointed):
+            continue  # no pointed diagnosis matches a row: not covered at all (another edit)
+        rows = covered.rows
         matched = [(d, r) for d in pointed for r in rows if r.matches(d.code)]
         if not matched or any(not r.requires_group for _, r in matched):
             continue  # not covered at all (another edit), or covered without a pairing condition

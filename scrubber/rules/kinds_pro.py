@@ -45,7 +45,12 @@ def _npi_fails(seg: Segment) -> bool:
     e = seg.els
     if len(e) < 9 or e[8] != "XX":
         return False
-    npi = e[9] if len(e) > 9 else ""
+    return _npi_bad(e[9] if len(e) > 9 else "")
+
+
+@lru_cache(maxsize=4096)
+def _npi_bad(npi: str) -> bool:
+    """Not 10 digits, or failing its check digit (per NPI: a file names the same providers again and again)."""
     digit = npi_check_digit(npi)
     return digit is None or int(npi[9]) != digit
 
@@ -79,8 +84,10 @@ def _npi_finding(claim: ClaimUnit, edit: Edit, seg: Segment, line: Line | None) 
     loop = line_loop if line is not None and e[1] != "85" else claim_loop
     what = (f"NPI {npi!r} is not 10 digits" if digit is None
             else f"NPI {npi} fails the check digit (the last digit should be {digit})")
-    return finding(claim, edit, edit.message("npi", who=who, loop=loop, what=what),
-                   line=line if e[1] != "85" else None, segment=seg, code=npi or None)
+    found = finding(claim, edit, edit.message("npi", who=who, loop=loop, what=what),
+                    line=line if e[1] != "85" else None, segment=seg, code=npi or None)
+    found.entity = e[1]  # status 562 is about an entity's NPI: the 277CA says whose
+    return found
 
 
 # -- duplicates -----------------------------------------------------------------------------------
@@ -249,10 +256,11 @@ _DEADLINES = 1 << 12
 
 @kind("timely_filing")
 def timely_filing(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
-    who = (edit.id, claim.payer_id, claim.subscriber.filing_indicator if claim.subscriber else "")
     sent = _sent(claim, ctx)
     if sent is None:
         return
+    sub = claim.subscriber
+    who = (edit.id, sub.payer_id, sub.filing_indicator) if sub is not None else (edit.id, "", "")
     deadlines = ctx.memo(("deadlines", edit.id), dict)
     for day in claim.service_dates():
         limit = deadlines.get((who, day), False)

@@ -89,23 +89,29 @@ def claim_shape(claim: ClaimUnit, bounds: Sequence[dt.date], exact: frozenset[st
     ``epoch_bounds`` gives them, ``exact`` the codes whose units are compared as numbers."""
     cdos = claim.dos
     lines = claim.lines
-    days = {cdos if ln.dtp is None else ln.dos for ln in lines}
+    line_days = [cdos if ln.dtp is None else ln.dos for ln in lines]
+    days = set(line_days)
     days.add(cdos)
     days.discard(None)
     order = sorted(days)  # type: ignore[type-var]
     rank = {day: i for i, day in enumerate(order)}
     sub = claim.subscriber
+    # One pass over the lines, a row per line, turned into a column per facet by zip.
+    # (_units inline: this is the per-line loop of every claim)
+    rows = [((ln.qualifier, ln.code, rank.get(day, -1), ln.dtp is not None), ln.modifiers, ln.pointers,
+             WHOLE if ln.code not in exact and positive_whole(ln.units) else ln.units,
+             None if ln.lin is None else _drug(ln), ln.place, ln.prior_auth != "")
+            for ln, day in zip(lines, line_days, strict=True)]
+    per_line = zip(*rows, strict=True) if rows else _NO_LINES
+    codes, mods, pointers, units, drug, places, auth = per_line
     return (
-        tuple([(ln.qualifier, ln.code, rank.get(cdos if ln.dtp is None else ln.dos, -1), ln.dtp is not None)
-               for ln in lines]),
+        codes,
         tuple([bisect_right(bounds, day) for day in order]),  # type: ignore[type-var]
         (sub.payer_id, sub.filing_indicator) if sub is not None else None,
         (claim.place, claim.frequency, claim.prior_auth != "", claim.dos_segment is not None, rank.get(cdos, -1)),
         tuple([(d.qualifier, d.code) for d in claim.diagnoses]),
-        tuple([ln.modifiers for ln in lines]),
-        tuple([ln.pointers for ln in lines]),
-        tuple([_units(ln, exact) for ln in lines]),
-        tuple([_drug(ln) for ln in lines]),
-        tuple([ln.place for ln in lines]),
-        tuple([ln.prior_auth != "" for ln in lines]),
+        mods, pointers, units, drug, places, auth,
     )
+
+
+_NO_LINES = ((),) * 7

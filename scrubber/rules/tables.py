@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from scrubber.model import ClaimUnit, Line
 from scrubber.rules.catalog import Edit, Row
 from scrubber.rules.codesets import CodeBook
 from scrubber.rules.kinds import Context
-from scrubber.x12.loop2300 import is_amount, positive_whole
+from scrubber.x12.loop2300 import amount_value, positive_whole
 
 Trigger = Callable[[Edit, dict[str, Any], Context], frozenset[str]]
 
@@ -71,12 +71,7 @@ def units(line: Line) -> Decimal | None:
     text = line.units
     if positive_whole(text):
         return Decimal(text)
-    if not is_amount(text):
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
+    return amount_value(text)
 
 
 def fmt_units(value: Decimal) -> str:

@@ -33,6 +33,11 @@ def _lead(raw: str) -> str:
     Blank space between segments is not part of either: indentation is dropped (pyx12 and
     payers' front ends refuse a segment that starts with a space), a line break is kept.
     """
+    first = raw[:1]
+    if first == "\n" and raw[1:2] not in _WS:  # the usual "~\n" layout
+        return "\n"
+    if first not in _WS:
+        return ""
     return raw[: len(raw) - len(raw.lstrip(_WS))].translate(_NOT_LINE_BREAK)
 
 
@@ -48,7 +53,20 @@ def _bare(raw: str) -> str:
 
 def _segments(segments: list[Segment], term: str) -> str:
     """Segments as written (indentation dropped), each with its terminator."""
-    return term.join([_bare(seg.raw) for seg in segments]) + term
+    text = term.join([seg.raw for seg in segments]) + term
+    if _indented(text, term):
+        return term.join([_bare(seg.raw) for seg in segments]) + term
+    return text
+
+
+def _indented(text: str, term: str) -> bool:
+    """Whether a segment in ``text`` (segments joined by ``term``) may start with a space or a tab
+    (``_bare`` has something to drop): the first such character of a segment's lead follows the
+    terminator or a line break. Tabs are rare anywhere, spaces often absent from a claim: one-character
+    searches (the fast ones) settle most claims."""
+    if "\t" in text or text[:1] == " ":
+        return True
+    return " " in text and (term + " " in text or "\n " in text or "\r " in text)
 
 
 class Accepted837Writer(Writer):
@@ -71,6 +89,7 @@ class Accepted837Writer(Writer):
         self._sub_has_child = False
         self._first = True
         self._tail = ""
+        self._delims = ("", "")  # element separator and terminator of the transaction being written
 
     # -- output helpers -------------------------------------------------------------------
     def _term(self, claim_or_txn: Transaction) -> tuple[str, str]:
@@ -139,9 +158,10 @@ class Accepted837Writer(Writer):
             return
         claim: ClaimUnit = scrubbed.claim
         txn = claim.transaction
-        sep, term = self._term(txn)
         if txn is not self._st:
             self._enter(txn)
+            self._delims = self._term(txn)
+        sep, term = self._delims
         billing = claim.billing
         if billing is not self._billing:
             self._close_subscriber()
@@ -151,8 +171,8 @@ class Accepted837Writer(Writer):
                 self._hl_billing = str(self._hl)
                 segs = billing.segments
                 self.out.write(self._hl_segment(segs[0], sep, term, self._hl_billing, "", "1"))
-                for seg in segs[1:]:
-                    self._raw(seg, term)
+                if len(segs) > 1:
+                    self.out.write(_segments(segs[1:], term))
                 self._segs_in_st += len(segs)
         sub = claim.subscriber
         if sub is not self._sub:
@@ -165,8 +185,8 @@ class Accepted837Writer(Writer):
                 segs = sub.segments
                 self._sub_hl = (segs[0], sep, term, self._hl_sub, self._hl_billing if billing else "")
                 self._sub_buf.append("")  # the HL, written when the loop closes
-                for seg in segs[1:]:
-                    self._raw(seg, term, self._sub_buf)
+                if len(segs) > 1:
+                    self._sub_buf.append(_segments(segs[1:], term))
                 self._segs_in_st += len(segs)
         pat = claim.patient
         if pat is not self._pat:
@@ -178,8 +198,8 @@ class Accepted837Writer(Writer):
                 self._sub_buf.append(
                     self._hl_segment(segs[0], sep, term, str(self._hl), self._hl_sub if sub else "", "0")
                 )
-                for seg in segs[1:]:
-                    self._raw(seg, term, self._sub_buf)
+                if len(segs) > 1:
+                    self._sub_buf.append(_segments(segs[1:], term))
                 self._segs_in_st += len(segs)
         text = _segments(claim.segments, term)  # a claim is never the first segment of the file
         if self._sub is not None:

@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import IO
 
 from scrubber.errors import InputError
+from scrubber.memo import Memo
 from scrubber.model import BillingProvider, ClaimUnit, Finding, Group, Interchange, Line, ScrubbedClaim, Transaction
 from scrubber.writers.base import Writer
 from scrubber.x12.dates import d8
@@ -61,11 +62,13 @@ def _money(text: str) -> Decimal:
 
 
 def _charge(text: str) -> tuple[Decimal, str]:
-    """A charge as a number and as the 277CA writes it (X12 R).
+    """A charge as a number and as the 277CA writes it (X12 R)."""
+    return _CHARGES[text]
 
-    Charges are nearly always plain ("135.00"): their R form comes from the text, with no Decimal
-    arithmetic (``_amount`` gives the same for them).
-    """
+
+def _read_charge(text: str) -> tuple[Decimal, str]:
+    """Charges are nearly always plain ("135.00"): their R form comes from the text, with no Decimal
+    arithmetic (``_amount`` gives the same for them)."""
     plain = _PLAIN_AMOUNT.fullmatch(text)
     if plain is None:
         value = _money(text)
@@ -73,6 +76,11 @@ def _charge(text: str) -> tuple[Decimal, str]:
     whole, frac = plain.groups()
     frac = (frac or "").rstrip("0")
     return Decimal(text), f"{whole}.{frac}" if frac else whole
+
+
+#: charges seen (CLM02 text -> ``_charge``): charges repeat from claim to claim
+_CHARGES_MAX = 4096
+_CHARGES = Memo(_read_charge, _CHARGES_MAX)
 
 
 @lru_cache(maxsize=4096)
@@ -140,6 +148,10 @@ class Values:
         self._delims = delims
 
     def __call__(self, value: str, max_len: int, min_len: int = 1) -> str:
+        # Letters and digits only (most ids and names): nothing to change, whatever the delimiters
+        # (never a letter or a digit here).
+        if value.isalnum() and value.isascii() and len(value) <= max_len:
+            return value if len(value) >= min_len else ""
         if len(value) <= max_len and self._bad.search(value) is None and value[:1] != " " and value[-1:] != " ":
             return value if len(value) >= min_len else ""
         text = value[: 4 * max_len + 64]  # a megabyte of name needs no more than its start looked at
@@ -256,6 +268,11 @@ class Ack277Writer(Writer):
         self._st = txn
         self._cur, self._clean = self._for(txn.group.interchange)
         self._accepted = self._cur[1].join(ACCEPTED_STATUS)
+        sep, _comp, term, _rep = self._cur
+        # An accepted claim's STC and a one-day DTP depend only on the charge and the day: each is
+        # written once per transaction.
+        self._accepted_stc = Memo(self._accepted_status)
+        self._one_day = Memo(lambda day: f"DTP{sep}472{sep}D8{sep}{_d8(day)}{term}")
         self._body = tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="latin-1", newline="")
         self._block = None
         self._hl = 2
@@ -266,36 +283,43 @@ class Ack277Writer(Writer):
     def _write_claim(self, scrubbed: ScrubbedClaim, block: _Block) -> None:
         """2000D with its 2100D, 2200D and the 2220D of each line at fault: one string per claim."""
         claim = scrubbed.claim
-        sep, comp, term, _rep = self._cur
-        charge, amount = _charge(claim.charge)
-        rejected = scrubbed.rejected
-        self._hl += 1
-        fh = _Buffer()
-        fh.write(f"HL{sep}{self._hl}{sep}{block.hl}{sep}PT{term}")
-        fh.write(self._patient(claim))
-        fh.write(f"TRN{sep}2{sep}{self._clean(claim.claim_id, REF_MAX) or '0'}{term}")
+        sep, _comp, term, _rep = self._cur
+        rejected = scrubbed.findings and scrubbed.rejected  # most claims have no finding
         if rejected:
-            codes = _distinct_codes(f for f in scrubbed.findings if f.rejects)
-            extra = [comp.join(c) for c in codes[1:3]]
-            tail = sep * 6 + sep.join(extra) if extra else ""
-            fh.write(f"STC{sep}{comp.join(codes[0])}{sep}{self.date}{sep}U{sep}{amount}{tail}{term}")
+            charge, amount = _charge(claim.charge)
+            stc = self._rejected_status(scrubbed, amount)
             block.rejected += 1
             block.amount_rej += charge
         else:
-            fh.write(f"STC{sep}{self._accepted}{sep}{self.date}{sep}WQ{sep}{amount}{term}")
+            charge, stc = self._accepted_stc[claim.charge]
             block.accepted += 1
             block.amount_ok += charge
-        n = 4
         trace = self._clean(claim.clearinghouse_trace, REF_MAX) if claim.clearinghouse_trace else ""
-        if trace:
-            fh.write(f"REF{sep}D9{sep}{trace}{term}")
-            n += 1
-        fh.write(self._claim_dates(claim))
-        n += 1
+        self._hl += 1
+        text = (f"HL{sep}{self._hl}{sep}{block.hl}{sep}PT{term}{self._patient(claim)}"
+                f"TRN{sep}2{sep}{self._clean(claim.claim_id, REF_MAX) or '0'}{term}{stc}"
+                f"{f'REF{sep}D9{sep}{trace}{term}' if trace else ''}{self._claim_dates(claim)}")
+        n = 6 if trace else 5  # HL, NM1, TRN, STC, (REF), DTP
         if rejected:
+            fh = _Buffer()
             n += self._write_lines(fh, scrubbed)
-        block.add("".join(fh))
+            text += "".join(fh)
+        block.add(text)
         self._st_segments += n
+
+    def _accepted_status(self, charge_text: str) -> tuple[Decimal, str]:
+        """The charge of an accepted claim and its 2200D STC."""
+        sep, _comp, term, _rep = self._cur
+        charge, amount = _charge(charge_text)
+        return charge, f"STC{sep}{self._accepted}{sep}{self.date}{sep}WQ{sep}{amount}{term}"
+
+    def _rejected_status(self, scrubbed: ScrubbedClaim, amount: str) -> str:
+        """2200D STC of a rejected claim: up to three distinct category and status codes."""
+        sep, comp, term, _rep = self._cur
+        codes = _distinct_codes(f for f in scrubbed.findings if f.rejects)
+        extra = [comp.join(c) for c in codes[1:3]]
+        tail = sep * 6 + sep.join(extra) if extra else ""
+        return f"STC{sep}{comp.join(codes[0])}{sep}{self.date}{sep}U{sep}{amount}{tail}{term}"
 
     def _patient(self, claim: ClaimUnit) -> str:
         """2100D: the patient's name and the subscriber's member id (NM108/NM109 are required:
@@ -328,7 +352,7 @@ class Ack277Writer(Writer):
         if not dates:
             dates = [claim.transaction.group.date or self.now.date()]
         if dates[0] == dates[-1]:
-            return f"DTP{sep}472{sep}D8{sep}{_d8(dates[0])}{term}"
+            return self._one_day[dates[0]]
         return f"DTP{sep}472{sep}RD8{sep}{_d8(dates[0])}-{_d8(dates[-1])}{term}"
 
     def _write_lines(self, fh: IO[str], scrubbed: ScrubbedClaim) -> int:
@@ -347,31 +371,27 @@ class Ack277Writer(Writer):
         return n
 
     def _write_line(self, fh: IO[str], claim: ClaimUnit, ln: Line, code: str, found: list[Finding]) -> int:
-        _sep, comp, _term, _rep = self._cur
+        """2220D: SVC, STC, REF*FJ when the line has a control number, DTP when it has a date."""
+        sep, comp, term, _rep = self._cur
         clean = self._clean
         qualifier = ln.qualifier if ln.qualifier in SVC_QUALIFIERS else "HC"
         modifiers = [m for m in (clean(m, 2, 2) for m in ln.modifiers) if m]
         proc = comp.join([qualifier, code, *modifiers])
         units = ln.units if is_amount(ln.units) and len(ln.units.lstrip("-").replace(".", "")) <= QTY_DIGITS else ""
-        self._seg(fh, "SVC", proc, _amount(_money(ln.charge)), "", "", "", "", units)
+        charge = _charge(ln.charge)[1]  # "0" when SV102 is no amount
+        fh.write(f"SVC{sep}{proc}{sep}{charge}{sep * 5}{units}{term}" if units else f"SVC{sep}{proc}{sep}{charge}{term}")
         codes = _distinct_codes(found)
-        stc = ["STC", comp.join(codes[0]), "", "U"]
         extra = [comp.join(c) for c in codes[1:3]]
-        if extra:
-            stc += [""] * 6 + extra
-        self._seg(fh, *stc)
+        fh.write(f"STC{sep}{comp.join(codes[0])}{sep}{sep}U{sep * 7 + sep.join(extra) if extra else ''}{term}")
         n = 2
         line_control = clean(ln.line_control, REF_MAX)
         if line_control:
-            self._seg(fh, "REF", "FJ", line_control)
+            fh.write(f"REF{sep}FJ{sep}{line_control}{term}")
             n += 1
         day = claim.line_dos(ln)
         if day is not None:
             end = (ln.dos_end if ln.dtp is not None else claim.dos_end) or day
-            if end != day:
-                self._seg(fh, "DTP", "472", "RD8", f"{_d8(day)}-{_d8(end)}")
-            else:
-                self._seg(fh, "DTP", "472", "D8", _d8(day))
+            fh.write(self._one_day[day] if end == day else f"DTP{sep}472{sep}RD8{sep}{_d8(day)}-{_d8(end)}{term}")
             n += 1
         return n
 
@@ -562,10 +582,19 @@ class Ack277Writer(Writer):
         self._ix_written = False
 
 
-def _distinct_codes(findings) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    seen: list[tuple[str, str]] = []
+#: STC01-3 entity codes the X214 guide allows in the claim and line status (2200D, 2220D)
+STC_ENTITIES = frozenset({"03", "1P", "1Z", "40", "41", "71", "72", "73", "77", "82", "85", "87", "DK", "DN", "DQ",
+                          "FA", "GB", "HK", "IL", "LI", "MSC", "PR", "PRP", "QB", "QC", "QD", "SEP", "TL", "TTP",
+                          "TU"})
+
+
+def _distinct_codes(findings) -> list[tuple[str, ...]]:  # type: ignore[no-untyped-def]
+    """STC composites: category, status and, for a status about an entity (562: its NPI), whose."""
+    seen: list[tuple[str, ...]] = []
     for f in findings:
-        pair = (f.category or "A7", f.status_code or "21")
-        if pair not in seen:
-            seen.append(pair)
+        code: tuple[str, ...] = (f.category or "A7", f.status_code or "21")
+        if f.entity in STC_ENTITIES:
+            code += (f.entity,)
+        if code not in seen:
+            seen.append(code)
     return seen or [("A7", "21")]

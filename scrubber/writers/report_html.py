@@ -200,7 +200,10 @@ class HtmlReportWriter(Writer):
             known = self.registry.payer_for(c)
             if known is not None:
                 name = known.name
-        key = (text(c.payer_id), text(name))
+        return self._payer_ref((text(c.payer_id), text(name)))
+
+    def _payer_ref(self, key: tuple[str, str]) -> int | str:
+        """The payer's number in the page's payer table; past its cap, the payer id itself."""
         ref = self.payers.get(key)
         if ref is None:
             if len(self.payers) >= self.limits.payers:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import IO, Any
 
+from scrubber.memo import Memo
 from scrubber.model import Finding, ScrubbedClaim
 from scrubber.text import human
 from scrubber.writers.base import Writer
@@ -87,29 +88,41 @@ def _text(value: str) -> str:
     return json.dumps(value)
 
 
-@lru_cache(maxsize=4096)
-def _repeated(value: str) -> str:
-    """``_text`` of a value that repeats from finding to finding (sources, suggestions)."""
-    return _text(value)
-
-
 def _value(value: str | int | None) -> str:
     if value is None:
         return "null"
     return _text(value) if value.__class__ is str else str(value)
 
 
+#: ``_text`` of values that repeat (edit ids, sources, control numbers, payer ids, NPIs),
+#: ``_text(human(...))`` of suggestions, a charge's JSON string and a date's
+_JSON = Memo(_text)
+_HUMAN_JSON = Memo(lambda value: _text(human(value)))
+_CHARGE_JSON = Memo(lambda value: _text(charge_text(value)))
+_DATE_JSON = Memo(lambda day: f'"{day.isoformat()}"')
+
+
+def _dates_json(dates: list[Any]) -> str:
+    return _DATE_JSON[dates[0]] if len(dates) == 1 else ",".join([_DATE_JSON[d] for d in dates])
+
+
 def finding_json(f: Finding) -> str:
     """``finding_dict(f)`` as compact JSON, written without building the dict (same bytes as ``json``)."""
-    rejects = f.rejects
-    segment = human(f.segment) if f.segment else f.segment
-    return (f'{{"edit":{_repeated(f.edit)},"severity":{_repeated(f.severity)},"line":{_value(f.line)},'
-            f'"code":{_value(f.code)},"message":{_text(human(f.message))},'
-            f'"suggestion":{_repeated(human(f.suggestion))},'
-            f'"category":{_value(f.category if rejects else None)},'
-            f'"status_code":{_value(f.status_code if rejects else None)},"segment":{_value(segment)},'
-            f'"segment_number":{_value(f.segment_number)},"source":{_repeated(f.source)},'
-            f'"confidence":{_repeated(f.confidence)}}}')
+    rejects = f.severity == "reject"
+    code, segment, line, number = f.code, f.segment, f.line, f.segment_number
+    category = f.category if rejects else None
+    status = f.status_code if rejects else None
+    # Codes, messages and segments vary too much to be worth remembering; numbers are written as
+    # ``_value`` writes them, without the call.
+    return (f'{{"edit":{_JSON[f.edit]},"severity":{_JSON[f.severity]},'
+            f'"line":{line if line.__class__ is int else _value(line)},'
+            f'"code":{_text(code) if code.__class__ is str else _value(code)},'
+            f'"message":{_text(human(f.message))},"suggestion":{_HUMAN_JSON[f.suggestion]},'
+            f'"category":{_JSON[category] if category.__class__ is str else _value(category)},'
+            f'"status_code":{_JSON[status] if status.__class__ is str else _value(status)},'
+            f'"segment":{_text(human(segment)) if segment else _value(segment)},'
+            f'"segment_number":{number if number.__class__ is int else _value(number)},'
+            f'"source":{_JSON[f.source]},"confidence":{_JSON[f.confidence]}}}')
 
 
 def flagged_json(sc: ScrubbedClaim) -> str:
@@ -117,12 +130,12 @@ def flagged_json(sc: ScrubbedClaim) -> str:
     with compact separators, byte for byte, written directly."""
     c = sc.claim
     txn = c.transaction
-    dates = ",".join([f'"{_iso(d)}"' for d in c.service_dates()])
+    dates = _dates_json(c.service_dates())
     findings = ",".join([finding_json(f) for f in sc.findings])
     return (f'{{"ordinal":{c.ordinal},"claim_id":{_text(human(c.claim_id))},'
-            f'"interchange":{_text(txn.group.interchange.control)},"transaction":{_text(txn.control)},'
-            f'"payer_id":{_text(c.payer_id)},"billing_npi":{_text(c.billing_npi)},'
-            f'"charge":{_text(charge_text(c.charge))},"service_dates":[{dates}],'
+            f'"interchange":{_JSON[txn.group.interchange.control]},"transaction":{_JSON[txn.control]},'
+            f'"payer_id":{_JSON[c.payer_id]},"billing_npi":{_JSON[c.billing_npi]},'
+            f'"charge":{_CHARGE_JSON[c.charge]},"service_dates":[{dates}],'
             f'"status":"{"rejected" if sc.rejected else "accepted"}",'
             f'"segments":[{c.segments[0].number},{c.segments[-1].number}],"findings":[{findings}]}}')
 
@@ -139,10 +152,10 @@ def clean_row(sc: ScrubbedClaim, shared: Shared | None = None) -> tuple[str, Sha
     c = sc.claim
     txn, sub, billing = c.transaction, c.subscriber, c.billing
     if shared is None or shared[0] is not txn or shared[1] is not sub or shared[2] is not billing:
-        shared = (txn, sub, billing, f"{_text(txn.group.interchange.control)},{_text(txn.control)},"
-                                     f"{_text(c.payer_id)},{_text(c.billing_npi)}")
-    dates = ",".join([f'"{_iso(d)}"' for d in c.service_dates()])
-    row = (f"[{c.ordinal},{_text(human(c.claim_id))},{shared[3]},{_text(charge_text(c.charge))},[{dates}],"
+        shared = (txn, sub, billing, f"{_JSON[txn.group.interchange.control]},{_JSON[txn.control]},"
+                                     f"{_JSON[c.payer_id]},{_JSON[c.billing_npi]}")
+    row = (f"[{c.ordinal},{_text(human(c.claim_id))},{shared[3]},{_CHARGE_JSON[c.charge]},"
+           f"[{_dates_json(c.service_dates())}],"
            f"[{c.segments[0].number},{c.segments[-1].number}]]")
     return row, shared
 
@@ -196,11 +209,11 @@ class JsonReportWriter(Writer):
         self.total += 1
         if not findings:  # the common case: accepted, one compact row
             self.accepted += 1
-            self.charges += _amount(c.charge)
+            self.charges += _AMOUNT[c.charge]
             row, self._shared = clean_row(scrubbed, self._shared)
             self._clean.add(row)
             return
-        amount = _amount(c.charge)
+        amount = _AMOUNT[c.charge]
         self.charges += amount
         if scrubbed.rejected:
             self.rejected += 1
@@ -240,3 +253,7 @@ def _amount(text: str) -> Decimal:
     if _PLAIN_AMOUNT.fullmatch(text):
         return Decimal(text)
     return Decimal(text) if is_amount(text) else Decimal(0)
+
+
+#: CLM02 texts as numbers (charges repeat from claim to claim)
+_AMOUNT = Memo(_amount)

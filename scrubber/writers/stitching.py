@@ -265,15 +265,7 @@ class StitchHtml(HtmlReportWriter):
         self.spools = {"rejected": _Rows(None), "warned": _Rows(lim.warned_bytes),  # type: ignore[dict-item]
                        "accepted": _Rows(lim.accepted_bytes)}
 
-    # -- shared references, as the writer numbers them ----------------------------------------------
-    def _payer_ref(self, key: tuple[str, str]) -> int | str:
-        ref = self.payers.get(key)
-        if ref is None:
-            if len(self.payers) >= self.limits.payers:
-                return key[0]
-            ref = self.payers[key] = len(self.payers)
-        return ref
-
+    # -- the pieces, settled in file order ---------------------------------------------------------
     def add_piece(self, h: dict[str, Any], stem: str) -> None:
         """One piece's rows and totals (``h`` from scrubber.writers.pieces.PieceHtml.result)."""
         self.total += h["total"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from typing import IO, Any
 
+from scrubber.memo import Memo
 from scrubber.model import ScrubbedClaim
 from scrubber.text import for_billers, for_markup
 from scrubber.writers.base import Writer
@@ -53,6 +54,13 @@ def _number(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
+#: cells of values that repeat from finding to finding (edit ids, sources, suggestions), quoted as
+#: ``row`` quotes them (codes and messages vary too much to be worth remembering)
+_PLAIN_CELL = Memo(lambda value: cell(defused(value)))
+_TEXT_CELL = Memo(lambda value: cell(defused(for_billers(for_markup(value)))))
+_SOURCE_CELL = Memo(lambda value: cell(defused(for_billers(value))))
+
+
 class WorklistWriter(Writer):
     def __init__(self, out: IO[str]) -> None:
         self.out = out
@@ -62,10 +70,12 @@ class WorklistWriter(Writer):
         if not scrubbed.findings:
             return
         c = scrubbed.claim
-        claim_id, payer_id = defused(for_markup(c.claim_id)), defused(for_markup(c.payer_id))
-        # Line and segment numbers are numbers (never a formula); every text cell is defused.
-        self.out.write("".join([row([
-            claim_id, payer_id, _number(f.line), defused(for_markup(f.code or "")), defused(f.edit),
-            defused(f.severity), defused(f.confidence), defused(for_billers(for_markup(f.message))),
-            defused(for_billers(for_markup(f.suggestion))), defused(for_billers(f.source)), _number(f.segment_number),
-        ]) for f in scrubbed.findings]))
+        # What ``row`` makes of the cells, a finding at a time; line and segment numbers are numbers
+        # (never a formula), every text cell is defused.
+        who = f"{cell(defused(for_markup(c.claim_id)))},{cell(defused(for_markup(c.payer_id)))},"
+        self.out.write("".join([
+            f"{who}{_number(f.line)},{cell(defused(for_markup(f.code or '')))},{_PLAIN_CELL[f.edit]},"
+            f"{_PLAIN_CELL[f.severity]},{_PLAIN_CELL[f.confidence]},"
+            f"{cell(defused(for_billers(for_markup(f.message))))},{_TEXT_CELL[f.suggestion]},"
+            f"{_SOURCE_CELL[f.source]},{_number(f.segment_number)}\r\n"
+            for f in scrubbed.findings]))

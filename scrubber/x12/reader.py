@@ -97,36 +97,24 @@ class Reader:
     def _transaction(self, tokens: Iterator[Segment], txn: Transaction) -> Iterator[Event]:
         """ST ... SE: each claim unit once its last segment is read, then TransactionEnd."""
         loops = _Loops()
-        claim: list[Segment] | None = None
-        seg_no = 1
-        unit_end = MAX_UNIT_SEGMENTS  # segment number past which the current claim or loop is too long
-        for seg in tokens:
-            seg_no += 1
-            seg.number = seg_no
-            if seg_no > unit_end:
-                raise InputError(f"more than {MAX_UNIT_SEGMENTS} segments in one claim or loop of transaction "
-                                 f"{txn.control!r}", offset=seg.offset, segment=seg_no)
+        # A transaction is a run of units, each up to the next HL, CLM or SE: the header, HL loops, claims.
+        seg, seg_no = self._unit(tokens, txn.header, 1, MAX_UNIT_SEGMENTS, txn)
+        for head in txn.header[1:]:
+            _read_header_segment(head, txn)
+        while seg is not None:
             sid = seg.els[0]
-            if sid not in _IN_TRANSACTION:
-                if claim is not None:
-                    claim.append(seg)
-                elif loops.segments is not None:
-                    loops.segments.append(seg)
-                    _read_loop_segment(seg, loops.billing, loops.subscriber, loops.patient)
-                else:
-                    txn.header.append(seg)
-                    _read_header_segment(seg, txn)
-                continue
-            if claim is not None:
-                yield self._claim(claim, txn, loops)
-                claim = None
             if sid == "HL" and self.renumber:
                 seg_no = seg.number = self.renumber.get(seg.offset, seg_no)
-            unit_end = seg_no + MAX_UNIT_SEGMENTS
             if sid == "CLM":
                 claim = [seg]
+                seg, seg_no = self._unit(tokens, claim, seg_no, seg_no + MAX_UNIT_SEGMENTS, txn)
+                yield self._claim(claim, txn, loops)
             elif sid == "HL":
                 self._hl(seg, txn, loops, seg_no)
+                seg, seg_no = self._unit(tokens, loops.segments, seg_no, seg_no + MAX_UNIT_SEGMENTS,
+                                          txn)  # type: ignore[arg-type]
+                for member in loops.segments[1:]:  # type: ignore[index]
+                    _read_loop_segment(member, loops.billing, loops.subscriber, loops.patient)
             elif sid == "SE":
                 self._close_transaction(txn, seg, seg_no)
                 yield TransactionEnd(txn)
@@ -135,6 +123,24 @@ class Reader:
                 raise InputError(f"{sid} inside transaction {txn.control!r}: its SE is missing",
                                  offset=seg.offset, segment=seg_no)
         raise InputError(f"input ends inside transaction {txn.control!r}: no SE", offset=self.tokenizer.end_offset)
+
+    @staticmethod
+    def _unit(tokens: Iterator[Segment], unit: list[Segment], seg_no: int, unit_end: int,
+              txn: Transaction) -> tuple[Segment | None, int]:
+        """Segments into ``unit``, numbered, up to the next one that opens or closes something:
+        returns that one (None at the input's end) and its number. A segment numbered past
+        ``unit_end`` means a unit too long to hold."""
+        append = unit.append
+        for seg in tokens:
+            seg_no += 1
+            seg.number = seg_no
+            if seg_no > unit_end:
+                raise InputError(f"more than {MAX_UNIT_SEGMENTS} segments in one claim or loop of transaction "
+                                 f"{txn.control!r}", offset=seg.offset, segment=seg_no)
+            if seg.els[0] in _IN_TRANSACTION:
+                return seg, seg_no
+            append(seg)
+        return None, seg_no
 
     def _claim(self, segments: list[Segment], txn: Transaction, loops: _Loops) -> ClaimUnit:
         self.claims += 1
@@ -313,28 +319,17 @@ def _read_header_segment(seg: Segment, txn: Transaction) -> None:
             txn.receiver_id = _el(els, 9)
 
 
+#: NM1 padded to NM109 when it stops earlier
+_NM1_PAD = [""] * 10
+
+
 def _read_loop_segment(
     seg: Segment, billing: BillingProvider | None, subscriber: Subscriber | None, patient: Patient | None
 ) -> None:
     els = seg.els
     sid = els[0]
     if sid == "NM1":
-        kind = _el(els, 1)
-        if kind == "85" and billing is not None and subscriber is None:
-            billing.entity_type = _el(els, 2) or "2"
-            billing.name = _el(els, 3)
-            billing.first = _el(els, 4)
-            billing.npi = _el(els, 9)
-        elif kind == "IL" and subscriber is not None and patient is None:
-            subscriber.last, subscriber.first = _el(els, 3), _el(els, 4)
-            subscriber.middle, subscriber.suffix = _el(els, 5), _el(els, 7)
-            subscriber.member_qualifier, subscriber.member_id = _el(els, 8), _el(els, 9)
-        elif kind == "PR" and subscriber is not None and patient is None:
-            subscriber.payer_name = _el(els, 3)
-            subscriber.payer_id = _el(els, 9)
-        elif kind == "QC" and patient is not None:
-            patient.last, patient.first = _el(els, 3), _el(els, 4)
-            patient.middle, patient.suffix = _el(els, 5), _el(els, 7)
+        _read_loop_name(els if len(els) > 9 else (els + _NM1_PAD)[:10], billing, subscriber, patient)
     elif sid == "SBR" and subscriber is not None and patient is None:
         subscriber.sequence = _el(els, 1)
         subscriber.relationship = _el(els, 2)
@@ -343,3 +338,25 @@ def _read_loop_segment(
         patient.relationship = _el(els, 1)
     elif sid == "REF" and billing is not None and subscriber is None and _el(els, 1) in ("EI", "SY"):
         billing.tax_id = _el(els, 2)
+
+
+def _read_loop_name(
+    els: list[str], billing: BillingProvider | None, subscriber: Subscriber | None, patient: Patient | None
+) -> None:
+    """An NM1 of loop 2010AA, 2010BA, 2010BB or 2010CA (``els`` has at least ten elements)."""
+    kind = els[1]
+    if kind == "85" and billing is not None and subscriber is None:
+        billing.entity_type = els[2] or "2"
+        billing.name = els[3]
+        billing.first = els[4]
+        billing.npi = els[9]
+    elif kind == "IL" and subscriber is not None and patient is None:
+        subscriber.last, subscriber.first = els[3], els[4]
+        subscriber.middle, subscriber.suffix = els[5], els[7]
+        subscriber.member_qualifier, subscriber.member_id = els[8], els[9]
+    elif kind == "PR" and subscriber is not None and patient is None:
+        subscriber.payer_name = els[3]
+        subscriber.payer_id = els[9]
+    elif kind == "QC" and patient is not None:
+        patient.last, patient.first = els[3], els[4]
+        patient.middle, patient.suffix = els[5], els[7]

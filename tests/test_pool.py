@@ -1,0 +1,48 @@
+"""The worker pool: a broken pool never leaves the parent waiting for a worker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+# A result the parent cannot rebuild breaks the pool; the executor then ends its workers with
+# SIGTERM and waits for them. A worker still handing back a large result (1 MiB, more than a pipe
+# holds) must go, not block on the pipe: before the fix this script never ended.
+_SCRIPT = textwrap.dedent('''
+    import sys
+    from concurrent.futures.process import BrokenProcessPool
+    from scrubber.pool import process_pool, stop
+
+    def _refuse(*args):
+        raise RuntimeError("not rebuilt in the parent")
+
+    class Unreadable:
+        def __init__(self, payload):
+            self.payload = payload
+
+        def __reduce__(self):
+            return (_refuse, (self.payload,))
+
+    def make(n):
+        return Unreadable("x" * n)
+
+    if __name__ == "__main__":
+        pool = process_pool(2)
+        futures = [pool.submit(make, 1 << 20) for _ in range(4)]
+        try:
+            futures[0].result()
+        except BrokenProcessPool:
+            print("broken")
+        stop(pool, futures)
+        print("stopped")
+''')
+
+
+def test_a_broken_pool_stops_instead_of_waiting_for_ever(tmp_path) -> None:
+    script = tmp_path / "broken_pool.py"
+    script.write_text(_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["broken", "stopped"]
