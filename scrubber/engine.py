@@ -288,7 +288,7 @@ class Engine:
 
 
 #: a step as ``_check_all`` takes it: with its facets' getter, its memory and whether it is shaped
-Entry = tuple[Step, Any, "dict[Any, bool] | None", bool]
+Entry = tuple[Step, Any, Any, bool]  # the memory: a dict, None for run-level steps
 
 
 def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> tuple[Entry, ...]:
@@ -300,7 +300,7 @@ def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> tuple[E
         if len(memo) >= MEMO_SIZE:
             memo.clear()
         if run_level:
-            steps = [(step, None, None, False) for step in plan.run]
+            steps: list[Entry] = [(step, None, None, False) for step in plan.run]
         else:
             steps = list(zip(plan.claim, plan.facets, plan.step_memo, plan.shaped, strict=True))
         entries = memo[codes] = tuple(e for e in steps if e[0][3] is None or not e[0][3].isdisjoint(codes))

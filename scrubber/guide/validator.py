@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from scrubber.guide.elements import ElementError, SegmentChecker
 from scrubber.guide.tables import Loop, Seg, Tables, load_tables
 from scrubber.guide.walker import Walker, WalkError, first_component_ids
@@ -52,6 +54,10 @@ class GuideError:
     reader: str = ""  # a reader-level check: "hl_count", "hl_parent", "lx", "seg_id", "trailing"
     loop_id: str = ""  # the map loop the error sits in ("2400", "2010BA", ...)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with the run summary: see GuideRun.__reduce__.
+        return GuideError, (self.number, self.segment_id, None), self.__getstate__()
+
     @property
     def ik3(self) -> str:
         if self.walk is not None:
@@ -73,6 +79,10 @@ class TxnErrors:
     #: errors of envelope segments ST and SE (also in ``errors``)
     envelope: int = 0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with the run summary: see GuideRun.__reduce__.
+        return TxnErrors, (None, self.st), self.__getstate__()
+
 
 @dataclass(slots=True)
 class GroupRecord:
@@ -82,6 +92,10 @@ class GroupRecord:
     transactions: list[TxnErrors] = field(default_factory=list)
     ge: Segment | None = None
     notes: list[str] = field(default_factory=list)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with the run summary: see GuideRun.__reduce__.
+        return GroupRecord, (self.isa, self.gs, self.delimiters), self.__getstate__()
 
 
 #: a fast step from one map node to the next: (the next segment's slot, the maximum of that slot
@@ -105,6 +119,10 @@ class _Node:
         #: {segment id: (step, expression, texts it accepted)}, or {segment id: {qualifier: ...}}
         self.ids: dict[str, Any] = {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with the run summary: see GuideRun.__reduce__.
+        return _Node, (None,), self.__getstate__()
+
 
 #: outside a transaction nothing is taken inline
 _OUTSIDE = _Node(None)
@@ -117,6 +135,7 @@ def _counted(count: list[int], slots: tuple[int, ...]) -> bool:
     return True
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed in Python (scrubber.piecework.PieceGuide)
 class GuideRun:
     """The validator's state for one input; ``findings`` in scrubber.rules.kinds_core reads it."""
 
@@ -154,6 +173,11 @@ class GuideRun:
         self._first_component = first_component_ids(self.tables)
         #: ids told apart by element 01 as a whole
         self._plain_qualifier = self._qualified - self._first_component - {"HL"}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent back from --jobs workers in the run summary; compiled (scrubber._native), a class pickles
+        # only this way: made with cheap arguments, then its attributes (cycles too) as state.
+        return GuideRun, (self.tables,), self.__getstate__()
 
     # -- feeding -----------------------------------------------------------------------------
     def tap(self, tokenizer: Any) -> Iterator[Segment]:
@@ -288,7 +312,7 @@ class GuideRun:
     def _learn(self, start: Any, els: list[str], sid: str) -> None:
         """Keep the walk just made as a step for ``tap``'s fast branch, when it is a plain one."""
         plan = self.walker.last
-        if plan is None or not plan.simple or sid == "PWK":  # PWK is placed by two elements: no fast step
+        if plan is None or not plan.simple or plan.seg is None or sid == "PWK":  # PWK is placed by two elements: no fast step
             return
         nxt = plan.seg
         pattern = self.check.pattern(nxt)

@@ -111,8 +111,8 @@ class Reader:
                 yield self._claim(claim, txn, loops)
             elif sid == "HL":
                 self._hl(seg, txn, loops, seg_no)
-                seg, seg_no = self._unit(tokens, loops.segments, seg_no, seg_no + MAX_UNIT_SEGMENTS,
-                                          txn)  # type: ignore[arg-type]
+                seg, seg_no = self._unit(tokens, loops.segments,  # type: ignore[arg-type]
+                                          seg_no, seg_no + MAX_UNIT_SEGMENTS, txn)
                 for member in loops.segments[1:]:  # type: ignore[index]
                     _read_loop_segment(member, loops.billing, loops.subscriber, loops.patient)
             elif sid == "SE":
