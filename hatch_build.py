@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent
 _NATIVE = runpy.run_path(str(ROOT / "scrubber" / "_native.py"))
 MODULES: tuple[str, ...] = _NATIVE["MODULES"]
 MANIFEST: str = _NATIVE["MANIFEST"]
+RECORD: str = _NATIVE["RECORD"]
 #: what compiling needs in the build environment (asked for only when this machine can compile)
 REQUIRES = ["mypy>=1.11", "setuptools>=68"]
 _EXT = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
@@ -82,26 +83,23 @@ def cannot_build() -> str:
     return ""
 
 
-def compile_modules(out: Path) -> list[Path] | None:
-    """mypyc over MODULES into ``out``; the extension files made (relative to ``out``), or None after
-    saying on stderr why not."""
+def compile_modules(out: Path) -> tuple[list[Path], str]:
+    """mypyc over MODULES into ``out``: the extension files made (relative to ``out``) and "", or no
+    files and why not (said on stderr too)."""
     why = cannot_build()
     if why:
-        _say(why)
-        return None
+        return _say(why)
     with tempfile.TemporaryDirectory(prefix="scrubber-mypyc-") as tmp:
         cmd = [sys.executable, "-c", _SETUP, str(Path(tmp) / "c"), str(out), str(Path(tmp) / "o"), *MODULES]
         try:
             done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            _say(f"mypyc did not run ({exc})")
-            return None
+            return _say(f"mypyc did not run: {exc}")
     if done.returncode != 0:
         lines = (done.stdout + done.stderr).strip().splitlines()
         errors = [ln for ln in lines if "error" in ln.lower()] or lines
-        _say("mypyc failed: " + (errors[-1].strip() if errors else f"exit status {done.returncode}"))
-        return None
-    return sorted(p.relative_to(out) for p in out.rglob(f"*{_EXT}"))
+        return _say("mypyc failed: " + (errors[0].strip() if errors else f"exit status {done.returncode}"))
+    return sorted(p.relative_to(out) for p in out.rglob(f"*{_EXT}")), ""
 
 
 def manifest() -> str:
@@ -109,9 +107,10 @@ def manifest() -> str:
     return json.dumps({m: _NATIVE["source_hash"](ROOT / m) for m in MODULES}, indent=1, sort_keys=True)
 
 
-def _say(why: str) -> None:
+def _say(why: str) -> tuple[list[Path], str]:
     print(f"scrubber: building pure Python, not compiled ({why}); it runs the same, a little slower",
           file=sys.stderr)
+    return [], why
 
 
 def _clear_inplace() -> None:
@@ -119,6 +118,7 @@ def _clear_inplace() -> None:
     including those of modules since dropped from MODULES: any extension module with a ``.py`` of
     the same name beside it."""
     (ROOT / "scrubber" / MANIFEST).unlink(missing_ok=True)
+    (ROOT / "scrubber" / RECORD).unlink(missing_ok=True)
     for ext in ("*.so", "*.pyd"):
         for old in (ROOT / "scrubber").rglob(ext):
             if old.with_name(old.name.split(".", 1)[0] + ".py").exists():
@@ -139,24 +139,26 @@ class NativeBuildHook(BuildHookInterface):
             return
         if version == "editable":
             _clear_inplace()
-        if not wanted():
-            return
         self._out = Path(tempfile.mkdtemp(prefix="scrubber-native-"))
-        built = compile_modules(self._out)
-        if not built:
-            return
+        built, why = compile_modules(self._out) if wanted() else ([], "SCRUBBER_PURE or SCRUBBER_COMPILE=0 at install")
+        files = {RECORD: json.dumps({"compiled": bool(built), "why": why})}
+        if built:
+            files[MANIFEST] = manifest()
         if version == "editable":
             for rel in built:
                 shutil.copy2(self._out / rel, ROOT / rel)
-            (ROOT / "scrubber" / MANIFEST).write_text(manifest())
+            for name, text in files.items():
+                (ROOT / "scrubber" / name).write_text(text)
             return
-        (self._out / MANIFEST).write_text(manifest())
         force = build_data.setdefault("force_include", {})
         for rel in built:
             force[str(self._out / rel)] = str(rel)
-        force[str(self._out / MANIFEST)] = f"scrubber/{MANIFEST}"
-        build_data["pure_python"] = False
-        build_data["infer_tag"] = True
+        for name, text in files.items():
+            (self._out / name).write_text(text)
+            force[str(self._out / name)] = f"scrubber/{name}"
+        if built:
+            build_data["pure_python"] = False
+            build_data["infer_tag"] = True
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         out = getattr(self, "_out", None)

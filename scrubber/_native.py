@@ -1,13 +1,29 @@
-"""The optional compiled build: which modules it covers, and running without it.
+"""The compiled build: which modules it covers, and running without it.
 
-``SCRUBBER_COMPILE=1 pip install .`` compiles ``MODULES`` with mypyc (hatch_build.py); a plain
-``pip install`` does not, and the package is the same Python either way. At run time:
+``pip install .`` compiles ``MODULES`` with mypyc where the machine can (hatch_build.py: a C
+compiler and Python's headers), and builds pure Python where it cannot or when told
+``SCRUBBER_PURE=1`` (or ``SCRUBBER_COMPILE=0``); the package is the same Python either way, and
+writes the same bytes (tests/test_native.py). At run time:
 
 * ``SCRUBBER_PURE=1`` loads every ``scrubber`` module from its ``.py`` source even when a
   compiled one sits beside it (for comparing the two, and for tests that replace functions);
 * a compiled module whose source has changed since it was built (an editable install being
   edited) would run the old code: when any source no longer matches the hash recorded at build
   time, the whole package runs from source and says so once on stderr.
+
+``python -m scrubber._native`` says which build is running, and why a build is pure.
+
+What compiled code asks of these modules (mypyc): annotations true at run time (a value of the
+wrong type is a TypeError, also where a stand-in object is handed in: a stand-in for a file must
+return from ``seek`` and ``write`` what a file returns); no function or module attribute replaced
+at run time (monkeypatching reaches only callers that are not compiled: the tests run the
+sources); no attribute set on a function; a class subclassed in Python, outside ``MODULES``,
+marked ``@mypyc_attr(allow_interpreted_subclasses=True)``, and its methods overridden on the class,
+not on an instance; a class inheriting a builtin other than ``dict`` or ``Exception`` marked
+``@mypyc_attr(native_class=False)``; an object pickled (sent to or from ``--jobs`` and Dask
+workers, with a run summary) given a ``__reduce__`` (see scrubber.guide.validator.GuideRun and
+scrubber.rules.catalog), as a compiled class with required ``__init__`` arguments, or a frozen
+one, pickles no other way.
 
 Kept free of other scrubber imports: ``scrubber/__init__.py`` runs it before anything else.
 """
@@ -22,9 +38,10 @@ import os
 import sys
 from pathlib import Path
 
-#: the per-segment and per-claim modules, compiled together (one mypyc group); each must
-#: type-check cleanly under mypy and define no class that inherits from a builtin type
+#: the per-segment and per-claim modules, compiled together (one mypyc group): each must type-check
+#: cleanly under mypy (``mypy --ignore-missing-imports --follow-imports=silent`` over the list)
 MODULES = (
+    "scrubber/model.py",
     "scrubber/x12/segments.py",
     "scrubber/x12/dates.py",
     "scrubber/x12/loop2300.py",
@@ -40,11 +57,29 @@ MODULES = (
     "scrubber/writers/worklist.py",
     "scrubber/memo.py",
     "scrubber/runindex.py",
+    "scrubber/text.py",
+    "scrubber/rules/catalog.py",
+    "scrubber/rules/codesets.py",
+    "scrubber/rules/tables.py",
     "scrubber/rules/shape.py",
+    "scrubber/rules/kinds.py",
+    "scrubber/rules/kinds_codes.py",
+    "scrubber/rules/kinds_conflicts.py",
+    "scrubber/rules/kinds_core.py",
+    "scrubber/rules/kinds_drugs.py",
+    "scrubber/rules/kinds_dx.py",
+    "scrubber/rules/kinds_lines.py",
+    "scrubber/rules/kinds_modifiers.py",
+    "scrubber/rules/kinds_ncci.py",
+    "scrubber/rules/kinds_payer.py",
+    "scrubber/rules/kinds_pro.py",
+    "scrubber/rules/kinds_units.py",
     "scrubber/engine.py",
 )
 #: written by the build beside the compiled modules: each source's sha256 when it was compiled
 MANIFEST = "_native_sources.json"
+#: written by every build: whether it compiled, and if not why ({"compiled": bool, "why": str})
+RECORD = "_native_build.json"
 
 _PACKAGE = Path(__file__).resolve().parent
 _ROOT = _PACKAGE.parent
@@ -99,8 +134,8 @@ def choose() -> None:
     stale = _stale()
     if stale:
         print(f"scrubber: compiled modules are older than their sources ({', '.join(stale[:3])}"
-              f"{', ...' if len(stale) > 3 else ''}); running pure Python. Reinstall with SCRUBBER_COMPILE=1 "
-              "to rebuild them.", file=sys.stderr)
+              f"{', ...' if len(stale) > 3 else ''}); running pure Python. Reinstall (pip install -e .) "
+              "to compile them again.", file=sys.stderr)
         sys.meta_path.insert(0, _SourceOnly())
 
 
@@ -113,3 +148,32 @@ def compiled() -> list[str]:
         if origin.endswith((".so", ".pyd")):
             names.append(module_name(path))
     return names
+
+
+def build_record() -> dict[str, object] | None:
+    """What the install's build did (None for a build older than the record)."""
+    try:
+        record = json.loads((_PACKAGE / RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def status() -> str:
+    """One line: which build this process runs, and why when it is not the compiled one."""
+    import scrubber.api
+    import scrubber.cli  # noqa: F401  (loads the modules the command line uses)
+
+    done = compiled()
+    if done:
+        return f"compiled: {len(done)} of {len(MODULES)} modules (mypyc)"
+    if os.environ.get("SCRUBBER_PURE", "") not in ("", "0"):
+        return "pure Python (SCRUBBER_PURE is set)"
+    if _stale():
+        return "pure Python (the compiled modules are older than their sources)"
+    record = build_record() or {}
+    return f"pure Python ({record.get('why') or 'built without compiling'})"
+
+
+if __name__ == "__main__":
+    print(status())

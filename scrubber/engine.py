@@ -26,7 +26,7 @@ from scrubber.rules import (  # noqa: F401  (importing registers the kinds)
     kinds_pro,
 )
 from scrubber.rules.catalog import Catalog, Edit, load_catalog
-from scrubber.rules.kinds import BOUNDS, KINDS, READS, TRIGGERS, UNITS, Check, Context
+from scrubber.rules.kinds import BOUNDS, KINDS, READS, RUN_LEVEL, TRIGGERS, UNITS, Check, Context
 from scrubber.rules.ncci_tables import Ncci
 from scrubber.rules.shape import ALWAYS_READ, FACETS, Shape, claim_shape, epoch_bounds
 from scrubber.runindex import RunIndex, claim_keys
@@ -130,7 +130,7 @@ class Engine:
                         plan.structure.append(step)
                     if edit.id == STRUCTURE:
                         continue
-                    if getattr(check, "run_level", False):
+                    if kind_name in RUN_LEVEL:
                         plan.run.append(step)
                     else:
                         plan.claim.append(step)

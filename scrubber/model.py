@@ -211,7 +211,7 @@ class ClaimUnit:
             seen.discard(None)
             if not seen and dos is not None:
                 seen.add(dos)
-            dates = self._dates = sorted(seen)  # type: ignore[type-var]
+            dates = self._dates = sorted(seen)  # type: ignore[type-var, arg-type]
         return list(dates)
 
 

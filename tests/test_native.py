@@ -1,18 +1,23 @@
-"""The optional compiled build (hatch_build.py, scrubber/_native.py): same outputs, pure fallback.
+"""The compiled build (hatch_build.py, scrubber/_native.py): same bytes as the sources, pure fallback.
 
-The compiled build is opt-in (SCRUBBER_COMPILE=1 pip install ...). Where it is installed, the
-same inputs go through the compiled modules and, with SCRUBBER_PURE=1, through their sources,
-and every output must be byte-identical; everywhere, SCRUBBER_PURE=1 must load the sources, and
-the build hook must fall back to pure Python when it cannot compile.
+``pip install`` compiles where the machine can (CI does). Where a compiled build is installed,
+the same inputs go through the compiled modules and, with SCRUBBER_PURE=1, through their sources
+(the rest of the suite runs the sources: tests replace functions, which compiled callers do not
+see), and every output must be byte-identical. Everywhere: SCRUBBER_PURE=1 loads the sources, a
+stale compiled module is never run, and a build that cannot compile gives pure Python and says why.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import runpy
+import shlex
 import subprocess
 import sys
+import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -25,48 +30,55 @@ import json, sys
 import scrubber.api, scrubber.cli
 from scrubber import _native
 mods = [sys.modules[_native.module_name(p)] for p in _native.MODULES if _native.module_name(p) in sys.modules]
-print(json.dumps({"compiled": _native.compiled(), "files": [m.__file__ for m in mods]}))
+print(json.dumps({"compiled": _native.compiled(), "files": [m.__file__ for m in mods], "stale": _native._stale()}))
 """
 
-# Scrub every input given, with a fixed clock, into OUT/<n>/: the outputs of one interpreter.
+# Scrub what the plan (a JSON file) lists, with a fixed clock: each input into its own folder, with
+# the jobs given (2: a split run of one file), then all the .x12 inputs at once over 2 processes
+# (their summaries pickled back). An input the scrubber refuses leaves its one-line reason.
 _SCRUB = """
-import datetime as dt, sys
+import datetime as dt, json, sys
 from pathlib import Path
 from scrubber.api import Options, scrub_to_dir
 from scrubber.errors import InputError
-from scrubber import _native
-out = Path(sys.argv[1])
-for n, path in enumerate(sys.argv[2:]):
-    opts = Options(html=False, now=dt.datetime(2026, 1, 20, 12, 0), control_base=1)
-    try:
-        scrub_to_dir(path, out / str(n), options=opts)
-    except InputError as exc:  # not X12 at all: the one-line reason is the output
-        (out / str(n)).mkdir(parents=True, exist_ok=True)
-        (out / str(n) / "error.txt").write_text(str(exc))
 from scrubber.parallel import scrub_files
-files = [p for p in sys.argv[2:] if p.endswith(".x12")]
-opts = Options(html=False, now=dt.datetime(2026, 1, 20, 12, 0), control_base=1)
-outcomes = scrub_files(files, str(out / "jobs2"), opts, jobs=2)  # results and errors pickled back from workers
-assert all(not error for _, _, error in outcomes), outcomes
+from scrubber import _native
+plan, out = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2])
+def options(jobs):
+    return Options(html=True, now=dt.datetime(2026, 1, 20, 12, 0), control_base=1, jobs=jobs)
+for n, (path, jobs) in enumerate(plan["each"]):
+    folder = out / f"{n}-{jobs}"
+    try:
+        scrub_to_dir(path, folder, options=options(jobs))
+    except InputError as exc:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "error.txt").write_text(str(exc))
+    except Exception as exc:  # compared too: the same failure either way, or the test shows it
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "unexpected.txt").write_text(type(exc).__name__)
+outcomes = scrub_files(plan["together"], str(out / "together"), options(1), jobs=2)
+(out / "together.txt").write_text(repr([(error, s.claims if s else None) for _, s, error in outcomes]))
 print(len(_native.compiled()))
 """
 
 
-def _env(pure: bool) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "SCRUBBER_PURE"}
+def _env(pure: bool, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SCRUBBER_PURE", "SCRUBBER_COMPILE")}
     if pure:
         env["SCRUBBER_PURE"] = "1"
+    env.update(extra)
     return env
 
 
-def _python(code: str, *args: str, pure: bool) -> str:
+def _python(code: str, *args: str, pure: bool, cwd: Path | None = None) -> str:
     done = subprocess.run([sys.executable, "-c", code, *args], env=_env(pure), capture_output=True, text=True,
-                          timeout=600, check=True)
+                          timeout=900, check=False, cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
 
-def _compiled_installed() -> bool:
-    return bool(json.loads(_python(_SHOW, pure=False))["compiled"])
+def _installed() -> dict:
+    return json.loads(_python(_SHOW, pure=False))
 
 
 def test_scrubber_pure_loads_every_module_from_its_source() -> None:
@@ -74,26 +86,73 @@ def test_scrubber_pure_loads_every_module_from_its_source() -> None:
     assert shown["compiled"] == []
     assert len(shown["files"]) == len(_native.MODULES)
     assert all(f.endswith(".py") for f in shown["files"]), shown["files"]
+    status = subprocess.run([sys.executable, "-m", "scrubber._native"], env=_env(True), capture_output=True,
+                            text=True, timeout=300, check=True).stdout
+    assert status.strip() == "pure Python (SCRUBBER_PURE is set)"
+
+
+def test_an_install_that_could_compile_did(tmp_path: Path) -> None:
+    """CI installs with a compiler: a type error mypyc refuses must fail here, not pass as pure Python."""
+    record = _native.build_record()
+    if record is None:
+        pytest.skip("installed by a build older than the build record")
+    if not record["compiled"]:
+        why = str(record["why"])
+        if why.startswith(("mypyc failed", "mypyc did not run")):
+            pytest.fail(f"the compiled build failed, so this install is pure Python: {why}")
+        pytest.skip(f"a pure Python install ({why})")
+    shown = _installed()
+    if shown["stale"]:
+        pytest.skip(f"an editable install whose sources changed since compiling: {shown['stale'][:3]}")
+    assert sorted(shown["compiled"]) == sorted(_native.module_name(p) for p in _native.MODULES)
+    status = subprocess.run([sys.executable, "-m", "scrubber._native"], env=_env(False), capture_output=True,
+                            text=True, timeout=300, check=True).stdout
+    assert status.strip() == f"compiled: {len(_native.MODULES)} of {len(_native.MODULES)} modules (mypyc)"
+
+
+def _inputs(tmp_path: Path) -> dict[str, list]:
+    """Fixtures, every public sample, mutated and fuzzed files, and two generated files big enough
+    to be split over two processes (realistic and findings-heavy)."""
+    from fuzz import Base, mutants
+    from mutate import corpus
+
+    samples = sorted(p for p in SAMPLES.rglob("*") if p.is_file())
+    made = tmp_path / "in"
+    made.mkdir()
+    for name, text in corpus(14, 60, samples):
+        (made / f"m-{name}.837").write_text(text, encoding="latin-1")
+    bases = [Base.read(p.name, p.read_bytes()) for p in samples if p.read_bytes().lstrip()[:3] == b"ISA"]
+    for n, (_case, data) in enumerate(mutants(random.Random(14).sample(bases, min(12, len(bases))), 14, 40)):
+        (made / f"f-{n:03d}.837").write_bytes(data)
+    generated = []
+    for profile in ("realistic", "findings"):
+        path = made / f"{profile}.x12"
+        extra = ["--findings"] if profile == "findings" else []
+        subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "4000", "-o", str(path), "--seed", "3",
+                        *extra], check=True, capture_output=True, timeout=300)
+        generated.append(path)
+    singles = [*sorted(FIXTURES.glob("*.837")), *samples, *sorted(made.glob("*.837"))]
+    each = [[str(p), 1] for p in [*singles, *generated]] + [[str(p), 2] for p in generated]
+    return {"each": each, "together": [str(p) for p in [*generated, *sorted(FIXTURES.glob("*.837"))]]}
+
+
+def _outputs(folder: Path) -> dict[Path, bytes]:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def test_compiled_and_pure_builds_write_the_same_bytes(tmp_path: Path) -> None:
-    if not _compiled_installed():
-        pytest.skip("no compiled build installed (SCRUBBER_COMPILE=1 pip install . makes one)")
-    gen = ROOT / "bench" / "generate.py"
-    inputs = [FIXTURES / "mixed.837", *sorted(p for p in SAMPLES.rglob("*") if p.is_file())[:12]]
-    for profile in ("realistic", "findings"):
-        path = tmp_path / f"{profile}.x12"
-        extra = ["--findings"] if profile == "findings" else []
-        subprocess.run([sys.executable, str(gen), "1500", "-o", str(path), "--seed", "3", *extra], check=True,
-                       capture_output=True, timeout=300)
-        inputs.append(path)
-    args = [str(p) for p in inputs]
-    assert int(_python(_SCRUB, str(tmp_path / "pure"), *args, pure=True)) == 0
-    assert int(_python(_SCRUB, str(tmp_path / "compiled"), *args, pure=False)) == len(_native.MODULES)
-    pure = {p.relative_to(tmp_path / "pure"): p.read_bytes() for p in (tmp_path / "pure").rglob("*") if p.is_file()}
-    compiled = {p.relative_to(tmp_path / "compiled"): p.read_bytes()
-                for p in (tmp_path / "compiled").rglob("*") if p.is_file()}
-    assert sorted(pure) == sorted(compiled) and len(pure) >= len(inputs)
+    if not _installed()["compiled"]:
+        pytest.skip("no compiled build installed (pip install . compiles where a C compiler is found)")
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(_inputs(tmp_path)))
+    assert int(_python(_SCRUB, str(plan), str(tmp_path / "pure"), pure=True)) == 0
+    assert int(_python(_SCRUB, str(plan), str(tmp_path / "compiled"), pure=False)) == len(_native.MODULES)
+    pure, compiled = _outputs(tmp_path / "pure"), _outputs(tmp_path / "compiled")
+    assert sorted(pure) == sorted(compiled)
+    suffixes = {p.suffix for p in pure}
+    assert {".277", ".837", ".json", ".csv", ".html", ".999"} <= suffixes, suffixes  # every output compared
+    assert not [p for p in pure if p.name == "unexpected.txt"]
+    assert sum(1 for p in pure if p.parts[0].endswith("-2") and p.suffix == ".277") == 2  # the split runs
     different = [str(name) for name in pure if pure[name] != compiled[name]]
     assert different == []
 
@@ -119,12 +178,14 @@ def hook(monkeypatch: pytest.MonkeyPatch) -> dict:
     pytest.importorskip("hatchling")
     if not (ROOT / "hatch_build.py").exists():
         pytest.skip("hatch_build.py ships in the source tree and sdist, not in the wheel")
-    for var in ("SCRUBBER_COMPILE", "SCRUBBER_PURE"):
+    for var in ("SCRUBBER_COMPILE", "SCRUBBER_PURE", "CC"):
         monkeypatch.delenv(var, raising=False)
     return runpy.run_path(str(ROOT / "hatch_build.py"))
 
 
-def test_the_build_compiles_only_when_asked_and_not_told_pure(hook: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_build_compiles_unless_told_not_to(hook: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert hook["wanted"]()
+    monkeypatch.setenv("SCRUBBER_COMPILE", "0")
     assert not hook["wanted"]()
     monkeypatch.setenv("SCRUBBER_COMPILE", "1")
     assert hook["wanted"]()
@@ -133,10 +194,49 @@ def test_the_build_compiles_only_when_asked_and_not_told_pure(hook: dict, monkey
     assert hook["MODULES"] == _native.MODULES
 
 
-def test_the_build_falls_back_to_pure_python_without_a_compiler(hook: dict, tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    compile_modules = hook["compile_modules"]
-    compile_modules.__globals__["shutil"] = type("NoCompiler", (), {"which": staticmethod(lambda name: None)})
-    assert compile_modules(tmp_path) is None
-    assert "building pure Python" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
+def test_the_build_tells_when_no_compiler_is_found(hook: dict, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    assert hook["cannot_build"]() == f"C compiler {str(tmp_path / 'no-such-cc')!r} not found"
+    built, why = hook["compile_modules"](tmp_path)
+    assert built == [] and why.startswith("C compiler")
+    monkeypatch.delenv("CC")
+    monkeypatch.setenv("PATH", str(tmp_path))  # a folder without a compiler
+    python_cc = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
+    if not os.path.isabs(python_cc):
+        assert hook["cannot_build"]() == "no C compiler found"
+
+
+@pytest.mark.parametrize("no_compiler", ["CC names a missing compiler", "no compiler on PATH"])
+def test_a_build_without_a_compiler_is_pure_python_says_why_and_works(no_compiler: str, tmp_path: Path) -> None:
+    pytest.importorskip("hatchling")
+    if not (ROOT / "hatch_build.py").exists():
+        pytest.skip("hatch_build.py ships in the source tree and sdist, not in the wheel")
+    python_cc = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
+    if no_compiler == "no compiler on PATH" and os.path.isabs(python_cc):
+        pytest.skip("this Python names its compiler by an absolute path")
+    if no_compiler.startswith("CC"):
+        env = _env(False, CC=str(tmp_path / "no-such-cc"))
+    else:
+        env = _env(False, PATH=str(tmp_path))  # a folder without a compiler
+        env.pop("CC", None)
+    build = "import sys; from hatchling.build import build_wheel; print(build_wheel(sys.argv[1]))"
+    done = subprocess.run([sys.executable, "-c", build, str(tmp_path / "dist")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600, check=True)
+    said = [ln for ln in done.stderr.splitlines() if ln.startswith("scrubber:")]
+    assert len(said) == 1 and "building pure Python" in said[0] and "compiler" in said[0], done.stderr
+    wheel = tmp_path / "dist" / done.stdout.split()[-1]
+    assert wheel.name.endswith("-py3-none-any.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        assert not [n for n in names if n.endswith((".so", ".pyd"))]
+        assert json.loads(zf.read(f"scrubber/{_native.RECORD}"))["compiled"] is False
+        zf.extractall(tmp_path / "site")
+    # The pure wheel runs: a scrub from it, outside the checkout, as the shipped fixture's README run
+    run = ("import sys; from scrubber.cli import main; from scrubber import _native; "
+           "code = main(['scrub', sys.argv[1], '-o', sys.argv[2], '--no-html']); print(code, _native.status())")
+    shown = subprocess.run([sys.executable, "-c", run, str(FIXTURES / "mixed.837"), str(tmp_path / "out")],
+                           cwd=tmp_path, env=_env(False, PYTHONPATH=str(tmp_path / "site")), capture_output=True,
+                           text=True, timeout=300, check=True).stdout.strip()
+    assert shown.startswith("1 pure Python (") and "compiler" in shown, shown
+    assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".277", ".837", ".999", ".csv", ".json"]

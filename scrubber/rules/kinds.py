@@ -51,6 +51,9 @@ BOUNDS: dict[str, Bounds] = {}
 UNITS: dict[str, UnitCodes] = {}
 #: the facets of the shape (scrubber.rules.shape.FACETS) a kind with bounds reads besides codes and dates
 READS: dict[str, tuple[str, ...]] = {}
+#: kinds registered with ``run_kind`` (a set, not an attribute on the function: compiled functions
+#: take none, scrubber._native)
+RUN_LEVEL: set[str] = set()
 
 
 def kind(name: str, triggers: Triggers | None = None, bounds: Bounds | None = None,
@@ -89,7 +92,7 @@ def run_kind(name: str, triggers: Triggers | None = None) -> Callable[[Check], C
     """A kind that needs the run index: the engine runs it in input order, in the parent process."""
 
     def register(fn: Check) -> Check:
-        fn.run_level = True  # type: ignore[attr-defined]
+        RUN_LEVEL.add(name)
         return kind(name, triggers)(fn)
 
     return register
@@ -110,7 +113,7 @@ def pack_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
                 out.add(row.valid_from)
                 out.add(row.valid_to)
         out.discard(None)
-        return sorted(out)  # type: ignore[type-var]
+        return sorted(out)  # type: ignore[type-var, arg-type]
 
     return ctx.memo(("pack-dates", edit.pack, edit.id), make)
 
