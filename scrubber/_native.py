@@ -11,7 +11,7 @@ writes the same bytes (tests/test_native.py). At run time:
   edited) would run the old code: when any source no longer matches the hash recorded at build
   time, the whole package runs from source and says so once on stderr.
 
-``python -m scrubber._native`` says which build is running, and why a build is pure.
+``python -m scrubber.compiled`` says which build is running, and why a build is pure.
 
 What compiled code asks of these modules (mypyc): annotations true at run time (a value of the
 wrong type is a TypeError, also where a stand-in object is handed in: a stand-in for a file must
@@ -173,7 +173,3 @@ def status() -> str:
         return "pure Python (the compiled modules are older than their sources)"
     record = build_record() or {}
     return f"pure Python ({record.get('why') or 'built without compiling'})"
-
-
-if __name__ == "__main__":
-    print(status())
