@@ -35,7 +35,7 @@ MODULES: tuple[str, ...] = _NATIVE["MODULES"]
 MANIFEST: str = _NATIVE["MANIFEST"]
 RECORD: str = _NATIVE["RECORD"]
 #: what compiling needs in the build environment (asked for only when this machine can compile)
-REQUIRES = ["mypy>=1.11", "setuptools>=68"]
+REQUIRES = ["mypy>=2.4,<3", "setuptools>=68"]  # the mypy tested (tests/test_native.py)
 _EXT = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 _OFF = ("0", "no", "false", "off")
 

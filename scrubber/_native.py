@@ -171,5 +171,7 @@ def status() -> str:
         return "pure Python (SCRUBBER_PURE is set)"
     if _stale():
         return "pure Python (the compiled modules are older than their sources)"
-    record = build_record() or {}
+    record = build_record()
+    if record is None:
+        return f"pure Python (no build record in {_PACKAGE}: sources run in place, or an older install)"
     return f"pure Python ({record.get('why') or 'built without compiling'})"

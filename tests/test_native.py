@@ -210,6 +210,19 @@ def test_the_build_tells_when_no_compiler_is_found(hook: dict, monkeypatch: pyte
         assert hook["cannot_build"]() == "no C compiler found"
 
 
+def test_a_failed_compile_falls_back_and_says_why(hook: dict, tmp_path: Path) -> None:
+    """A type error mypyc refuses (or no mypy in the build environment): no files, the reason given."""
+    if hook["cannot_build"]():
+        pytest.skip(f"no compiling here: {hook['cannot_build']()}")
+    bad = tmp_path / "bad.py"
+    bad.write_text("def half(n: int) -> str:\n    return n // 2\n")
+    compile_modules = hook["compile_modules"]
+    compile_modules.__globals__["MODULES"] = (str(bad),)
+    built, why = compile_modules(tmp_path / "out")
+    assert built == [] and why.startswith("mypyc failed: "), why
+    assert "bad.py" in why or "mypyc" in why.removeprefix("mypyc failed: ")
+
+
 @pytest.mark.parametrize("no_compiler", ["CC names a missing compiler", "no compiler on PATH"])
 def test_a_build_without_a_compiler_is_pure_python_says_why_and_works(no_compiler: str, tmp_path: Path) -> None:
     pytest.importorskip("hatchling")
