@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -58,6 +59,15 @@ for n, (path, jobs) in enumerate(plan["each"]):
         (folder / "unexpected.txt").write_text(type(exc).__name__)
 outcomes = scrub_files(plan["together"], str(out / "together"), options(1), jobs=2)
 (out / "together.txt").write_text(repr([(error, s.claims if s else None) for _, s, error in outcomes]))
+import pickle
+from scrubber.api import scrub_bytes
+for n, path in enumerate(plan["pickled"]):  # claims and findings held in memory, pickled and back
+    result = scrub_bytes(Path(path).read_bytes(), options=options(1))
+    back = pickle.loads(pickle.dumps(result))
+    assert [c.findings for c in back.claims] == [c.findings for c in result.claims]
+    (out / f"pickled-{n}.txt").write_text(repr([(c.claim.claim_id, [ln.code for ln in c.claim.lines],
+                                                  c.claim.transaction.group.interchange.control, c.findings)
+                                                 for c in back.claims]))
 print(len(_native.compiled()))
 """
 
@@ -70,9 +80,13 @@ def _env(pure: bool, **extra: str) -> dict[str, str]:
     return env
 
 
-def _python(code: str, *args: str, pure: bool, cwd: Path | None = None) -> str:
+#: where the child processes start: not the checkout, whose sources would shadow the installed package
+_AWAY = tempfile.gettempdir()
+
+
+def _python(code: str, *args: str, pure: bool) -> str:
     done = subprocess.run([sys.executable, "-c", code, *args], env=_env(pure), capture_output=True, text=True,
-                          timeout=900, check=False, cwd=cwd)
+                          timeout=900, check=False, cwd=_AWAY)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -87,7 +101,7 @@ def test_scrubber_pure_loads_every_module_from_its_source() -> None:
     assert len(shown["files"]) == len(_native.MODULES)
     assert all(f.endswith(".py") for f in shown["files"]), shown["files"]
     status = subprocess.run([sys.executable, "-m", "scrubber.compiled"], env=_env(True), capture_output=True,
-                            text=True, timeout=300, check=True).stdout
+                            text=True, timeout=300, check=True, cwd=_AWAY).stdout
     assert status.strip() == "pure Python (SCRUBBER_PURE is set)"
 
 
@@ -106,7 +120,7 @@ def test_an_install_that_could_compile_did(tmp_path: Path) -> None:
         pytest.skip(f"an editable install whose sources changed since compiling: {shown['stale'][:3]}")
     assert sorted(shown["compiled"]) == sorted(_native.module_name(p) for p in _native.MODULES)
     status = subprocess.run([sys.executable, "-m", "scrubber.compiled"], env=_env(False), capture_output=True,
-                            text=True, timeout=300, check=True).stdout
+                            text=True, timeout=300, check=True, cwd=_AWAY).stdout
     assert status.strip() == f"compiled: {len(_native.MODULES)} of {len(_native.MODULES)} modules (mypyc)"
 
 
@@ -133,7 +147,8 @@ def _inputs(tmp_path: Path) -> dict[str, list]:
         generated.append(path)
     singles = [*sorted(FIXTURES.glob("*.837")), *samples, *sorted(made.glob("*.837"))]
     each = [[str(p), 1] for p in [*singles, *generated]] + [[str(p), 2] for p in generated]
-    return {"each": each, "together": [str(p) for p in [*generated, *sorted(FIXTURES.glob("*.837"))]]}
+    fixtures = [str(p) for p in sorted(FIXTURES.glob("*.837"))]
+    return {"each": each, "together": [str(p) for p in generated] + fixtures, "pickled": fixtures}
 
 
 def _outputs(folder: Path) -> dict[Path, bytes]:
