@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scrubber.guide.elements import ElementError, SegmentChecker
+from scrubber.guide.steps import CLM, HL, LEAVE, LX, Node, State, States, Step
 from scrubber.guide.tables import Loop, Seg, Tables, load_tables
 from scrubber.guide.walker import Walker, WalkError, first_component_ids
 from scrubber.x12.segments import Delimiters, Segment
@@ -29,8 +30,10 @@ _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
 #: small whatever the file)
 _SEEN = 2048
 _TEXTS = 2048
+#: states remembered (scrubber.guide.steps): a file of one billing provider makes a few hundred
+STATES = 8192
 #: segments with bookkeeping besides the walk
-_HL, _CLM, _LX = "HL", "CLM", "LX"
+_HL, _CLM, _LX = HL, CLM, LX
 _BOOKKEEPING = {_HL: _HL, _CLM: _CLM, _LX: _LX}
 _WS = " \t\r\n"
 _A1 = "005010X222A1"
@@ -84,30 +87,8 @@ class GroupRecord:
     notes: list[str] = field(default_factory=list)
 
 
-#: a fast step from one map node to the next: (the next segment's slot, the maximum of that slot
-#: (of the loop's, for a loop entered), a slot that must not be 0 (a required segment passed
-#: over, or ``Walker.always``), None or (the slot of that maximum, HL/CLM/LX or None, (loop slot,
-#: counts to zero [a, b), zeros) for a loop entered or None, more slots that must not be 0), the
-#: next node's steps)
-_Step = tuple[int, int, int, "tuple[int, str | None, tuple[int, int, int, list[int]] | None, tuple[int, ...]] | None",
-              "_Node"]
-
-
-class _Node:
-    """The fast steps from one map node: by the segment's whole text, and by id (and qualifier)."""
-
-    __slots__ = ("ids", "node", "texts")
-
-    def __init__(self, node: Any) -> None:
-        self.node = node
-        #: texts accepted more than once here -> their step
-        self.texts: dict[str, _Step] = {}
-        #: {segment id: (step, expression, texts it accepted)}, or {segment id: {qualifier: ...}}
-        self.ids: dict[str, Any] = {}
-
-
 #: outside a transaction nothing is taken inline
-_OUTSIDE = _Node(None)
+_OUTSIDE = Node(None)
 
 
 def _counted(count: list[int], slots: tuple[int, ...]) -> bool:
@@ -147,7 +128,9 @@ class GuideRun:
         self._lx = 0
         self._in_txn = False
         #: fast steps by the map node they start from
-        self._nodes: dict[Any, _Node] = {}
+        self._nodes: dict[Any, Node] = {}
+        #: map nodes with the counts of the loop entered last (scrubber.guide.steps)
+        self.states = States(self.tables, STATES)
         #: segment texts a node's expression accepted (a set lookup is cheaper than a match)
         self._seen: dict[Any, set[str]] = {}
         self._qualified = frozenset(self.tables.key_kinds)
@@ -159,56 +142,96 @@ class GuideRun:
     def tap(self, tokenizer: Any) -> Iterator[Segment]:
         """Yield the tokenizer's segments, checking each on the way (the reader's own order).
 
-        The loop body is the common case, inline for speed: from the current map node, the
-        segment's text names a known plain step (a segment of the same loop, or a loop entered at
-        its first segment) that passes over no required segment still unseen and stays within the
-        maximums. A text seen twice at a node is looked up whole (``_Node.texts``); any other goes
-        by its id and qualifier (``_Node.ids``) and the step's expression. Everything else goes
-        through ``_full``, which makes the same checks in full and learns new steps.
+        One long loop on purpose: it runs for every segment of the input, and each call or
+        attribute it saves is saved a million times a file. The segment's text names a step
+        from the current map node: looked up whole once seen twice there (``Node.texts``), else
+        by its id and qualifier (``Node.ids``) and the step's expression. From a state (see
+        scrubber.guide.steps) a step known to stay in the unit is taken blind (``follow``), and
+        one with bookkeeping (HL, CLM, LX) with only that (``booked``); a new one is worked out
+        once (``States.move``). Otherwise the step is checked against the walker's counts and
+        counted, as a state left behind has written its counts there; a loop entered that way
+        starts a new state. Everything else goes through ``_full``, which makes the same checks
+        in full and learns new steps.
         """
         count = self.walker.count
+        states = self.states
         # The segment number, the previous segment and the current unit live in locals here and
         # are handed to self only around the full path, which reads and changes them.
         number, prev, unit = self._number, self._prev, self._unit
-        at = self._node(self.walker.node) if self._in_txn else _OUTSIDE
+        cur: Node | State = self._node(self.walker.node) if self._in_txn else _OUTSIDE
         plain_qualifier = self._plain_qualifier
         for seg in tokenizer:
             raw = seg.raw
-            step = at.texts.get(raw)
+            step = cur.texts.get(raw)
             if step is None:
                 # Not looked up whole (yet): by id (and qualifier), then by the step's expression.
                 els = seg.els
-                entry = at.ids.get(els[0])
+                entry = cur.ids.get(els[0])
                 if entry.__class__ is dict:
                     entry = entry.get(els[1] if els[0] in plain_qualifier and len(els) > 1 else self._qualifier(els))
                 if entry is not None:
                     step, pattern, seen = entry
                     if raw in seen:  # the second time: from now on the whole text names the step
-                        if len(at.texts) < _TEXTS:
-                            at.texts[raw] = step
+                        texts = cur.texts
+                        if len(texts) < _TEXTS:
+                            texts[raw] = step
                     elif pattern.fullmatch(raw):
                         if len(seen) < _SEEN:
                             seen.add(raw)
                     else:
                         step = None
                 if step is None:
-                    number, prev, unit, at = self._full(seg, tokenizer, None, number, prev, unit, unit, at)
+                    number, prev, unit, cur = self._full(seg, tokenizer, None, number, prev, unit, unit, cur)
                     yield seg
                     continue
-            slot, limit, miss, extra, nxt = step
             number += 1
-            if extra is None:  # most segments: one more of the same loop, no bookkeeping
+            nxt = cur.follow.get(step)
+            if nxt is not None:  # most segments: a step inside the unit, its counts known
+                cur = nxt
+                prev = seg
+                yield seg
+                continue
+            nxt = cur.booked.get(step)
+            if nxt is None and cur.__class__ is State:
+                nxt = states.move(cur, step)  # type: ignore[arg-type]
+                if nxt is not LEAVE and step.book is None:
+                    cur = nxt
+                    prev = seg
+                    yield seg
+                    continue
+            if nxt is not None and nxt is not LEAVE:
+                # HL, CLM or LX inside the unit: its counts are known, its bookkeeping is done here
+                book = step.book
+                if book is _LX:
+                    els = seg.els
+                    if (els[1] if len(els) > 1 else None) != nxt.lx_text:
+                        self._unit = unit
+                        self._file(seg, GuideError(number, _LX, seg, reader="lx"))
+                elif book is _CLM:
+                    unit = number
+                else:
+                    self._number = number
+                    self._book(seg, seg.els, _HL)
+                    number, unit = self._number, self._unit
+                cur = nxt
+                prev = seg
+                yield seg
+                continue
+            # Counted in the walker's counts (where a state left here writes its own first).
+            if cur.__class__ is State:
+                cur = self._leave(cur)  # type: ignore[arg-type]
+            before = unit  # the unit of the previous segment: only an HL or a CLM starts another
+            if step.plain:  # one more of the same loop, no bookkeeping
+                slot = step.slot
                 n = count[slot]
-                if n < limit and count[miss]:
+                if n < step.limit and count[step.miss]:
                     count[slot] = n + 1
                     prev = seg
-                    at = nxt
+                    cur = step.nxt
                     yield seg
                     continue
-                before = unit
             else:
-                before = unit  # the unit of the previous segment: only an HL or a CLM starts another
-                limit_slot, book, enter, more = extra
+                book = step.book
                 if book is _LX:
                     self._lx += 1
                     els = seg.els
@@ -222,29 +245,47 @@ class GuideRun:
                     self._number = number
                     self._book(seg, seg.els, _HL)
                     number, unit = self._number, self._unit
-                if count[limit_slot] < limit and count[miss] and (not more or _counted(count, more)):
+                more = step.more
+                if count[step.limit_slot] < step.limit and count[step.miss] and (not more or _counted(count, more)):
+                    enter = step.enter
                     if enter is not None:  # a loop (re)entered: the counts beneath it start again
                         loop_slot, a, b, zeros = enter
                         count[a:b] = zeros
                         count[loop_slot] += 1
-                    count[slot] += 1
+                    count[step.slot] += 1
                     prev = seg
-                    at = nxt
+                    cur = step.nxt
+                    if enter is not None:  # back to states (after an error, or at the start)
+                        cur = states.root(cur, self._lx, count) or cur
                     yield seg
                     continue
-            number, prev, unit, at = self._full(seg, tokenizer, step, number, prev, before, unit, at)
+            number, prev, unit, cur = self._full(seg, tokenizer, step, number, prev, before, unit, cur)
             yield seg
-        if at is not _OUTSIDE:
-            self.walker.node = at.node
+        if isinstance(cur, State):
+            cur = self._leave(cur)
+        if cur is not _OUTSIDE:
+            self.walker.node = cur.node
         self._number, self._prev, self._prev_unit, self._unit = number, prev, unit, unit
 
-    def _full(self, seg: Segment, tokenizer: Any, step: _Step | None, number: int, prev: Segment | None,
-              prev_unit: int, unit: int, at: _Node) -> tuple[int, Segment | None, int, _Node]:
+    def _leave(self, state: State) -> Node:
+        """Out of a state: its counts and LX number into the walker's."""
+        slots = self.states.slots
+        full = [0] * slots
+        for slot, n in state.counts.items():
+            full[slot] = n
+        self.walker.count[:slots] = full
+        self._lx = state.lx
+        return state.at
+
+    def _full(self, seg: Segment, tokenizer: Any, step: Step | None, number: int, prev: Segment | None,
+              prev_unit: int, unit: int, at: Node | State) -> tuple[int, Segment | None, int, Node]:
         """The full path for ``tap``: its state handed over, the segment checked, the state taken back.
 
         Without a step the segment is new here (or an envelope, or outside a transaction); with
         one it has been counted and booked already and only failed the counts.
         """
+        if isinstance(at, State):
+            at = self._leave(at)
         if at is not _OUTSIDE:
             self.walker.node = at.node
         self._number, self._prev, self._prev_unit, self._unit = number, prev, prev_unit, unit
@@ -252,8 +293,8 @@ class GuideRun:
             self._slow(seg, tokenizer)
         else:
             self._segment(seg, seg.els, seg.els[0])
-        at = self._node(self.walker.node) if self._in_txn else _OUTSIDE
-        return self._number, self._prev, self._unit, at
+        node = self._node(self.walker.node) if self._in_txn else _OUTSIDE
+        return self._number, self._prev, self._unit, node
 
     def _qualifier(self, els: list[str]) -> str | None:
         """What tells apart the map nodes a segment id may name (as ``_learn`` keys them)."""
@@ -279,10 +320,10 @@ class GuideRun:
         self.feed(seg)
         self._learn(start, els, sid)
 
-    def _node(self, node: Any) -> _Node:
+    def _node(self, node: Any) -> Node:
         found = self._nodes.get(node)
         if found is None:
-            found = self._nodes[node] = _Node(node)
+            found = self._nodes[node] = Node(node)
         return found
 
     def _learn(self, start: Any, els: list[str], sid: str) -> None:
@@ -303,9 +344,8 @@ class GuideRun:
         # The start's own count is never 0 (placing a segment counts it): no need to look at it.
         misses = [m for m in plan.miss_slots if not (isinstance(start, Seg) and m == start.slot)]
         miss = misses[0] if misses else self.walker.always
-        book = _BOOKKEEPING.get(sid)
-        extra = (limit_slot, book, enter, tuple(misses[1:])) if book or enter or len(misses) > 1 else None
-        step = (nxt.slot, limit, miss, extra, self._node(nxt))
+        step = Step(nxt.slot, limit_slot, limit, miss, tuple(misses[1:]), _BOOKKEEPING.get(sid), enter,
+                    self._node(nxt))
         seen = self._seen.get(nxt)
         if seen is None:
             seen = self._seen[nxt] = set()
@@ -320,6 +360,7 @@ class GuideRun:
             self.walker.delimiters_changed()
             self._nodes.clear()  # their expressions and qualifiers were read with the old separators
             self._seen.clear()
+            self.states.clear()
         self._delims = d
         self._sep, self._comp = d.element, d.component
         self.walker.set_component(d.component)

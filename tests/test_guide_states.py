@@ -1,0 +1,114 @@
+"""The validator's states (scrubber.guide.steps): steps taken without counting find what counting finds.
+
+A state is learned once a file has repeated itself a little, so the files here are long enough
+for that, and their faults come late: a segment over its maximum, a loop over its maximum (101
+claims under one subscriber, 51 lines in one claim), a required segment missing, a wrong LX,
+faults of every kind the differential test's mutator makes. Each must come out exactly as the
+full path (every segment checked in full) finds it, with the states in use, with few of them
+allowed, and after an error has sent the walk back to counting.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from mutate import _element_mutation, _join, _segments, synthetic_claims
+from test_guide import _by_feed, _errors
+
+from scrubber.guide import GuideRun
+from scrubber.synth import file_837
+from scrubber.x12.segments import Tokenizer
+
+
+def _by_tap(data: bytes, max_states: int | None = None) -> GuideRun:
+    run = GuideRun()
+    if max_states is not None:
+        run.states.limit = max_states
+    for _seg in run.tap(Tokenizer(io.BytesIO(data))):
+        pass
+    return run
+
+
+def _claims(n: int, lines: int = 1, member: str | None = None) -> list[dict]:
+    return [{"id": f"C{i}", "member_id": member or f"M{i % 7}", "dx": ["G24.3"],
+             "lines": [{"code": "99213", "charge": "100.00"} for _ in range(lines)]} for i in range(n)]
+
+
+def _same(text: str, max_states: int | None = None) -> list[tuple]:
+    """The errors of the tap (states) and of the full path: asserted equal, returned."""
+    data = text.encode("latin-1")
+    full = _errors(_by_feed(data))
+    fast = _by_tap(data, max_states)
+    assert _errors(fast) == full
+    if max_states is not None:
+        assert len(fast.states) <= max_states
+    return full
+
+
+def _late_fault(text: str, rng: random.Random) -> str:
+    """One fault of the mutator's kinds in the last third of the claims."""
+    term, segs = _segments(text)
+    first = [i for i, s in enumerate(segs) if s.startswith("CLM*")][len([s for s in segs if s.startswith("CLM*")]) * 2 // 3]
+    i = rng.randrange(first, len(segs) - 3)  # not SE, GE, IEA
+    kind = rng.randrange(4)
+    if kind == 0:
+        del segs[i]
+    elif kind == 1:
+        segs.insert(i, segs[i])
+    elif kind == 2 and not segs[i + 1].startswith("SE*"):
+        segs[i], segs[i + 1] = segs[i + 1], segs[i]
+    else:
+        segs[i] = _element_mutation(rng, segs[i])
+    return _join(segs, term)
+
+
+def test_states_are_taken_and_stay_few_whatever_the_number_of_claims() -> None:
+    # A count without a maximum (subscribers under a billing provider) is kept as "not 0":
+    # the states of 40 and of 400 claims of the same shapes are the same states.
+    small = _by_tap(file_837(_claims(40)).encode())
+    large = _by_tap(file_837(_claims(400)).encode())
+    assert small.errors == large.errors == 0
+    assert 10 < len(small.states) == len(large.states) < 100
+
+
+def test_a_loop_over_its_maximum_is_found_with_states() -> None:
+    claims = _claims(101, member="M1")  # 2300 repeats at most 100 times in one subscriber loop
+    errors = _same(file_837(claims))
+    assert [(e[2], e[3]) for e in errors] == [("CLM", "4")]
+    lines = _claims(3, lines=51)  # 2400: at most 50 lines
+    errors = _same(file_837(lines[:2] + lines[2:]))
+    assert {(e[2], e[3]) for e in errors} == {("LX", "4")}
+
+
+def test_segment_faults_after_states_are_learned_come_out_as_on_the_full_path() -> None:
+    text = file_837(_claims(30, lines=2))
+    term, segs = _segments(text)
+    late = [i for i, s in enumerate(segs) if s.startswith("CLM*")][25]
+    dtp = next(i for i in range(late, len(segs)) if segs[i].startswith("DTP*472"))
+    hi = next(i for i in range(late, len(segs)) if segs[i].startswith("HI*"))
+    lx2 = next(i for i in range(late, len(segs)) if segs[i] == "LX*2")
+    faulty = list(segs)
+    faulty[lx2] = "LX*3"  # a wrong line number
+    faulty.insert(dtp, segs[dtp])  # DTP over its maximum
+    del faulty[hi]  # HI (required) missing
+    errors = _same(_join(faulty, term))
+    assert {(e[2], e[3], e[4]) for e in errors} == {("LX", "8", "lx"), ("DTP", "5", ""), ("HI", "3", "")}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_late_faults_of_every_kind_come_out_as_on_the_full_path(seed: int) -> None:
+    rng = random.Random(seed)
+    base = file_837(synthetic_claims(rng, 30))
+    _same(_late_fault(_late_fault(base, rng), rng))
+
+
+def test_few_states_allowed_change_nothing() -> None:
+    rng = random.Random(5)
+    found = 0
+    for _ in range(10):
+        text = _late_fault(file_837(synthetic_claims(rng, 30)), rng)
+        found += len(_same(text, max_states=8))
+        _same(text, max_states=0)
+    assert found > 0
