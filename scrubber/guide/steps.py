@@ -31,7 +31,7 @@ HL, CLM, LX = "HL", "CLM", "LX"
 class Step:
     """A fast step from one map node to the next (made by ``GuideRun._learn``)."""
 
-    __slots__ = ("book", "enter", "limit", "limit_slot", "miss", "more", "nxt", "plain", "slot")
+    __slots__ = ("_lines", "book", "enter", "limit", "limit_slot", "lx01", "miss", "more", "nxt", "plain", "slot")
 
     def __init__(self, slot: int, limit_slot: int, limit: int, miss: int, more: tuple[int, ...],
                  book: str | None, enter: tuple[int, int, int, list[int]] | None, nxt: Node) -> None:
@@ -45,6 +45,19 @@ class Step:
         self.nxt = nxt
         #: one more of a segment, nothing else to look at
         self.plain = book is None and enter is None and not more
+        #: for an LX step of one text: its LX01 (a state's LX number says whether it is right)
+        self.lx01: str | None = None
+        self._lines: dict[str, Step] = {}
+
+    def line(self, els: list[str]) -> Step:
+        """This LX step for the text ``els``: the same step, knowing its LX01."""
+        lx = els[1] if len(els) > 1 else ""
+        found = self._lines.get(lx)
+        if found is None:
+            found = self._lines[lx] = Step(self.slot, self.limit_slot, self.limit, self.miss, self.more, self.book,
+                                           self.enter, self.nxt)
+            found.lx01 = lx
+        return found
 
 
 class Node:
@@ -75,7 +88,7 @@ class State:
         self.counts = counts
         self.lx = lx  # LX segments since the claim's CLM
         self.lx_text = str(lx)
-        #: steps without bookkeeping -> the state they lead to
+        #: steps without bookkeeping (LX steps of a text with the right LX01 too) -> the state they lead to
         self.follow: dict[Step, State] = {}
         #: HL, CLM and LX steps -> the state they lead to; steps whose counts say no -> LEAVE
         self.booked: dict[Step, State] = {}
@@ -109,7 +122,7 @@ class States:
         """The state ``step`` leads to from ``state``, or LEAVE where its counts say no (or past
         the limit); remembered in the state either way."""
         nxt = self._move(state, step)
-        if nxt is not LEAVE and step.book is None:
+        if nxt is not LEAVE and (step.book is None or step.lx01 == nxt.lx_text):  # an LX01 known right
             state.follow[step] = nxt
         else:
             state.booked[step] = nxt

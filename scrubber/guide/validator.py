@@ -174,7 +174,7 @@ class GuideRun:
                     if raw in seen:  # the second time: from now on the whole text names the step
                         texts = cur.texts
                         if len(texts) < _TEXTS:
-                            texts[raw] = step
+                            texts[raw] = step if step.book is not _LX else step.line(els)
                     elif pattern.fullmatch(raw):
                         if len(seen) < _SEEN:
                             seen.add(raw)
