@@ -1,9 +1,9 @@
 """The built-in implementation-guide validator (WEDI SNIP 1-2), compiled from pyx12's 837P map.
 
 ``tables`` compiles and caches the map, ``walker`` places segments in it, ``elements`` checks
-their elements, ``validator`` runs both over one input as the reader reads it and files the
-errors by claim and loop, ``messages`` words them. ``attach`` puts it between a reader and its
-tokenizer; the X12-IG edit (scrubber.rules.kinds_core) reads the errors back per claim.
+their elements, ``validator`` runs both over one input as the reader reads it (``steps``: the
+steps and states that let it skip both for what it has seen before) and files the errors by
+claim and loop, ``messages`` words them. ``attach`` puts it in the reader's tokenizer's place; the X12-IG edit (scrubber.rules.kinds_core) reads the errors back per claim.
 """
 
 from __future__ import annotations

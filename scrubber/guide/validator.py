@@ -1,7 +1,8 @@
 """One input's implementation-guide check: every segment as the reader meets it, errors by unit.
 
-The reader hands each segment to ``feed`` as it reads it (``attach`` taps its tokenizer), so the
-walk sees the whole file in order, loops without claims included, once. Errors are filed under
+The reader's segments are checked as its tokenizer makes them (``attach`` puts ``tap`` in its
+place; ``feed`` checks one segment the same way, in full), so the walk sees the whole file in
+order, loops without claims included, once. Errors are filed under
 the unit that holds them, the way the reader cuts the file: the transaction header (ST up to the
 first HL), each HL loop (2000A/B/C with its 2010 loops) and each claim (CLM up to the next HL,
 CLM or SE); envelope segments (ISA, GS, ST, SE, GE, IEA) are file notices. A required segment
@@ -23,7 +24,7 @@ from scrubber.guide.elements import ElementError, SegmentChecker
 from scrubber.guide.steps import CLM, HL, LEAVE, LX, Node, State, States, Step
 from scrubber.guide.tables import Loop, Seg, Tables, load_tables
 from scrubber.guide.walker import Walker, WalkError, first_component_ids
-from scrubber.x12.segments import Delimiters, Segment
+from scrubber.x12.segments import Delimiters, Segment, Tokenizer
 
 _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
 #: accepted texts remembered per map node, and texts looked up whole per node (memory stays
@@ -139,19 +140,20 @@ class GuideRun:
         self._plain_qualifier = self._qualified - self._first_component - {"HL"}
 
     # -- feeding -----------------------------------------------------------------------------
-    def tap(self, tokenizer: Any) -> Iterator[Segment]:
-        """Yield the tokenizer's segments, checking each on the way (the reader's own order).
+    def tap(self, tokenizer: Tokenizer) -> Iterator[Segment]:
+        """The tokenizer's segments, each checked as it is made (in the reader's own order).
 
         One long loop on purpose: it runs for every segment of the input, and each call or
-        attribute it saves is saved a million times a file. The segment's text names a step
-        from the current map node: looked up whole once seen twice there (``Node.texts``), else
-        by its id and qualifier (``Node.ids``) and the step's expression. From a state (see
-        scrubber.guide.steps) a step known to stay in the unit is taken blind (``follow``), and
-        one with bookkeeping (HL, CLM, LX) with only that (``booked``); a new one is worked out
-        once (``States.move``). Otherwise the step is checked against the walker's counts and
-        counted, as a state left behind has written its counts there; a loop entered that way
-        starts a new state. Everything else goes through ``_full``, which makes the same checks
-        in full and learns new steps.
+        attribute it saves is saved a million times a file. It is the tokenizer's own loop over
+        its runs (``Tokenizer.runs``), so a segment is split, checked and handed on in one pass.
+        The segment's text names a step from the current map node: looked up whole once seen
+        twice there (``Node.texts``), else by its id and qualifier (``Node.ids``) and the step's
+        expression. From a state (scrubber.guide.steps) a step is taken blind (``follow``), or
+        with its bookkeeping only (HL, CLM, LX: ``booked``); a new one is worked out once
+        (``States.move``). A step whose counts say no leaves the state: it is checked against the
+        walker's counts, where the state has written its own, as are the steps after it until a
+        loop entered starts a state again. Everything else goes through ``_full``, which makes
+        the same checks in full and learns new steps.
         """
         count = self.walker.count
         states = self.states
@@ -160,107 +162,120 @@ class GuideRun:
         number, prev, unit = self._number, self._prev, self._unit
         cur: Node | State = self._node(self.walker.node) if self._in_txn else _OUTSIDE
         plain_qualifier = self._plain_qualifier
-        for seg in tokenizer:
-            raw = seg.raw
-            step = cur.texts.get(raw)
-            if step is None:
-                # Not looked up whole (yet): by id (and qualifier), then by the step's expression.
-                els = seg.els
-                entry = cur.ids.get(els[0])
-                if entry.__class__ is dict:
-                    entry = entry.get(els[1] if els[0] in plain_qualifier and len(els) > 1 else self._qualifier(els))
-                if entry is not None:
-                    step, pattern, seen = entry
-                    if raw in seen:  # the second time: from now on the whole text names the step
-                        texts = cur.texts
-                        if len(texts) < _TEXTS:
-                            texts[raw] = step if step.book is not _LX else step.line(els)
-                    elif pattern.fullmatch(raw):
-                        if len(seen) < _SEEN:
-                            seen.add(raw)
-                    else:
-                        step = None
-                if step is None:
-                    number, prev, unit, cur = self._full(seg, tokenizer, None, number, prev, unit, unit, cur)
-                    yield seg
-                    continue
-            number += 1
-            nxt = cur.follow.get(step)
-            if nxt is not None:  # most segments: a step inside the unit, its counts known
-                cur = nxt
-                prev = seg
-                yield seg
+        skip = tokenizer.skip_empty
+        for run in tokenizer.runs():
+            if isinstance(run, Segment):  # an ISA, or a last IEA without its terminator: envelopes
+                number, prev, unit, cur = self._full(run, tokenizer, None, number, prev, unit, unit, cur)
+                yield run
                 continue
-            nxt = cur.booked.get(step)
-            if nxt is None and cur.__class__ is State:
-                nxt = states.move(cur, step)  # type: ignore[arg-type]
-                if nxt is not LEAVE and step.book is None:
+            # The tokenizer's own loop (Tokenizer.__iter__), with the check of each segment in it.
+            parts, start, stop, base, sep = run
+            for i in range(start, stop):
+                raw = parts[i]
+                text = raw.strip(_WS)
+                if not text:
+                    skip(base)
+                    base += len(raw) + 1
+                    continue
+                els = text.split(sep)
+                seg = Segment(els, raw, base)
+                base += len(raw) + 1
+                step = cur.texts.get(raw)
+                if step is None:
+                    # Not looked up whole (yet): by id (and qualifier), then by the step's expression.
+                    entry = cur.ids.get(els[0])
+                    if entry.__class__ is dict:
+                        entry = entry.get(els[1] if els[0] in plain_qualifier and len(els) > 1 else self._qualifier(els))
+                    if entry is not None:
+                        step, pattern, seen = entry
+                        if raw in seen:  # the second time: from now on the whole text names the step
+                            texts = cur.texts
+                            if len(texts) < _TEXTS:
+                                texts[raw] = step if step.book is not _LX else step.line(els)
+                        elif pattern.fullmatch(raw):
+                            if len(seen) < _SEEN:
+                                seen.add(raw)
+                        else:
+                            step = None
+                    if step is None:
+                        number, prev, unit, cur = self._full(seg, tokenizer, None, number, prev, unit, unit, cur)
+                        yield seg
+                        continue
+                number += 1
+                nxt = cur.follow.get(step)
+                if nxt is not None:  # most segments: a step inside the unit, its counts known
                     cur = nxt
                     prev = seg
                     yield seg
                     continue
-            if nxt is not None and nxt is not LEAVE:
-                # HL, CLM or LX inside the unit: its counts are known, its bookkeeping is done here
-                book = step.book
-                if book is _LX:
-                    els = seg.els
-                    if (els[1] if len(els) > 1 else None) != nxt.lx_text:
-                        self._unit = unit
-                        self._file(seg, GuideError(number, _LX, seg, reader="lx"))
-                elif book is _CLM:
-                    unit = number
+                nxt = cur.booked.get(step)
+                if nxt is None and cur.__class__ is State:
+                    nxt = states.move(cur, step)  # type: ignore[arg-type]
+                    if nxt is not LEAVE and step.book is None:
+                        cur = nxt
+                        prev = seg
+                        yield seg
+                        continue
+                if nxt is not None and nxt is not LEAVE:
+                    # HL, CLM or LX inside the unit: its counts are known, its bookkeeping is done here
+                    book = step.book
+                    if book is _LX:
+                        if (els[1] if len(els) > 1 else None) != nxt.lx_text:
+                            self._unit = unit
+                            self._file(seg, GuideError(number, _LX, seg, reader="lx"))
+                    elif book is _CLM:
+                        unit = number
+                    else:
+                        self._number = number
+                        self._book(seg, els, _HL)
+                        number, unit = self._number, self._unit
+                    cur = nxt
+                    prev = seg
+                    yield seg
+                    continue
+                # Counted in the walker's counts (where a state left here writes its own first).
+                if cur.__class__ is State:
+                    cur = self._leave(cur)  # type: ignore[arg-type]
+                before = unit  # the unit of the previous segment: only an HL or a CLM starts another
+                if step.plain:  # one more of the same loop, no bookkeeping
+                    slot = step.slot
+                    n = count[slot]
+                    if n < step.limit and count[step.miss]:
+                        count[slot] = n + 1
+                        prev = seg
+                        cur = step.nxt
+                        yield seg
+                        continue
                 else:
-                    self._number = number
-                    self._book(seg, seg.els, _HL)
-                    number, unit = self._number, self._unit
-                cur = nxt
-                prev = seg
+                    book = step.book
+                    if book is _LX:
+                        self._lx += 1
+                        if (els[1] if len(els) > 1 else None) != str(self._lx):
+                            self._unit = unit
+                            self._file(seg, GuideError(number, _LX, seg, reader="lx"))
+                    elif book is _CLM:
+                        unit = number
+                        self._lx = 0
+                    elif book is _HL:
+                        self._number = number
+                        self._book(seg, els, _HL)
+                        number, unit = self._number, self._unit
+                    more = step.more
+                    if count[step.limit_slot] < step.limit and count[step.miss] and (not more or _counted(count, more)):
+                        enter = step.enter
+                        if enter is not None:  # a loop (re)entered: the counts beneath it start again
+                            loop_slot, a, b, zeros = enter
+                            count[a:b] = zeros
+                            count[loop_slot] += 1
+                        count[step.slot] += 1
+                        prev = seg
+                        cur = step.nxt
+                        if enter is not None:  # back to states (after an error, or at the start)
+                            cur = states.root(cur, self._lx, count) or cur
+                        yield seg
+                        continue
+                number, prev, unit, cur = self._full(seg, tokenizer, step, number, prev, before, unit, cur)
                 yield seg
-                continue
-            # Counted in the walker's counts (where a state left here writes its own first).
-            if cur.__class__ is State:
-                cur = self._leave(cur)  # type: ignore[arg-type]
-            before = unit  # the unit of the previous segment: only an HL or a CLM starts another
-            if step.plain:  # one more of the same loop, no bookkeeping
-                slot = step.slot
-                n = count[slot]
-                if n < step.limit and count[step.miss]:
-                    count[slot] = n + 1
-                    prev = seg
-                    cur = step.nxt
-                    yield seg
-                    continue
-            else:
-                book = step.book
-                if book is _LX:
-                    self._lx += 1
-                    els = seg.els
-                    if (els[1] if len(els) > 1 else None) != str(self._lx):
-                        self._unit = unit
-                        self._file(seg, GuideError(number, _LX, seg, reader="lx"))
-                elif book is _CLM:
-                    unit = number
-                    self._lx = 0
-                elif book is _HL:
-                    self._number = number
-                    self._book(seg, seg.els, _HL)
-                    number, unit = self._number, self._unit
-                more = step.more
-                if count[step.limit_slot] < step.limit and count[step.miss] and (not more or _counted(count, more)):
-                    enter = step.enter
-                    if enter is not None:  # a loop (re)entered: the counts beneath it start again
-                        loop_slot, a, b, zeros = enter
-                        count[a:b] = zeros
-                        count[loop_slot] += 1
-                    count[step.slot] += 1
-                    prev = seg
-                    cur = step.nxt
-                    if enter is not None:  # back to states (after an error, or at the start)
-                        cur = states.root(cur, self._lx, count) or cur
-                    yield seg
-                    continue
-            number, prev, unit, cur = self._full(seg, tokenizer, step, number, prev, before, unit, cur)
-            yield seg
         if isinstance(cur, State):
             cur = self._leave(cur)
         if cur is not _OUTSIDE:
