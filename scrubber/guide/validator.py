@@ -29,8 +29,8 @@ from scrubber.x12.segments import Delimiters, Segment, Tokenizer
 _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
 #: accepted texts remembered per map node, and texts looked up whole per node (memory stays
 #: small whatever the file)
-_SEEN = 2048
-_TEXTS = 2048
+_SEEN = 256
+_TEXTS = 512
 #: states remembered (scrubber.guide.steps): a file of one billing provider makes a few hundred
 STATES = 8192
 #: segments with bookkeeping besides the walk
@@ -193,8 +193,9 @@ class GuideRun:
                             if len(texts) < _TEXTS:
                                 texts[raw] = step if step.book is not _LX else step.line(els)
                         elif pattern.fullmatch(raw):
-                            if len(seen) < _SEEN:
-                                seen.add(raw)
+                            if len(seen) >= _SEEN:
+                                seen.clear()  # texts that come again within the last _SEEN stay found
+                            seen.add(raw)
                         else:
                             step = None
                     if step is None:
