@@ -115,3 +115,20 @@ def test_few_states_allowed_change_nothing() -> None:
         found += len(_same(text, max_states=8))
         _same(text, max_states=0)
     assert found > 0
+
+
+def test_numbers_stay_right_across_empty_segments_and_interchanges() -> None:
+    # The tap numbers segments from their place in the tokenizer's runs: empty segments (not
+    # counted) and a second interchange must not shift the numbers its errors carry.
+    term, segs = _segments(file_837(_claims(20, lines=2)))
+    claims = [i for i, s in enumerate(segs) if s.startswith("CLM*")]
+    faulty = list(segs)
+    dtp = next(i for i in range(claims[15], len(segs)) if segs[i].startswith("DTP*472"))
+    faulty.insert(dtp, segs[dtp])  # DTP over its maximum, after empty segments
+    for at in (claims[14], claims[12] + 2, claims[3]):
+        faulty[at:at] = ["", ""]
+    text = _join(faulty, term)
+    number = dtp + 2 - next(i for i, x in enumerate(segs) if x.startswith("ST*"))  # the second DTP; empties uncounted
+    errors = _same(text + text.replace("000000001", "000000002"))
+    assert [(e[0][0], e[1], e[2], e[3]) for e in errors if e[2] == "DTP"] == [(1, number, "DTP", "5"),
+                                                                           (2, number, "DTP", "5")]

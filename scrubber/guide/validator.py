@@ -170,12 +170,16 @@ class GuideRun:
                 continue
             # The tokenizer's own loop (Tokenizer.__iter__), with the check of each segment in it.
             parts, start, stop, base, sep = run
+            # The segment number of parts[i], were it counted, is i + shift: nothing to count on
+            # a plain step (``number`` is worked out where it is needed, and shift set back from it).
+            shift = number + 1 - start
             for i in range(start, stop):
                 raw = parts[i]
                 text = raw.strip(_WS)
                 if not text:
                     skip(base)
                     base += len(raw) + 1
+                    shift -= 1
                     continue
                 els = text.split(sep)
                 seg = Segment(els, raw, base)
@@ -199,16 +203,18 @@ class GuideRun:
                         else:
                             step = None
                     if step is None:
-                        number, prev, unit, cur = self._full(seg, tokenizer, None, number, prev, unit, unit, cur)
+                        number, prev, unit, cur = self._full(seg, tokenizer, None, i + shift - 1, prev, unit, unit,
+                                                             cur)
+                        shift = number - i
                         yield seg
                         continue
-                number += 1
                 nxt = cur.follow.get(step)
                 if nxt is not None:  # most segments: a step inside the unit, its counts known
                     cur = nxt
                     prev = seg
                     yield seg
                     continue
+                number = i + shift
                 nxt = cur.booked.get(step)
                 if nxt is None and cur.__class__ is State:
                     nxt = states.move(cur, step)  # type: ignore[arg-type]
@@ -230,6 +236,7 @@ class GuideRun:
                         self._number = number
                         self._book(seg, els, _HL)
                         number, unit = self._number, self._unit
+                        shift = number - i
                     cur = nxt
                     prev = seg
                     yield seg
@@ -261,6 +268,7 @@ class GuideRun:
                         self._number = number
                         self._book(seg, els, _HL)
                         number, unit = self._number, self._unit
+                        shift = number - i
                     more = step.more
                     if count[step.limit_slot] < step.limit and count[step.miss] and (not more or _counted(count, more)):
                         enter = step.enter
@@ -276,7 +284,9 @@ class GuideRun:
                         yield seg
                         continue
                 number, prev, unit, cur = self._full(seg, tokenizer, step, number, prev, before, unit, cur)
+                shift = number - i
                 yield seg
+            number = stop - 1 + shift
         if isinstance(cur, State):
             cur = self._leave(cur)
         if cur is not _OUTSIDE:
