@@ -17,8 +17,13 @@ import pytest
 from mutate import _element_mutation, _join, _segments, synthetic_claims
 from test_guide import _by_feed, _errors
 
-from scrubber.guide import GuideRun
+from scrubber.errors import InputError
+from scrubber.guide import GuideRun, _Tap
+from scrubber.model import ClaimUnit
 from scrubber.synth import file_837
+from scrubber.x12 import reader as reader_module
+from scrubber.x12 import segments as segments_module
+from scrubber.x12.reader import Reader
 from scrubber.x12.segments import Tokenizer
 
 
@@ -132,3 +137,62 @@ def test_numbers_stay_right_across_empty_segments_and_interchanges() -> None:
     errors = _same(text + text.replace("000000001", "000000002"))
     assert [(e[0][0], e[1], e[2], e[3]) for e in errors if e[2] == "DTP"] == [(1, number, "DTP", "5"),
                                                                            (2, number, "DTP", "5")]
+
+
+def _read(data: bytes, guided: bool) -> list[tuple]:
+    """What the reader makes of ``data``, with the validator's lists (guided) or segment by segment."""
+    reader = Reader(io.BytesIO(data))
+    if guided:
+        reader.tokenizer = _Tap(reader.tokenizer, GuideRun())  # type: ignore[assignment]
+    out: list[tuple] = []
+    try:
+        for ev in reader.events():
+            segs = getattr(ev, "segments", None) or [getattr(ev, "segment", None)]
+            out.append((type(ev).__name__, [(s.number, s.offset, s.raw) for s in segs if s is not None]))
+            if isinstance(ev, ClaimUnit):
+                loops = [ev.billing, ev.subscriber, ev.patient]
+                out.append(("loops", [[(s.number, s.raw) for s in loop.segments] for loop in loops if loop]))
+    except InputError as exc:
+        out.append(("error", str(exc), exc.offset, exc.segment))
+    return out
+
+
+def test_the_reader_makes_the_same_units_from_the_validators_lists() -> None:
+    # With the validator in its tokenizer the reader takes runs of segments as lists (numbering
+    # them only): units, numbers and loops must be those it makes segment by segment.
+    rng = random.Random(3)
+    term, segs = _segments(file_837(synthetic_claims(rng, 40)))
+    with_empty = list(segs)
+    for at in (60, 30, 12):
+        with_empty[at:at] = [""]
+    texts = [file_837(synthetic_claims(rng, 40)), _join(with_empty, term)]
+    texts.append(texts[0] + texts[1].replace("000000001", "000000002"))
+    texts += [_late_fault(file_837(synthetic_claims(rng, 30)), rng) for _ in range(12)]
+    # a fault in a claim's last segment: the next CLM is taken on the walker's counts
+    term, segs = _segments(file_837(_claims(12, lines=2)))
+    last = [i - 1 for i, x in enumerate(segs) if x.startswith("CLM*")][9]
+    texts.append(_join([*segs[:last], segs[last] + "*X", *segs[last + 1:]], term))
+    for text in texts:
+        data = text.encode("latin-1")
+        assert _read(data, guided=True) == _read(data, guided=False)
+
+
+def test_a_claim_too_long_is_refused_alike_from_the_validators_lists(monkeypatch) -> None:
+    monkeypatch.setattr(reader_module, "MAX_UNIT_SEGMENTS", 30)
+    data = file_837(_claims(3) + _claims(1, lines=12) + _claims(2)).encode()
+    guided = _read(data, guided=True)
+    assert guided[-1][0] == "error" and "more than 30 segments" in guided[-1][1]
+    assert guided == _read(data, guided=False)
+
+
+def test_the_validators_lists_hold_no_more_than_a_read(monkeypatch) -> None:
+    # A unit's segments reach the reader at the end of each read at the latest: what the tap
+    # holds stays bounded by the read size (1,024 characters: at most 146 segments of 7 or
+    # more), whatever the length of the unit (here about 300 segments a claim).
+    monkeypatch.setattr(segments_module, "CHUNK", 1024)
+    lines = [{"code": "J0585", "charge": "10.00", "ref6r": f"L{j}", "ndc": "00023114501", "ndc_qty": "1",
+              "ndc_unit": "UN"} for j in range(50)]
+    data = file_837([{"id": f"C{i}", "member_id": "M1", "dx": ["G24.3"], "lines": lines} for i in range(3)]).encode()
+    run = GuideRun()
+    lists = [len(item) for item in run.units(Tokenizer(io.BytesIO(data))) if isinstance(item, list)]
+    assert run.errors == 0 and sum(lists) > 800 and max(lists) <= 146

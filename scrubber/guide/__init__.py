@@ -17,14 +17,20 @@ __all__ = ["GuideError", "GuideRun", "attach"]
 
 
 class _Tap:
-    """The reader's tokenizer, with every segment shown to the validator on its way through."""
+    """The reader's tokenizer, with every segment checked by the validator as it is made.
+
+    It hands the reader segments that may open or close a unit one by one and the segments
+    between them as lists (``batches``: see ``GuideRun.units`` and ``Reader._unit_batched``).
+    """
+
+    batches = True
 
     def __init__(self, tokenizer: Any, run: GuideRun) -> None:
         self._tokenizer = tokenizer
         self._run = run
 
     def __iter__(self) -> Iterator[Any]:
-        return self._run.tap(self._tokenizer)
+        return self._run.units(self._tokenizer)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tokenizer, name)

@@ -141,7 +141,18 @@ class GuideRun:
 
     # -- feeding -----------------------------------------------------------------------------
     def tap(self, tokenizer: Tokenizer) -> Iterator[Segment]:
-        """The tokenizer's segments, each checked as it is made (in the reader's own order).
+        """The tokenizer's segments, each checked as it is made (``units``, one at a time)."""
+        for item in self.units(tokenizer):
+            if isinstance(item, list):
+                yield from item
+            else:
+                yield item
+
+    def units(self, tokenizer: Tokenizer) -> Iterator[Segment | list[Segment]]:
+        """The tokenizer's segments, each checked as it is made, for the reader: a segment that
+        may open or close a unit (HL, CLM, envelopes, anything not taken on a fast step) on its
+        own, and the segments between such segments as lists, which the reader takes whole
+        (``Reader._unit_batched``; a list is never reused).
 
         One long loop on purpose: it runs for every segment of the input, and each call or
         attribute it saves is saved a million times a file. It is the tokenizer's own loop over
@@ -163,6 +174,8 @@ class GuideRun:
         cur: Node | State = self._node(self.walker.node) if self._in_txn else _OUTSIDE
         plain_qualifier = self._plain_qualifier
         skip = tokenizer.skip_empty
+        pending: list[Segment] = []
+        add = pending.append
         for run in tokenizer.runs():
             if isinstance(run, Segment):  # an ISA, or a last IEA without its terminator: envelopes
                 number, prev, unit, cur = self._full(run, tokenizer, None, number, prev, unit, unit, cur)
@@ -206,13 +219,17 @@ class GuideRun:
                         number, prev, unit, cur = self._full(seg, tokenizer, None, i + shift - 1, prev, unit, unit,
                                                              cur)
                         shift = number - i
+                        if pending:  # the segments before it, as one list
+                            yield pending
+                            pending = []
+                            add = pending.append
                         yield seg
                         continue
                 nxt = cur.follow.get(step)
                 if nxt is not None:  # most segments: a step inside the unit, its counts known
                     cur = nxt
                     prev = seg
-                    yield seg
+                    add(seg)
                     continue
                 number = i + shift
                 nxt = cur.booked.get(step)
@@ -221,24 +238,30 @@ class GuideRun:
                     if nxt is not LEAVE and step.book is None:
                         cur = nxt
                         prev = seg
-                        yield seg
+                        add(seg)
                         continue
                 if nxt is not None and nxt is not LEAVE:
                     # HL, CLM or LX inside the unit: its counts are known, its bookkeeping is done here
                     book = step.book
+                    cur = nxt
+                    prev = seg
                     if book is _LX:
                         if (els[1] if len(els) > 1 else None) != nxt.lx_text:
                             self._unit = unit
                             self._file(seg, GuideError(number, _LX, seg, reader="lx"))
-                    elif book is _CLM:
+                        add(seg)
+                        continue
+                    if book is _CLM:
                         unit = number
                     else:
                         self._number = number
                         self._book(seg, els, _HL)
                         number, unit = self._number, self._unit
                         shift = number - i
-                    cur = nxt
-                    prev = seg
+                    if pending:  # the segments before it, as one list
+                        yield pending
+                        pending = []
+                        add = pending.append
                     yield seg
                     continue
                 # Counted in the walker's counts (where a state left here writes its own first).
@@ -252,7 +275,7 @@ class GuideRun:
                         count[slot] = n + 1
                         prev = seg
                         cur = step.nxt
-                        yield seg
+                        add(seg)
                         continue
                 else:
                     book = step.book
@@ -281,12 +304,27 @@ class GuideRun:
                         cur = step.nxt
                         if enter is not None:  # back to states (after an error, or at the start)
                             cur = states.root(cur, self._lx, count) or cur
+                        if book is not _HL and book is not _CLM:
+                            add(seg)
+                            continue
+                        if pending:  # the segments before it, as one list
+                            yield pending
+                            pending = []
+                            add = pending.append
                         yield seg
                         continue
                 number, prev, unit, cur = self._full(seg, tokenizer, step, number, prev, before, unit, cur)
                 shift = number - i
+                if pending:  # the segments before it, as one list
+                    yield pending
+                    pending = []
+                    add = pending.append
                 yield seg
             number = stop - 1 + shift
+            if pending:  # the segments before it, as one list
+                yield pending
+                pending = []
+                add = pending.append
         if isinstance(cur, State):
             cur = self._leave(cur)
         if cur is not _OUTSIDE:
