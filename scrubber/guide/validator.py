@@ -396,6 +396,7 @@ class GuideRun:
         if plan is None or not plan.simple or sid == "PWK":  # PWK is placed by two elements: no fast step
             return
         nxt = plan.seg
+        assert nxt is not None  # a simple plan places the segment
         pattern = self.check.pattern(nxt)
         if not pattern:
             return

@@ -114,9 +114,10 @@ class Reader:
                 yield self._claim(claim, txn, loops)
             elif sid == "HL":
                 self._hl(seg, txn, loops, seg_no)
-                seg, seg_no = read_unit(tokens, loops.segments, seg_no, seg_no + MAX_UNIT_SEGMENTS,
-                                        txn)  # type: ignore[arg-type]
-                for member in loops.segments[1:]:  # type: ignore[index]
+                members = loops.segments
+                assert members is not None  # the HL's own
+                seg, seg_no = read_unit(tokens, members, seg_no, seg_no + MAX_UNIT_SEGMENTS, txn)
+                for member in members[1:]:
                     _read_loop_segment(member, loops.billing, loops.subscriber, loops.patient)
             elif sid == "SE":
                 self._close_transaction(txn, seg, seg_no)
