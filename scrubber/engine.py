@@ -38,12 +38,27 @@ ALWAYS = frozenset({STRUCTURE, GUIDE})
 #: claim shapes remembered per plan; when full, the memory starts again (a file of all-different
 #: claims then costs what it cost without it)
 MEMO_SIZE = 1 << 12
-#: per step with ``reads``: its verdicts remembered by the facets it reads
-STEP_MEMO_SIZE = 1 << 10
-#: per facet: values numbered for the steps' memories (see ``_facet_ids``)
+#: per group of steps that read the same facets: their verdicts remembered by those facets
+GROUP_MEMO_SIZE = 1 << 12
+#: per facet: values numbered for the memories (see ``_facet_ids``)
 FACET_IDS_SIZE = 1 << 14
 
 Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
+
+
+@dataclass(slots=True)
+class Group:
+    """The shaped steps whose kinds read the same facets: one memory serves them all.
+
+    ``memo`` maps the facets' numbers (``getter`` over ``_facet_ids``) to the indexes (in
+    ``Plan.claim``) of the group's steps that found something on a claim with those facets; the
+    others found nothing, and a claim with the same facets skips them. The codes are among the
+    facets every kind reads, so the steps the claim's codes trigger are the same for every claim
+    with one key.
+    """
+
+    getter: Any
+    memo: dict[Any, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -54,25 +69,23 @@ class Plan:
     claim: list[Step] = field(default_factory=list)
     run: list[Step] = field(default_factory=list)
     severity: dict[str, Severity] = field(default_factory=dict)
-    #: per ``claim`` step: whether its kind declared bounds (its verdict is a function of the shape)
-    shaped: list[bool] = field(default_factory=list)
+    #: per ``claim`` step: the index of its group in ``groups``, or -1 when its kind declared no
+    #: bounds (its verdict is not a function of the shape: it runs on every claim it concerns)
+    group_of: list[int] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
     #: every bound of the shaped steps, for the claim's epochs (scrubber.rules.shape)
     bounds: tuple[dt.date, ...] = ()
     #: the codes whose units a shaped step compares as numbers (their units are in the shape)
     unit_codes: frozenset[str] = frozenset()
-    #: claim shape -> the steps to run on a claim of that shape: the unshaped steps its codes
-    #: trigger and the shaped steps that found something on it
-    memo: dict[Shape, tuple[Step, ...]] = field(default_factory=dict)
-    #: per ``claim`` step whose kind declares ``reads``: the facets it reads (an itemgetter over
-    #: the shape), and its verdicts by them (True: found something); None for the others
-    facets: list[Any] = field(default_factory=list)
-    step_memo: list[dict[Any, bool]] = field(default_factory=list)
+    #: claim shape (as ``_facet_ids`` numbers it) -> the steps to run on a claim of that shape: the
+    #: unshaped steps its codes trigger and the shaped steps that found something on it
+    memo: dict[tuple[int, ...], tuple[Step, ...]] = field(default_factory=dict)
     #: per facet of the shape: its values seen, each with a number (``_facet_ids``)
     facet_ids: list[dict[Any, int]] = field(default_factory=lambda: [{} for _ in FACETS])
     last_id: int = 0
     #: a claim's set of codes -> the ``claim`` (and ``run``) steps those codes trigger (``_triggered``)
-    triggered: dict[frozenset[str], tuple[Entry, ...]] = field(default_factory=dict)
-    run_triggered: dict[frozenset[str], tuple[Entry, ...]] = field(default_factory=dict)
+    triggered: dict[frozenset[str], Triggered] = field(default_factory=dict)
+    run_triggered: dict[frozenset[str], Triggered] = field(default_factory=dict)
 
 
 class Engine:
@@ -110,6 +123,7 @@ class Engine:
     # -- plans ------------------------------------------------------------------------------------
     def _plan(self, rules: Rules) -> Plan:
         plan = Plan()
+        groups: dict[tuple[int, ...], int] = {}
         dates: set[dt.date] = set()
         unit_codes: set[str] = set()
         for pack in self.catalog.packs:
@@ -134,9 +148,7 @@ class Engine:
                         plan.run.append(step)
                     else:
                         plan.claim.append(step)
-                        plan.shaped.append(kind_name in BOUNDS)
-                        plan.facets.append(_facets(kind_name))
-                        plan.step_memo.append({})
+                        plan.group_of.append(_group(plan, groups, kind_name))
                         if kind_name in BOUNDS:
                             dates.update(BOUNDS[kind_name](edit, params, self.context))
                         if kind_name in UNITS:
@@ -191,50 +203,51 @@ class Engine:
             return [f for e, p, c, _t in plan.structure for f in c(claim, e, p, ctx)]
         out: list[Finding] = []
         edit = None
-        key = claim_shape(claim, plan.bounds, plan.unit_codes) if self.memo else None
-        steps = plan.memo.get(key) if key is not None else None
+        ids = _facet_ids(plan, claim_shape(claim, plan.bounds, plan.unit_codes)) if self.memo else None
+        steps = plan.memo.get(ids) if ids is not None else None
         try:  # one guard per claim, not per check: the loop is the hot path
             if steps is not None:
                 for edit, params, check, _t in steps:
                     out.extend(check(claim, edit, params, ctx))
             else:
-                steps = self._check_all(claim, plan, out, key)
-                if key is not None:
+                steps = self._check_all(claim, plan, out, ids)
+                if ids is not None:
                     if len(plan.memo) >= MEMO_SIZE:
                         plan.memo.clear()
-                    plan.memo[key] = steps
+                    plan.memo[ids] = steps
         except _Failed as failed:
             return self._held(claim, failed.edit, failed.exc)
         except Exception as exc:
             return self._held(claim, edit, exc)
         return _apply(out, plan.severity)
 
-    def _check_all(self, claim: ClaimUnit, plan: Plan, out: list[Finding], key: Shape | None) -> tuple[Step, ...]:
-        """Every step of the plan the claim's codes trigger (but those known to find nothing by the
-        facets they read); returns the steps a claim of its shape needs."""
+    def _check_all(self, claim: ClaimUnit, plan: Plan, out: list[Finding],
+                   ids: tuple[int, ...] | None) -> tuple[Step, ...]:
+        """Every step of the plan the claim's codes trigger but those its groups' memories know to
+        find nothing; returns the steps a claim of its shape needs."""
         ctx = self.context
-        ids = _facet_ids(plan, key) if key is not None else None
+        todo = _triggered(plan, claim)
+        known = _recalled(plan, todo, ids)
+        learned: list[list[int]] = [[] for _ in known]
         needed = []
-        for step, facets, memo, shaped in _triggered(plan, claim):
-            edit, params, check, _t = step
-            if ids is None:
-                facets = None
-            elif facets is not None:
-                seen = facets(ids)
-                if memo.get(seen) is False:
+        for index, step, group in todo.entries:
+            if group >= 0:
+                found = known[group][1]
+                if found is not None and index not in found:
                     continue
+            edit, params, check, _t = step
             before = len(out)
             try:
                 out.extend(check(claim, edit, params, ctx))
             except Exception as exc:
                 raise _Failed(edit, exc) from exc
-            found = len(out) > before
-            if facets is not None:
-                if len(memo) >= STEP_MEMO_SIZE:
-                    memo.clear()
-                memo[seen] = found
-            if found or not shaped:
+            if len(out) > before:
                 needed.append(step)
+                if group >= 0:
+                    learned[group].append(index)
+            elif group < 0:
+                needed.append(step)
+        _learn(plan, todo, known, learned)
         return tuple(needed)
 
     def runs(self, edit_id: str) -> bool:
@@ -271,7 +284,7 @@ class Engine:
         try:
             keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
             ctx.extra["run"] = run
-            for (edit, params, check, _t), _f, _m, _s in _triggered(plan, claim, run_level=True):
+            for _i, (edit, params, check, _t), _g in _triggered(plan, claim, run_level=True).entries:
                 out.extend(check(claim, edit, params, ctx))
         except Exception as exc:
             return self._held(claim, edit, exc)
@@ -287,32 +300,67 @@ class Engine:
         return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
 
 
-#: a step as ``_check_all`` takes it: with its facets' getter, its memory and whether it is shaped
-Entry = tuple[Step, Any, "dict[Any, bool] | None", bool]
+@dataclass(slots=True)
+class Triggered:
+    """The steps a set of codes triggers, in plan order: (index in the plan's list, step, group
+    index or -1) each, and the groups among them (a few: one memory look-up each)."""
+
+    entries: tuple[tuple[int, Step, int], ...]
+    groups: tuple[int, ...]
 
 
-def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> tuple[Entry, ...]:
+def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> Triggered:
     """The plan's ``claim`` (or ``run``) steps the claim's codes trigger, worked out once per set of codes."""
     codes = frozenset([ln.code for ln in claim.lines])
     memo = plan.run_triggered if run_level else plan.triggered
-    entries = memo.get(codes)
-    if entries is None:
+    found = memo.get(codes)
+    if found is None:
         if len(memo) >= MEMO_SIZE:
             memo.clear()
-        if run_level:
-            steps = [(step, None, None, False) for step in plan.run]
-        else:
-            steps = list(zip(plan.claim, plan.facets, plan.step_memo, plan.shaped, strict=True))
-        entries = memo[codes] = tuple(e for e in steps if e[0][3] is None or not e[0][3].isdisjoint(codes))
-    return entries
+        steps = plan.run if run_level else plan.claim
+        groups = [-1] * len(steps) if run_level else plan.group_of
+        entries = tuple((i, step, g) for i, (step, g) in enumerate(zip(steps, groups, strict=True))
+                        if step[3] is None or not step[3].isdisjoint(codes))
+        found = memo[codes] = Triggered(entries, tuple(sorted({g for _i, _s, g in entries if g >= 0})))
+    return found
+
+
+#: per group of the plan: (its key for this claim, the indexes of its steps that found something
+#: on a claim with that key, or None when no claim had it yet)
+Recalled = list[tuple[Any, "frozenset[int] | None"]]
+_NOTHING_KNOWN: tuple[Any, None] = (None, None)
+
+
+def _recalled(plan: Plan, todo: Triggered, ids: tuple[int, ...] | None) -> Recalled:
+    """What the groups of the triggered steps remember of a claim with the shape ``ids`` (None:
+    nothing, every step runs)."""
+    known: Recalled = [_NOTHING_KNOWN] * len(plan.groups)
+    if ids is not None:
+        groups = plan.groups
+        for g in todo.groups:
+            group = groups[g]
+            key = group.getter(ids)
+            known[g] = (key, group.memo.get(key))
+    return known
+
+
+def _learn(plan: Plan, todo: Triggered, known: Recalled, learned: list[list[int]]) -> None:
+    """Remember, in each group that did not know the claim's key, which of its steps found something."""
+    for g in todo.groups:
+        key, found = known[g]
+        if found is None and key is not None:
+            memo = plan.groups[g].memo
+            if len(memo) >= GROUP_MEMO_SIZE:
+                memo.clear()
+            memo[key] = frozenset(learned[g])
 
 
 def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:
-    """The shape as one number per facet: the steps' memories are then keyed by a few ints, which
-    hash at once, where the facets' nested tuples would be hashed again for every step.
+    """The shape as one number per facet: the memories are then keyed by a few ints, which hash at
+    once, where the facets' nested tuples would be hashed again for every look-up.
 
     Equal values get the same number while their table holds them; a full table starts again and
-    its values get new numbers, never an old one, so a step's memory cannot mistake one for another.
+    its values get new numbers, never an old one, so a memory cannot mistake one for another.
     """
     out = []
     for table, value in zip(plan.facet_ids, shape, strict=True):
@@ -326,15 +374,31 @@ def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _facets(kind_name: str) -> Any:
-    """The facets of the shape a kind with ``reads`` reads (codes and dates, and those it names)."""
-    names = READS.get(kind_name)
-    if kind_name not in BOUNDS or names is None:
+def _group(plan: Plan, groups: dict[tuple[int, ...], int], kind_name: str) -> int:
+    """The index in ``plan.groups`` of the group of steps that read what kind ``kind_name`` reads
+    (a new group for a new set of facets), or -1 for a kind without bounds."""
+    facets = _facets(kind_name)
+    if facets is None:
+        return -1
+    g = groups.get(facets)
+    if g is None:
+        g = groups[facets] = len(plan.groups)
+        plan.groups.append(Group(itemgetter(*facets)))
+    return g
+
+
+def _facets(kind_name: str) -> tuple[int, ...] | None:
+    """The facets of the shape (their indexes) a kind with bounds reads: codes and dates, and
+    those its ``reads`` names (without ``reads``: all of them); None for a kind without bounds."""
+    if kind_name not in BOUNDS:
         return None
+    names = READS.get(kind_name)
+    if names is None:
+        return tuple(range(len(FACETS)))
     unknown = set(names) - set(FACETS)
     if unknown:
         raise ValueError(f"check kind {kind_name!r} reads unknown facets {sorted(unknown)}")
-    return itemgetter(*ALWAYS_READ, *sorted(FACETS.index(n) for n in names))
+    return (*ALWAYS_READ, *sorted(FACETS.index(n) for n in names))
 
 
 class _Failed(Exception):

@@ -24,7 +24,7 @@ import yaml
 from conftest import ROOT, SAMPLES
 from mutate import corpus
 
-from scrubber.engine import MEMO_SIZE, Engine
+from scrubber.engine import MEMO_SIZE, Engine, _facet_ids
 from scrubber.errors import InputError
 from scrubber.model import ClaimUnit
 from scrubber.rules.kinds import BOUNDS, KINDS, READS
@@ -52,7 +52,7 @@ def _same_verdicts(claims: list[ClaimUnit], seed: int = 1) -> int:
     hits = 0
     for i in [*range(len(claims)), *order]:
         plan = remembering.plan_for(claims[i])
-        known = claim_shape(claims[i], plan.bounds, plan.unit_codes) in plan.memo
+        known = _facet_ids(plan, claim_shape(claims[i], plan.bounds, plan.unit_codes)) in plan.memo
         hits += known
         got = remembering.check(claims[i])
         assert got == expected[i], f"claim {claims[i].claim_id!r} (ordinal {claims[i].ordinal}): memory changed it"
@@ -125,12 +125,14 @@ def test_steps_remember_by_the_facets_they_read() -> None:
     for c in claims:
         engine.check(c)
     plan = engine.plan_for(claims[0])
-    by_edit = {step[0].id: memo for step, memo in zip(plan.claim, plan.step_memo, strict=True)}
-    assert by_edit["CHEMO-WASTE-MODIFIER"] and False in by_edit["CHEMO-WASTE-MODIFIER"].values()
-    assert True in by_edit["CHEMO-WASTE-MODIFIER"].values()  # some claims broke the rule
-    assert not by_edit["X12-CLAIM-BALANCE"]  # no bounds: nothing remembered, it runs on every claim
-    # the steps' keys hold fewer facets than whole shapes, so they are fewer than the shapes seen
-    assert len(by_edit["CHEMO-WASTE-MODIFIER"]) < len(plan.memo)
+    index = {step[0].id: i for i, step in enumerate(plan.claim)}
+    waste = index["CHEMO-WASTE-MODIFIER"]
+    memo = plan.groups[plan.group_of[waste]].memo
+    assert memo and any(waste not in found for found in memo.values())
+    assert any(waste in found for found in memo.values())  # some claims broke the rule
+    assert plan.group_of[index["X12-CLAIM-BALANCE"]] == -1  # no bounds: nothing remembered, it runs on every claim
+    # the group's keys hold fewer facets than whole shapes, so they are fewer than the shapes seen
+    assert len(memo) < len(plan.memo)
 
 
 def test_mutated_files_and_samples_get_the_same_findings() -> None:
@@ -178,7 +180,7 @@ def test_the_memory_stays_bounded() -> None:
     engine = Engine(today=TODAY)
     claims = _bench_claims(300, heavy=True)
     plan = engine.plan_for(claims[0])
-    plan.memo.update({("filler", i): () for i in range(MEMO_SIZE)})
+    plan.memo.update({(-1, i): () for i in range(MEMO_SIZE)})
     engine.check(claims[0])
     assert len(plan.memo) <= MEMO_SIZE
 
