@@ -50,15 +50,15 @@ Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
 class Group:
     """The shaped steps whose kinds read the same facets: one memory serves them all.
 
-    ``memo`` maps the facets' numbers (``getter`` over ``_facet_ids``) to the indexes (in
-    ``Plan.claim``) of the group's steps that found something on a claim with those facets; the
-    others found nothing, and a claim with the same facets skips them. The codes are among the
+    ``memo`` maps the facets' numbers (``getter`` over ``_facet_ids``) to the group's steps that
+    found something on a claim with those facets; the others found nothing, and a claim with the
+    same facets skips them. The codes are among the
     facets every kind reads, so the steps the claim's codes trigger are the same for every claim
     with one key.
     """
 
     getter: Any
-    memo: dict[Any, frozenset[int]] = field(default_factory=dict)
+    memo: dict[Any, tuple[Entry, ...]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -227,14 +227,9 @@ class Engine:
         find nothing; returns the steps a claim of its shape needs."""
         ctx = self.context
         todo = _triggered(plan, claim)
-        known = _recalled(plan, todo, ids)
-        learned: list[list[int]] = [[] for _ in known]
-        needed = []
-        for index, step, group in todo.entries:
-            if group >= 0:
-                found = known[group][1]
-                if found is not None and index not in found:
-                    continue
+        run, learning = _to_run(plan, todo, ids)
+        hits: set[int] = set()
+        for index, step in run:
             edit, params, check, _t = step
             before = len(out)
             try:
@@ -242,13 +237,12 @@ class Engine:
             except Exception as exc:
                 raise _Failed(edit, exc) from exc
             if len(out) > before:
-                needed.append(step)
-                if group >= 0:
-                    learned[group].append(index)
-            elif group < 0:
-                needed.append(step)
-        _learn(plan, todo, known, learned)
-        return tuple(needed)
+                hits.add(index)
+        for memo, key, entries in learning:
+            if len(memo) >= GROUP_MEMO_SIZE:
+                memo.clear()
+            memo[key] = tuple([e for e in entries if e[0] in hits])
+        return tuple([step for index, step in run if index in hits or index in todo.always_index])
 
     def runs(self, edit_id: str) -> bool:
         """Whether the edit can run in this engine (on by default, or for some payer)."""
@@ -284,7 +278,7 @@ class Engine:
         try:
             keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
             ctx.extra["run"] = run
-            for _i, (edit, params, check, _t), _g in _triggered(plan, claim, run_level=True).entries:
+            for _i, (edit, params, check, _t) in _triggered(plan, claim, run_level=True).always:
                 out.extend(check(claim, edit, params, ctx))
         except Exception as exc:
             return self._held(claim, edit, exc)
@@ -300,13 +294,18 @@ class Engine:
         return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
 
 
+#: a step with its index in the plan's list: steps run in that order, whatever memory names them
+Entry = tuple[int, Step]
+
+
 @dataclass(slots=True)
 class Triggered:
-    """The steps a set of codes triggers, in plan order: (index in the plan's list, step, group
-    index or -1) each, and the groups among them (a few: one memory look-up each)."""
+    """The steps a set of codes triggers: those without bounds (``always``) and, per group, its
+    steps (``groups``: the group's index and its entries), each in plan order."""
 
-    entries: tuple[tuple[int, Step, int], ...]
-    groups: tuple[int, ...]
+    always: tuple[Entry, ...]
+    always_index: frozenset[int]
+    groups: tuple[tuple[int, tuple[Entry, ...]], ...]
 
 
 def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> Triggered:
@@ -318,41 +317,42 @@ def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> Trigger
         if len(memo) >= MEMO_SIZE:
             memo.clear()
         steps = plan.run if run_level else plan.claim
-        groups = [-1] * len(steps) if run_level else plan.group_of
-        entries = tuple((i, step, g) for i, (step, g) in enumerate(zip(steps, groups, strict=True))
-                        if step[3] is None or not step[3].isdisjoint(codes))
-        found = memo[codes] = Triggered(entries, tuple(sorted({g for _i, _s, g in entries if g >= 0})))
+        group_of = [-1] * len(steps) if run_level else plan.group_of
+        by_group: dict[int, list[Entry]] = {}
+        for i, step in enumerate(steps):
+            if step[3] is None or not step[3].isdisjoint(codes):
+                by_group.setdefault(group_of[i], []).append((i, step))
+        always = tuple(by_group.pop(-1, ()))
+        found = memo[codes] = Triggered(always, frozenset(i for i, _s in always),
+                                        tuple((g, tuple(entries)) for g, entries in sorted(by_group.items())))
     return found
 
 
-#: per group of the plan: (its key for this claim, the indexes of its steps that found something
-#: on a claim with that key, or None when no claim had it yet)
-Recalled = list[tuple[Any, "frozenset[int] | None"]]
-_NOTHING_KNOWN: tuple[Any, None] = (None, None)
+#: a group that did not know a claim's key: its memory, the key and its triggered steps
+Learning = tuple["dict[Any, tuple[Entry, ...]]", Any, tuple[Entry, ...]]
 
 
-def _recalled(plan: Plan, todo: Triggered, ids: tuple[int, ...] | None) -> Recalled:
-    """What the groups of the triggered steps remember of a claim with the shape ``ids`` (None:
-    nothing, every step runs)."""
-    known: Recalled = [_NOTHING_KNOWN] * len(plan.groups)
-    if ids is not None:
-        groups = plan.groups
-        for g in todo.groups:
-            group = groups[g]
-            key = group.getter(ids)
-            known[g] = (key, group.memo.get(key))
-    return known
-
-
-def _learn(plan: Plan, todo: Triggered, known: Recalled, learned: list[list[int]]) -> None:
-    """Remember, in each group that did not know the claim's key, which of its steps found something."""
-    for g in todo.groups:
-        key, found = known[g]
-        if found is None and key is not None:
-            memo = plan.groups[g].memo
-            if len(memo) >= GROUP_MEMO_SIZE:
-                memo.clear()
-            memo[key] = frozenset(learned[g])
+def _to_run(plan: Plan, todo: Triggered, ids: tuple[int, ...] | None) -> tuple[list[Entry], list[Learning]]:
+    """The triggered steps to run on a claim of shape ``ids``, in plan order: those without bounds,
+    and per group the steps that found something on a claim with its key (all of them when no
+    claim had that key yet: those groups are returned to learn from the claim). ``ids`` None: all."""
+    run = list(todo.always)
+    learning: list[Learning] = []
+    groups = plan.groups
+    for g, entries in todo.groups:
+        if ids is None:
+            run += entries
+            continue
+        group = groups[g]
+        key = group.getter(ids)
+        found = group.memo.get(key)
+        if found is None:
+            run += entries
+            learning.append((group.memo, key, entries))
+        else:
+            run += found
+    run.sort()  # by plan index (each index is in one entry only): findings come in plan order
+    return run, learning
 
 
 def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:
