@@ -50,15 +50,15 @@ Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
 class Group:
     """The shaped steps whose kinds read the same facets: one memory serves them all.
 
-    ``memo`` maps the facets' numbers (``getter`` over ``_facet_ids``) to the group's steps that
-    found something on a claim with those facets; the others found nothing, and a claim with the
+    ``memo`` maps the facets' numbers (``getter`` over ``_facet_ids``) to the group's steps (their
+    indexes in ``Plan.claim``) that found something on a claim with those facets; the others found nothing, and a claim with the
     same facets skips them. The codes are among the
     facets every kind reads, so the steps the claim's codes trigger are the same for every claim
     with one key.
     """
 
     getter: Any
-    memo: dict[Any, tuple[Entry, ...]] = field(default_factory=dict)
+    memo: dict[Any, tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -228,9 +228,10 @@ class Engine:
         ctx = self.context
         todo = _triggered(plan, claim)
         run, learning = _to_run(plan, todo, ids)
+        steps = plan.claim
         hits: set[int] = set()
-        for index, step in run:
-            edit, params, check, _t = step
+        for index in run:
+            edit, params, check, _t = steps[index]
             before = len(out)
             try:
                 out.extend(check(claim, edit, params, ctx))
@@ -241,8 +242,8 @@ class Engine:
         for memo, key, entries in learning:
             if len(memo) >= GROUP_MEMO_SIZE:
                 memo.clear()
-            memo[key] = tuple([e for e in entries if e[0] in hits])
-        return tuple([step for index, step in run if index in hits or index in todo.always_index])
+            memo[key] = tuple([i for i in entries if i in hits])
+        return tuple([steps[i] for i in run if i in hits or i in todo.always_index])
 
     def runs(self, edit_id: str) -> bool:
         """Whether the edit can run in this engine (on by default, or for some payer)."""
@@ -278,7 +279,9 @@ class Engine:
         try:
             keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
             ctx.extra["run"] = run
-            for _i, (edit, params, check, _t) in _triggered(plan, claim, run_level=True).always:
+            steps = plan.run
+            for i in _triggered(plan, claim, run_level=True).always:
+                edit, params, check, _t = steps[i]
                 out.extend(check(claim, edit, params, ctx))
         except Exception as exc:
             return self._held(claim, edit, exc)
@@ -294,18 +297,15 @@ class Engine:
         return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
 
 
-#: a step with its index in the plan's list: steps run in that order, whatever memory names them
-Entry = tuple[int, Step]
-
-
 @dataclass(slots=True)
 class Triggered:
-    """The steps a set of codes triggers: those without bounds (``always``) and, per group, its
-    steps (``groups``: the group's index and its entries), each in plan order."""
+    """The steps a set of codes triggers, by their index in the plan's list (steps run in that
+    order, whatever memory names them): those without bounds (``always``) and, per group, its
+    steps (``groups``: the group's index and its steps' indexes)."""
 
-    always: tuple[Entry, ...]
+    always: tuple[int, ...]
     always_index: frozenset[int]
-    groups: tuple[tuple[int, tuple[Entry, ...]], ...]
+    groups: tuple[tuple[int, tuple[int, ...]], ...]
 
 
 def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> Triggered:
@@ -318,21 +318,21 @@ def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> Trigger
             memo.clear()
         steps = plan.run if run_level else plan.claim
         group_of = [-1] * len(steps) if run_level else plan.group_of
-        by_group: dict[int, list[Entry]] = {}
+        by_group: dict[int, list[int]] = {}
         for i, step in enumerate(steps):
             if step[3] is None or not step[3].isdisjoint(codes):
-                by_group.setdefault(group_of[i], []).append((i, step))
+                by_group.setdefault(group_of[i], []).append(i)
         always = tuple(by_group.pop(-1, ()))
-        found = memo[codes] = Triggered(always, frozenset(i for i, _s in always),
+        found = memo[codes] = Triggered(always, frozenset(always),
                                         tuple((g, tuple(entries)) for g, entries in sorted(by_group.items())))
     return found
 
 
 #: a group that did not know a claim's key: its memory, the key and its triggered steps
-Learning = tuple["dict[Any, tuple[Entry, ...]]", Any, tuple[Entry, ...]]
+Learning = tuple["dict[Any, tuple[int, ...]]", Any, tuple[int, ...]]
 
 
-def _to_run(plan: Plan, todo: Triggered, ids: tuple[int, ...] | None) -> tuple[list[Entry], list[Learning]]:
+def _to_run(plan: Plan, todo: Triggered, ids: tuple[int, ...] | None) -> tuple[list[int], list[Learning]]:
     """The triggered steps to run on a claim of shape ``ids``, in plan order: those without bounds,
     and per group the steps that found something on a claim with its key (all of them when no
     claim had that key yet: those groups are returned to learn from the claim). ``ids`` None: all."""
@@ -351,7 +351,7 @@ def _to_run(plan: Plan, todo: Triggered, ids: tuple[int, ...] | None) -> tuple[l
             learning.append((group.memo, key, entries))
         else:
             run += found
-    run.sort()  # by plan index (each index is in one entry only): findings come in plan order
+    run.sort()  # plan order: findings come in the order of the plan's steps
     return run, learning
 
 
