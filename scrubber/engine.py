@@ -116,6 +116,8 @@ class Engine:
         self.rules.check_ids(self.catalog.edits)
         self.ncci = Ncci.load(self.catalog, ncci or self.rules.ncci)
         self.context = Context(self.catalog, today or dt.date.today(), payers)
+        if not memo:
+            self.context.words = None  # every finding's text worked out afresh
         self.context.extra["ncci"] = self.ncci
         self._only = only
         self._default = self._plan(self.rules.rules)

@@ -6,8 +6,6 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-import pytest
-
 from scrubber.api import Options, scrub_bytes
 from scrubber.engine import Engine
 from scrubber.rules import catalog, kinds
@@ -29,23 +27,18 @@ def _specs() -> list[dict[str, Any]]:
     return specs
 
 
-def _findings(monkeypatch: pytest.MonkeyPatch | None) -> list[tuple]:
-    if monkeypatch is not None:  # every text worked out afresh
-        monkeypatch.setattr(kinds, "worded", lambda edit, key, make: make())
-        import scrubber.rules.kinds_dx as kinds_dx
-
-        monkeypatch.setattr(kinds_dx, "worded", lambda edit, key, make: make())
+def _findings(remember: bool) -> list[tuple]:
     data = file_837(_specs(), gs_date="2026-11-01").encode("latin-1")
     result = scrub_bytes(data, "w", options=Options(html=False, now=dt.datetime(2026, 11, 1, 12, 0)),
-                         engine=Engine(today=dt.date(2026, 11, 1)))
+                         engine=Engine(today=dt.date(2026, 11, 1), memo=remember))  # memo=False: every text afresh
     return [(sc.claim.claim_id, f.edit, f.message, f.suggestion, f.source, f.confidence, f.code, f.severity)
             for sc in result.claims for f in sc.findings]
 
 
-def test_remembered_texts_equal_fresh_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_remembered_texts_equal_fresh_ones() -> None:
     catalog._CITES.clear()
-    remembered = _findings(None)
-    fresh = _findings(monkeypatch)
+    remembered = _findings(True)
+    fresh = _findings(False)
     dx = [f for f in remembered if f[1] == "DX-CODE-INVALID"]
     # the file holds the faults it is meant to: three kinds of invalid code, each on many claims
     assert len({f[6] for f in dx}) == 3 and len(dx) >= 40
@@ -60,8 +53,11 @@ def test_an_edit_with_other_wording_is_not_served_another_edits_text() -> None:
     def make(tag: str) -> Any:
         return lambda: calls.append(tag) or tag
 
-    assert kinds.worded(edit, ("k", 1), make("a")) == "a"
-    assert kinds.worded(edit, ("k", 1), make("b")) == "a"  # remembered
-    assert kinds.worded(edit, ("k", 2), make("c")) == "c"  # another key
-    assert kinds.worded(other, ("k", 1), make("d")) == "d"  # an equal but distinct edit: its own text
+    ctx = Engine(today=dt.date(2026, 11, 1)).context
+    assert kinds.worded(ctx, edit, ("k", 1), make("a")) == "a"
+    assert kinds.worded(ctx, edit, ("k", 1), make("b")) == "a"  # remembered
+    assert kinds.worded(ctx, edit, ("k", 2), make("c")) == "c"  # another key
+    assert kinds.worded(ctx, other, ("k", 1), make("d")) == "d"  # an equal but distinct edit: its own text
     assert calls == ["a", "c", "d"]
+    ctx.words = None  # an engine without memory: worked out every time
+    assert kinds.worded(ctx, edit, ("k", 1), make("e")) == "e"

@@ -180,8 +180,8 @@ _CITES_MAX = 4096
 
 
 def remember(what: Any, make: Any, key: Any = "") -> Any:
-    """``make(what)``, worked out once per object (and ``key``): also an edit's fixed messages and
-    its findings' wording (``rules.kinds.worded``)."""
+    """``make(what)``, worked out once per object (and ``key``): sources' citations and an edit's
+    messages without values."""
     hit = _CITES.get((id(what), key))
     if hit is not None and hit[0] is what:
         return hit[1]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from scrubber.model import ClaimUnit, Finding, Line
-from scrubber.rules.catalog import Catalog, Edit, Row, remember
+from scrubber.rules.catalog import Catalog, Edit, Row
 from scrubber.x12.segments import Segment
 
 
@@ -28,6 +28,9 @@ class Context:
     _memo: dict[Any, Any] = field(default_factory=dict)
     #: derived views of the claim being checked, shared by its checks; the engine empties it per claim
     claim_cache: dict[str, Any] = field(default_factory=dict)
+    #: findings' texts worked out once per edit and key (``worded``); None: worked out every time
+    #: (``Engine(memo=False)``, which the tests compare with the remembering engine)
+    words: dict[Any, tuple[Any, Any]] | None = field(default_factory=dict)
 
     def memo(self, key: Any, make: Callable[[], Any]) -> Any:
         """Per-run cache for structures built from tables (indexes, code books)."""
@@ -38,6 +41,7 @@ class Context:
             return value
 
 
+T = TypeVar("T")
 Check = Callable[[ClaimUnit, Edit, dict[str, Any], Context], Iterator[Finding]]
 #: the codes a check can concern: a claim billing none of them is not given to the check at all
 Triggers = Callable[[Edit, dict[str, Any], Context], "frozenset[str] | None"]
@@ -115,11 +119,30 @@ def pack_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
     return ctx.memo(("pack-dates", edit.pack, edit.id), make)
 
 
-def worded(edit: Edit, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+#: texts kept per context; past it the memory starts again empty
+WORDS_SIZE = 1 << 14
+
+
+def worded(ctx: Context, edit: Edit, key: tuple[Any, ...], make: Callable[[], T]) -> T:
     """``make()``, the wording of a finding of ``edit`` that depends only on ``key`` (a code, a day,
-    a position), worked out once per key: a file repeats the same fault on many claims. The edit is
-    kept with the text, so an id is never mistaken for another edit's."""
-    return remember(edit, lambda _edit: make(), key)
+    a position, the values its texts show), worked out once per key: a file repeats the same fault
+    on many claims. The edit is kept with the text, so an id is never mistaken for another edit's.
+
+    The key must hold everything ``make`` reads: the tests compare every finding with one worded
+    afresh (``Engine(memo=False)``).
+    """
+    words = ctx.words
+    if words is None:
+        return make()
+    full = (id(edit), key)
+    hit = words.get(full)
+    if hit is not None and hit[0] is edit:
+        return hit[1]  # type: ignore[no-any-return]
+    if len(words) >= WORDS_SIZE:
+        words.clear()
+    text = make()
+    words[full] = (edit, text)
+    return text
 
 
 def segment_text(claim: ClaimUnit, seg: Segment | None) -> str | None:
