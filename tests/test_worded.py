@@ -50,14 +50,40 @@ def test_an_edit_with_other_wording_is_not_served_another_edits_text() -> None:
     other = dataclasses.replace(edit)
     calls: list[str] = []
 
-    def make(tag: str) -> Any:
-        return lambda: calls.append(tag) or tag
+    def make(of: Any, tag: str, n: int) -> str:
+        calls.append(f"{tag}{n}")
+        return f"{tag}{n}" if of is edit else f"other {tag}{n}"
+
+    def make_too(of: Any, tag: str, n: int) -> str:
+        return "too"
 
     ctx = Engine(today=dt.date(2026, 11, 1)).context
-    assert kinds.worded(ctx, edit, ("k", 1), make("a")) == "a"
-    assert kinds.worded(ctx, edit, ("k", 1), make("b")) == "a"  # remembered
-    assert kinds.worded(ctx, edit, ("k", 2), make("c")) == "c"  # another key
-    assert kinds.worded(ctx, other, ("k", 1), make("d")) == "d"  # an equal but distinct edit: its own text
-    assert calls == ["a", "c", "d"]
+    assert kinds.worded(ctx, edit, make, "k", 1) == "k1"
+    assert kinds.worded(ctx, edit, make, "k", 1) == "k1"  # remembered
+    assert kinds.worded(ctx, edit, make, "k", 2) == "k2"  # other values
+    assert kinds.worded(ctx, other, make, "k", 1) == "other k1"  # an equal but distinct edit: its own text
+    assert kinds.worded(ctx, edit, make_too, "k", 1) == "too"  # another maker: its own text
+    assert calls == ["k1", "k2", "k1"]
     ctx.words = None  # an engine without memory: worked out every time
-    assert kinds.worded(ctx, edit, ("k", 1), make("e")) == "e"
+    assert kinds.worded(ctx, edit, make, "k", 1) == "k1" and calls[-1] == "k1" and len(calls) == 4
+
+
+def test_texts_are_made_from_their_arguments_only() -> None:
+    """``worded`` keys a text by the maker and its arguments: a maker must read nothing else (no
+    lambda or closure over the claim), or a text could be served for a claim it does not fit."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    rules = Path(kinds.__file__).parent
+    makers = []
+    for path in sorted(rules.glob("kinds*.py")):
+        module = importlib.import_module(f"scrubber.rules.{path.stem}")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "worded":
+                maker = node.args[2]
+                assert isinstance(maker, ast.Name), f"{path.name}:{node.lineno}: pass a module-level function"
+                fn = getattr(module, maker.id)
+                assert fn.__closure__ is None and fn.__qualname__ == fn.__name__, f"{path.name}: {maker.id}"
+                makers.append(maker.id)
+    assert len(makers) >= 10

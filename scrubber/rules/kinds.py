@@ -8,6 +8,8 @@ entry in a pack; a new kind is needed only for a new *shape* of rule.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import string
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -123,26 +125,41 @@ def pack_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
 WORDS_SIZE = 1 << 14
 
 
-def worded(ctx: Context, edit: Edit, key: tuple[Any, ...], make: Callable[[], T]) -> T:
-    """``make()``, the wording of a finding of ``edit`` that depends only on ``key`` (a code, a day,
-    a position, the values its texts show), worked out once per key: a file repeats the same fault
-    on many claims. The edit is kept with the text, so an id is never mistaken for another edit's.
+def worded(ctx: Context, edit: Edit, make: Callable[..., T], *args: Any) -> T:
+    """``make(edit, *args)``, the texts of a finding of ``edit``, worked out once per ``args``: a
+    file repeats the same fault on many claims. ``make`` reads nothing but the edit and ``args``
+    (codes, line numbers, days, the values its texts show), so they say all its texts depend on;
+    equal args must give equal texts (strings, ints, dates: not Decimals, 1.0 == 1). The edit is
+    kept with the texts, so an id is never mistaken for another edit's.
 
-    The key must hold everything ``make`` reads: the tests compare every finding with one worded
-    afresh (``Engine(memo=False)``).
+    The tests compare every finding with one worded afresh (``Engine(memo=False)``).
     """
     words = ctx.words
     if words is None:
-        return make()
-    full = (id(edit), key)
-    hit = words.get(full)
+        return make(edit, *args)
+    key = (id(edit), make, args)
+    hit = words.get(key)
     if hit is not None and hit[0] is edit:
         return hit[1]  # type: ignore[no-any-return]
     if len(words) >= WORDS_SIZE:
         words.clear()
-    text = make()
-    words[full] = (edit, text)
-    return text
+    texts = make(edit, *args)
+    words[key] = (edit, texts)
+    return texts
+
+
+_FIELDS: dict[str, tuple[str, ...]] = {}
+
+
+def template_fields(edit: Edit, key: str) -> tuple[str, ...]:
+    """The names of the values the edit's wording ``key`` fills in, in order (worked out once per
+    template): what a text made with ``worded`` from some of a finding's values must be keyed by."""
+    template = edit.messages.get(key, "")
+    names = _FIELDS.get(template)
+    if names is None:
+        found = [name for _text, name, _spec, _conv in string.Formatter().parse(template) if name]
+        names = _FIELDS[template] = tuple(dict.fromkeys(re.split(r"[.\[]", name, maxsplit=1)[0] for name in found))
+    return names
 
 
 def segment_text(claim: ClaimUnit, seg: Segment | None) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.rules.catalog import Edit, Row
 from scrubber.rules.codesets import expand
-from scrubber.rules.kinds import Context, finding, kind, pack_dates
+from scrubber.rules.kinds import Context, finding, kind, pack_dates, worded
 from scrubber.rules.tables import (
     book,
     by_dos,
@@ -129,14 +129,15 @@ def _addon_line(claim: ClaimUnit, edit: Edit, ctx: Context, ln: Line, lines: lis
         eligible = _eligible(ctx, edit, group, day)
         if any(o is not ln and o.code in eligible for o in lines):
             continue
-        yield finding(
-            claim, edit,
-            edit.message("missing", code=ln.code, line=ln.number, dos=day.isoformat(), primaries=codes_text(eligible)),
-            line=ln, suggestion=edit.message("suggest", code=ln.code, dos=day.isoformat(),
-                                             primaries=codes_text(eligible)),
-            row=most_certain(group),
-        )
+        message, suggestion = worded(ctx, edit, _missing_texts, ln.code, ln.number, day, eligible)
+        yield finding(claim, edit, message, line=ln, suggestion=suggestion, row=most_certain(group))
         return
+
+
+def _missing_texts(edit: Edit, code: str, number: int, day: dt.date, eligible: frozenset[str]) -> tuple[str, str]:
+    primaries = codes_text(eligible)
+    return (edit.message("missing", code=code, line=number, dos=day.isoformat(), primaries=primaries),
+            edit.message("suggest", code=code, dos=day.isoformat(), primaries=primaries))
 
 
 # -- companions on one claim ------------------------------------------------------------------------
@@ -152,5 +153,9 @@ def companion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context
         return
     for ln in lines:
         if codes.matches(ln.code, when, claim.line_dos(ln)):
-            yield finding(claim, edit, edit.message("alone", code=ln.code, line=ln.number),
-                          line=ln, suggestion=edit.message("suggest", code=ln.code))
+            message, suggestion = worded(ctx, edit, _alone_texts, ln.code, ln.number)
+            yield finding(claim, edit, message, line=ln, suggestion=suggestion)
+
+
+def _alone_texts(edit: Edit, code: str, number: int) -> tuple[str, str]:
+    return edit.message("alone", code=code, line=number), edit.message("suggest", code=code)

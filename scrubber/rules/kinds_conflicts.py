@@ -10,9 +10,9 @@ from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.payers import payer_matches
 from scrubber.rules.catalog import Edit, Row
 from scrubber.rules.codesets import CodeBook
-from scrubber.rules.kinds import Context, finding, kind, pack_dates
+from scrubber.rules.kinds import Context, finding, kind, pack_dates, worded
 from scrubber.rules.kinds_codes import replacements
-from scrubber.rules.tables import book, by_dos, claim_codes, codes_text, lines_text, row_codes, table_trigger
+from scrubber.rules.tables import book, by_dos, claim_codes, codes_text, numbers_text, row_codes, table_trigger
 
 
 @kind("code_conflict", triggers=table_trigger("code", "conflicts"), bounds=pack_dates, reads="payer")
@@ -65,12 +65,15 @@ def _report(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context, 
             continue
         flagged.add(ln.index)
         partner = [a] if ln is not a else others
-        other = codes_text({o.code for o in partner})
         instead = replacements(ctx, edit, params, ln, day) if params.get("replacements") else ""
-        yield finding(
-            claim, edit,
-            edit.message("conflict", code=ln.code, line=ln.number, dos=day.isoformat(),
-                         other=other, other_lines=lines_text(partner)),
-            line=ln, suggestion=edit.message("suggest", code=ln.code, other=other, instead=instead),
-            row=row,
-        )
+        message, suggestion = worded(ctx, edit, _conflict_texts, ln.code, ln.number, day,
+                                     frozenset([o.code for o in partner]), tuple([o.number for o in partner]), instead)
+        yield finding(claim, edit, message, line=ln, suggestion=suggestion, row=row)
+
+
+def _conflict_texts(edit: Edit, code: str, number: int, day: dt.date, partner_codes: frozenset[str],
+                    partner_lines: tuple[int, ...], instead: str) -> tuple[str, str]:
+    other = codes_text(partner_codes)
+    return (edit.message("conflict", code=code, line=number, dos=day.isoformat(), other=other,
+                         other_lines=numbers_text(partner_lines)),
+            edit.message("suggest", code=code, other=other, instead=instead))

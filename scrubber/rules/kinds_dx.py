@@ -141,9 +141,8 @@ def _icd10_facts(code: str, day: dt.date) -> tuple[icd10cm.Verdict, str, str]:
 
 def _icd10_finding(claim: ClaimUnit, edit: Edit, ctx: Context, dx: Diagnosis, code: str, judged: dt.date,
                    day: dt.date, late: bool) -> Finding:
-    message, suggestion, source, confidence, shown = worded(
-        ctx, edit, ("icd10", code, judged, day, late, dx.position),
-        lambda: _icd10_texts(edit, dx.position, code, judged, day, late))
+    message, suggestion, source, confidence, shown = worded(ctx, edit, _icd10_texts, dx.position, code, judged,
+                                                            day, late)
     return finding(claim, edit, message, segment=dx.segment, code=shown, suggestion=suggestion, source=source,
                    confidence=confidence)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.payers import payer_matches
 from scrubber.rules.catalog import Edit, Row
-from scrubber.rules.kinds import Context, finding, kind, pack_dates
+from scrubber.rules.kinds import Context, finding, kind, pack_dates, worded
 from scrubber.rules.tables import book, by_dos, claim_codes, row_codes, table_trigger
 
 
@@ -37,17 +38,18 @@ def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
                 if not _breaks(table, row, mods, have, ln, lines):
                     continue
                 flagged.add(ln.index)
-                rule = row["rule"]
-                yield finding(
-                    claim, edit,
-                    edit.message(rule, code=ln.code, line=ln.number, dos=day.isoformat(),
-                                 modifiers=" and ".join(mods) if rule != "one_of" else " or ".join(mods),
-                                 have=" and ".join(have) or "none", first=mods[0], second=mods[-1],
-                                 since=row.valid_from.isoformat() if row.valid_from else ""),
-                    line=ln, suggestion=edit.message(f"{rule}_fix", code=ln.code, first=mods[0], second=mods[-1],
-                                                     modifiers=" or ".join(mods)),
-                    row=row,
-                )
+                message, suggestion = worded(ctx, edit, _rule_texts, row["rule"], tuple(mods), row.valid_from, ln.code,
+                                             ln.number, day, tuple(have))
+                yield finding(claim, edit, message, line=ln, suggestion=suggestion, row=row)
+
+
+def _rule_texts(edit: Edit, rule: str, mods: tuple[str, ...], since: dt.date | None, code: str, number: int,
+                day: dt.date, have: tuple[str, ...]) -> tuple[str, str]:
+    return (edit.message(rule, code=code, line=number, dos=day.isoformat(),
+                         modifiers=" and ".join(mods) if rule != "one_of" else " or ".join(mods),
+                         have=" and ".join(have) or "none", first=mods[0], second=mods[-1],
+                         since=since.isoformat() if since else ""),
+            edit.message(f"{rule}_fix", code=code, first=mods[0], second=mods[-1], modifiers=" or ".join(mods)))
 
 
 def _rules(ctx: Context, edit: Edit, table: str) -> list[tuple[Row, frozenset[str], list[str], str, str]]:

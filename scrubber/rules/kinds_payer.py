@@ -14,7 +14,7 @@ from typing import Any
 from scrubber.model import ClaimUnit, Diagnosis, Finding, Line
 from scrubber.payers import DxRow, Policy, Rule
 from scrubber.rules.catalog import Edit
-from scrubber.rules.kinds import Context, finding, kind
+from scrubber.rules.kinds import Context, finding, kind, template_fields, worded
 from scrubber.text import icd_display
 
 
@@ -87,6 +87,10 @@ def _fix(edit: Edit, key: str, **values: Any) -> str:
     return edit.message(key, **values) + " " + edit.message("appeal")
 
 
+def _fix_text(edit: Edit, key: str, names: tuple[str, ...], values: tuple[Any, ...]) -> str:
+    return _fix(edit, key, **dict(zip(names, values, strict=True)))
+
+
 def _policy_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date]:
     """Every date of the registry's policies: their windows and their rows'."""
     registry = ctx.payers
@@ -141,10 +145,10 @@ def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: 
         pointed = _pointed(claim, ln)
         if any(covered.matches(d.code) for d in pointed):
             continue
-        yield _not_covered(claim, edit, ln, day, policy, payer, covered, pointed)
+        yield _not_covered(claim, edit, ctx, ln, day, policy, payer, covered, pointed)
 
 
-def _not_covered(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date, policy: Policy, payer: str,
+def _not_covered(claim: ClaimUnit, edit: Edit, ctx: Context, ln: Line, day: dt.date, policy: Policy, payer: str,
                  covered: _Covered, pointed: list[Diagnosis]) -> Finding:
     rows = covered.rows
     elsewhere = next((d for d in claim.diagnoses if d not in pointed and covered.matches(d.code)), None)
@@ -158,9 +162,11 @@ def _not_covered(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date, policy: P
         confidence = "partial-list"
     else:
         confidence = "certain" if all(r.confidence == "certain" for r in rows) else "likely"
+    fix = "partial_fix" if partial else "fix"
+    names = template_fields(edit, fix)  # the suggestion names a few of the values: the same on many claims
     return finding(
         claim, edit, edit.message("partial" if partial else "not_covered", **values), line=ln,
-        suggestion=_fix(edit, "partial_fix" if partial else "fix", **values),
+        suggestion=worded(ctx, edit, _fix_text, fix, names, tuple([values[n] for n in names])),
         severity="warn" if partial else policy.on_not_covered, source=covered.source,
         confidence=confidence,
     )

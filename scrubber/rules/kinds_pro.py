@@ -15,7 +15,7 @@ from typing import Any
 from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.payers import is_medicare, payer_matches
 from scrubber.rules.catalog import Edit, Row
-from scrubber.rules.kinds import Context, finding, kind, no_dates, pack_dates, run_kind
+from scrubber.rules.kinds import Context, finding, kind, no_dates, pack_dates, run_kind, worded
 from scrubber.x12.dates import parse_d8
 from scrubber.x12.segments import Segment
 
@@ -206,10 +206,15 @@ def modifier_code(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
             state, row = _judge(table.get(mod.upper()), day)
             if state == "ok":
                 continue
-            text = edit.message(state, line=ln.number, code=ln.code, mod=mod, dos=day,
-                                date=row and (row.valid_from or row.valid_to))
+            text = worded(ctx, edit, _modifier_text, state, ln.number, ln.code, mod, day,
+                          row and (row.valid_from or row.valid_to))
             yield finding(claim, edit, text, line=ln, **_row_judgement(state, row, partial),
                           suggestion=edit.message("partial_fix") if state == "unknown" and partial else "")
+
+
+def _modifier_text(edit: Edit, state: str, number: int, code: str, mod: str, day: dt.date,
+                   date: dt.date | None) -> str:
+    return edit.message(state, line=number, code=code, mod=mod, dos=day, date=date)
 
 
 # -- timely filing --------------------------------------------------------------------------------

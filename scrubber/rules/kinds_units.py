@@ -10,8 +10,8 @@ from typing import Any
 from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.payers import payer_matches
 from scrubber.rules.catalog import Edit, Row
-from scrubber.rules.kinds import Context, finding, kind, pack_dates
-from scrubber.rules.tables import book, by_dos, claim_codes, fmt_units, lines_text, row_codes, table_trigger, units
+from scrubber.rules.kinds import Context, finding, kind, pack_dates, worded
+from scrubber.rules.tables import book, by_dos, claim_codes, fmt_units, numbers_text, row_codes, table_trigger, units
 
 _ZERO = Decimal(0)
 
@@ -30,10 +30,11 @@ def unit_limit(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Contex
                 continue
             hits = [ln for ln in lines if codes.matches(ln.code, row["codes"], day)]
             if hits:
-                yield from _over_limit(claim, edit, row, day, hits)
+                yield from _over_limit(claim, edit, ctx, row, day, hits)
 
 
-def _over_limit(claim: ClaimUnit, edit: Edit, row: Row, day: dt.date, hits: list[Line]) -> Iterator[Finding]:
+def _over_limit(claim: ClaimUnit, edit: Edit, ctx: Context, row: Row, day: dt.date,
+                hits: list[Line]) -> Iterator[Finding]:
     limit = Decimal(row["max"])
     count = row.get("count", "units")
     total = _ZERO
@@ -46,14 +47,18 @@ def _over_limit(claim: ClaimUnit, edit: Edit, row: Row, day: dt.date, hits: list
         over_lines = count in ("lines", "units_and_lines") and n > limit
         if over_units or over_lines:
             all_units = sum((units(h) or _ZERO for h in hits), _ZERO)
-            codes = "/".join(sorted({h.code for h in hits}))
-            yield finding(
-                claim, edit,
-                edit.message("over", code=ln.code, line=ln.number, dos=day.isoformat(), codes=codes,
-                             max=fmt_units(limit), units=fmt_units(all_units), lines=len(hits)),
-                line=ln, suggestion=edit.message("suggest", code=ln.code, max=fmt_units(limit), codes=codes),
-                row=row,
-            )
+            message, suggestion = worded(ctx, edit, _over_texts, ln.code, ln.number, day,
+                                         frozenset([h.code for h in hits]), fmt_units(limit), fmt_units(all_units),
+                                         len(hits))
+            yield finding(claim, edit, message, line=ln, suggestion=suggestion, row=row)
+
+
+def _over_texts(edit: Edit, code: str, number: int, day: dt.date, hit_codes: frozenset[str], limit: str,
+                all_units: str, lines: int) -> tuple[str, str]:
+    codes = "/".join(sorted(hit_codes))
+    return (edit.message("over", code=code, line=number, dos=day.isoformat(), codes=codes, max=limit,
+                         units=all_units, lines=lines),
+            edit.message("suggest", code=code, max=limit, codes=codes))
 
 
 @kind("bilateral_one_line", triggers=table_trigger("codes", "bilateral"), bounds=pack_dates,
@@ -73,23 +78,27 @@ def bilateral_one_line(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx
             if day is None or not row.valid_on(day):
                 continue
             hits = [ln for ln in lines if codes.matches(ln.code, row["codes"], day)]
-            yield from _units_over_one(claim, edit, row, day, hits, flagged)
-            yield from _sides_split(claim, edit, row, day, hits, flagged)
+            yield from _units_over_one(claim, edit, ctx, row, day, hits, flagged)
+            yield from _sides_split(claim, edit, ctx, row, day, hits, flagged)
 
 
-def _units_over_one(claim: ClaimUnit, edit: Edit, row: Row, day: dt.date, hits: list[Line],
+def _units_over_one(claim: ClaimUnit, edit: Edit, ctx: Context, row: Row, day: dt.date, hits: list[Line],
                     flagged: set[int]) -> Iterator[Finding]:
     for ln in hits:
         count = units(ln)
         if count is not None and count > 1:
             flagged.add(ln.index)
             key = "units_with_50" if "50" in ln.modifiers else "units"
-            yield finding(claim, edit, edit.message(key, code=ln.code, line=ln.number, units=fmt_units(count),
-                                                    dos=day.isoformat()),
-                          line=ln, suggestion=edit.message("fix", code=ln.code), row=row)
+            message, suggestion = worded(ctx, edit, _units_texts, key, ln.code, ln.number, fmt_units(count), day)
+            yield finding(claim, edit, message, line=ln, suggestion=suggestion, row=row)
 
 
-def _sides_split(claim: ClaimUnit, edit: Edit, row: Row, day: dt.date, hits: list[Line],
+def _units_texts(edit: Edit, key: str, code: str, number: int, count: str, day: dt.date) -> tuple[str, str]:
+    return (edit.message(key, code=code, line=number, units=count, dos=day.isoformat()),
+            edit.message("fix", code=code))
+
+
+def _sides_split(claim: ClaimUnit, edit: Edit, ctx: Context, row: Row, day: dt.date, hits: list[Line],
                  flagged: set[int]) -> Iterator[Finding]:
     """RT and LT lines of one code and date: one line with modifier 50 instead."""
     for code in dict.fromkeys(ln.code for ln in hits):  # codes in line order: findings in a stable order
@@ -102,6 +111,11 @@ def _sides_split(claim: ClaimUnit, edit: Edit, row: Row, day: dt.date, hits: lis
                 continue
             flagged.add(ln.index)
             other = left if ln in right else right
-            yield finding(claim, edit, edit.message("split", code=code, line=ln.number, dos=day.isoformat(),
-                                                    other_lines=lines_text(other)),
-                          line=ln, suggestion=edit.message("fix", code=code), row=row)
+            message, suggestion = worded(ctx, edit, _split_texts, code, ln.number, day,
+                                         tuple([o.number for o in other]))
+            yield finding(claim, edit, message, line=ln, suggestion=suggestion, row=row)
+
+
+def _split_texts(edit: Edit, code: str, number: int, day: dt.date, other: tuple[int, ...]) -> tuple[str, str]:
+    return (edit.message("split", code=code, line=number, dos=day.isoformat(), other_lines=numbers_text(other)),
+            edit.message("fix", code=code))
