@@ -261,12 +261,9 @@ _DEADLINES = 1 << 12
 
 @kind("timely_filing")
 def timely_filing(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
-    sent = _sent(claim, ctx)
+    sent, who, deadlines = _filing(claim, edit, ctx)
     if sent is None:
         return
-    sub = claim.subscriber
-    who = (edit.id, sub.payer_id, sub.filing_indicator) if sub is not None else (edit.id, "", "")
-    deadlines = ctx.memo(("deadlines", edit.id), dict)
     for day in claim.service_dates():
         limit = deadlines.get((who, day), False)
         if limit is False:
@@ -277,6 +274,22 @@ def timely_filing(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
             deadline, text, source = limit
             yield finding(claim, edit, edit.message("late", dos=day, sent=sent, limit=text, deadline=deadline,
                                                     late=(sent - deadline).days), source=source)
+
+
+Filing = tuple["dt.date | None", tuple[str, str, str], "dict[Any, Any]"]
+
+
+def _filing(claim: ClaimUnit, edit: Edit, ctx: Context) -> Filing:
+    """(the day the claim's transaction was sent, its payer as the deadlines know it, the edit's
+    deadlines), worked out once for the claims of one subscriber loop (they follow one another)."""
+    txn, sub = claim.transaction, claim.subscriber
+    last = ctx.extra.get("filing")
+    if last is not None and last[0] is txn and last[1] is sub and last[2] is edit:
+        return last[3]  # type: ignore[no-any-return]
+    who = (edit.id, sub.payer_id, sub.filing_indicator) if sub is not None else (edit.id, "", "")
+    found = (_sent(claim, ctx), who, ctx.memo(("deadlines", edit.id), dict))
+    ctx.extra["filing"] = (txn, sub, edit, found)
+    return found
 
 
 def _sent(claim: ClaimUnit, ctx: Context) -> dt.date | None:
