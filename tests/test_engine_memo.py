@@ -24,10 +24,10 @@ import yaml
 from conftest import ROOT, SAMPLES
 from mutate import corpus
 
-from scrubber.engine import MEMO_SIZE, Engine, _facet_ids
+from scrubber.engine import GROUP_MEMO_SIZE, MEMO_SIZE, Engine, _facet_ids
 from scrubber.errors import InputError
 from scrubber.model import ClaimUnit
-from scrubber.rules.kinds import BOUNDS, KINDS, READS
+from scrubber.rules.kinds import BOUNDS, KINDS, READS, WORDS_SIZE
 from scrubber.rules.shape import FACETS, claim_shape, epoch_bounds
 from scrubber.synth import file_837
 from scrubber.x12.reader import Reader
@@ -175,14 +175,44 @@ def test_shape_leaves_out_ids_names_charges_and_plain_units() -> None:
     assert "95874" in plan.unit_codes and "J0585" not in plan.unit_codes
 
 
+def test_one_memory_serves_the_steps_that_read_the_same_facets() -> None:
+    """Two claims that differ only in a pointer: the group reading pointers learns a second key,
+    the group reading modifiers (not pointers) knows the second claim already."""
+    base = {"dx": ["G24.3", "M43.6"], "lines": [{"code": "64616", "ptr": "1"}, {"code": "95874", "ptr": "1"}]}
+    one = _claims(file_837([{**base, "id": "P1"}]).encode())[0]
+    two = _claims(file_837([{**base, "id": "P2", "lines": [{"code": "64616", "ptr": "2"},
+                                                          {"code": "95874", "ptr": "1"}]}]).encode())[0]
+    engine = Engine(today=TODAY)
+    plan = engine.plan_for(one)
+    index = {step[0].id: i for i, step in enumerate(plan.claim)}
+    pointers = plan.groups[plan.group_of[index["X12-DX-POINTER"]]]
+    mods = plan.groups[plan.group_of[index["PRO-MODIFIER"]]]
+    assert plan.group_of[index["PRO-MODIFIER"]] == plan.group_of[index["PRO-DUPLICATE-LINE"]]  # both read mods
+    assert pointers is not mods
+    engine.check(one)
+    engine.check(two)
+    assert len(pointers.memo) == 2 and len(mods.memo) == 1
+    engine.forget()
+    assert not plan.memo and not pointers.memo and not mods.memo and not engine.context.words
+    assert engine.check(two) == Engine(today=TODAY, memo=False).check(two)
+
+
 def test_the_memory_stays_bounded() -> None:
     assert MEMO_SIZE <= 1 << 16
     engine = Engine(today=TODAY)
     claims = _bench_claims(300, heavy=True)
     plan = engine.plan_for(claims[0])
     plan.memo.update({(-1, i): () for i in range(MEMO_SIZE)})
-    engine.check(claims[0])
-    assert len(plan.memo) <= MEMO_SIZE
+    for group in plan.groups:
+        group.memo.update({(-1, i): () for i in range(GROUP_MEMO_SIZE)})
+    words = engine.context.words
+    assert words is not None
+    words.update({i: (None, "") for i in range(WORDS_SIZE)})
+    for claim in claims:
+        engine.check(claim)
+    assert len(plan.memo) <= MEMO_SIZE and len(words) <= WORDS_SIZE
+    assert all(len(group.memo) <= GROUP_MEMO_SIZE for group in plan.groups)
+    assert any(len(group.memo) < GROUP_MEMO_SIZE for group in plan.groups)  # some started again
 
 
 def test_kinds_with_bounds_are_the_ones_the_shape_documents() -> None:
