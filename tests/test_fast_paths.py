@@ -99,6 +99,14 @@ def test_text_filters_give_what_their_patterns_give(value: str) -> None:
     assert text_mod.for_markup(value) == text_mod.human(value).translate(text_mod._XML_UNSAFE)
 
 
+@pytest.mark.parametrize("value", [*TEXTS, "=1+1", "+x, y", "-cmd|' /C calc'!A0", "@x", "a,b", "x\ry", "ends\"",
+                                   "=see `scrubber explain X`, then", "Fix it; run `scrubber x --y` first."])
+def test_a_worklist_text_cell_is_what_the_filters_make_of_it(value: str) -> None:
+    from scrubber.writers import worklist
+
+    assert worklist.text_cell(value) == worklist.cell(worklist.defused(text_mod.for_billers(text_mod.for_markup(value))))
+
+
 @pytest.mark.parametrize("value", [*TEXTS, "PCN0001", "1234567893", "000000101"])
 def test_a_clean_row_string_is_what_the_encoder_writes(value: str) -> None:
     assert json.loads(report_json._text(value)) == value
