@@ -26,17 +26,21 @@ NPI_ENTITIES = {"85": ("billing provider", "2010AA", "2010AA"), "82": ("renderin
                 "QB": ("purchased service provider", "2420B", "2420B")}
 
 
+#: a digit's Luhn contribution when it is doubled (the digits of twice the digit, added up)
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+#: the Luhn sum of the 80840 prefix, whose digits sit at the same places before every NPI's nine
+_PREFIX_SUM = 24
+
+
 @lru_cache(maxsize=4096)
 def npi_check_digit(npi: str) -> int | None:
-    """The Luhn check digit of a 10-digit NPI's first nine digits (with the 80840 prefix)."""
+    """The Luhn check digit of a 10-digit NPI's first nine digits (with the 80840 prefix): from the
+    right of the fourteen digits, the first, third, ... are doubled (npi[8], npi[6], ..., npi[0])."""
     if len(npi) != 10 or not npi.isdigit():
         return None
-    total = 0
-    for i, ch in enumerate(reversed("80840" + npi[:9])):
-        d = int(ch)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
+    d = [int(ch) for ch in npi[:9]]
+    total = (_PREFIX_SUM + _DOUBLED[d[0]] + d[1] + _DOUBLED[d[2]] + d[3] + _DOUBLED[d[4]] + d[5] + _DOUBLED[d[6]]
+             + d[7] + _DOUBLED[d[8]])
     return (10 - total % 10) % 10
 
 
