@@ -26,7 +26,7 @@ from scrubber.rules import (  # noqa: F401  (importing registers the kinds)
     kinds_pro,
 )
 from scrubber.rules.catalog import Catalog, Edit, load_catalog
-from scrubber.rules.kinds import BOUNDS, KINDS, READS, TRIGGERS, UNITS, Check, Context
+from scrubber.rules.kinds import BOUNDS, JUDGED, KINDS, READS, TRIGGERS, UNITS, Check, Context, Judge, Words
 from scrubber.rules.ncci_tables import Ncci
 from scrubber.rules.shape import ALWAYS_READ, FACETS, Shape, claim_shape, epoch_bounds
 from scrubber.runindex import RunIndex, claim_keys
@@ -46,6 +46,12 @@ GROUP_MEMO_SIZE = 1 << 14
 FACET_IDS_SIZE = 1 << 14
 
 Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
+#: a step as a claim of a known shape runs it: (edit, params, check, None), or for a judged kind
+#: (edit, params, words, the verdict remembered): its findings are worded without judging again
+Run = tuple[Edit, dict[str, Any], Any, Any]
+#: what a group remembers of a key: its steps that found something, each with its verdict (None
+#: for a kind that is not judged: it runs again)
+Found = tuple[tuple[int, Any], ...]
 
 
 @dataclass(slots=True)
@@ -53,14 +59,14 @@ class Group:
     """The shaped steps whose kinds read the same facets: one memory serves them all.
 
     ``memo`` maps the facets' numbers (``getter`` over ``_facet_ids``) to the group's steps (their
-    indexes in ``Plan.claim``) that found something on a claim with those facets; the others found nothing, and a claim with the
-    same facets skips them. The codes are among the
-    facets every kind reads, so the steps the claim's codes trigger are the same for every claim
-    with one key.
+    indexes in ``Plan.claim``) that found something on a claim with those facets, each with its
+    verdict when its kind is judged (``scrubber.rules.kinds.judged``: its findings are then worded
+    without judging again); the others found nothing, and a claim with the same facets skips them. The codes are among the facets every
+    kind reads, so the steps the claim's codes trigger are the same for every claim with one key.
     """
 
     getter: Any
-    memo: dict[Any, tuple[int, ...]] = field(default_factory=dict)
+    memo: dict[Any, Found] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -75,15 +81,17 @@ class Plan:
     #: bounds (its verdict is not a function of the shape: it runs on every claim it concerns)
     group_of: list[int] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
+    #: per ``claim`` step: its kind's judge and words when the kind is judged, else None
+    judged: list[tuple[Judge, Words] | None] = field(default_factory=list)
     #: every bound of the shaped steps, for the claim's epochs (scrubber.rules.shape)
     bounds: tuple[dt.date, ...] = ()
     #: the codes whose units a shaped step compares as numbers (their units are in the shape)
     unit_codes: frozenset[str] = frozenset()
     #: claim shape (as ``_facet_ids`` numbers it) -> the steps to run on a claim of that shape: the
     #: unshaped steps its codes trigger and the shaped steps that found something on it
-    memo: dict[tuple[int, ...], tuple[Step, ...]] = field(default_factory=dict)
-    #: the groups' verdicts (indexes of the steps that found something), each kept once
-    verdicts: dict[tuple[int, ...], tuple[int, ...]] = field(default_factory=dict)
+    memo: dict[tuple[int, ...], tuple[Run, ...]] = field(default_factory=dict)
+    #: what the groups found (when no verdict is kept with it), each kept once, not once a key
+    verdicts: dict[Found, Found] = field(default_factory=dict)
     #: per facet of the shape: its values seen, each with a number (``_facet_ids``)
     facet_ids: list[dict[Any, int]] = field(default_factory=lambda: [{} for _ in FACETS])
     last_id: int = 0
@@ -155,6 +163,7 @@ class Engine:
                     else:
                         plan.claim.append(step)
                         plan.group_of.append(_group(plan, groups, kind_name))
+                        plan.judged.append(JUDGED.get(kind_name))
                         if kind_name in BOUNDS:
                             dates.update(BOUNDS[kind_name](edit, params, self.context))
                         if kind_name in UNITS:
@@ -226,8 +235,8 @@ class Engine:
         steps = plan.memo.get(ids) if ids is not None else None
         try:  # one guard per claim, not per check: the loop is the hot path
             if steps is not None:
-                for edit, params, check, _t in steps:
-                    out.extend(check(claim, edit, params, ctx))
+                for edit, params, run, verdict in steps:
+                    out.extend(run(claim, edit, params, ctx) if verdict is None else run(claim, edit, params, ctx, verdict))
             else:
                 steps = self._check_all(claim, plan, out, ids)
                 if ids is not None:
@@ -241,30 +250,41 @@ class Engine:
         return _apply(out, plan.severity)
 
     def _check_all(self, claim: ClaimUnit, plan: Plan, out: list[Finding],
-                   ids: tuple[int, ...] | None) -> tuple[Step, ...]:
+                   ids: tuple[int, ...] | None) -> tuple[Run, ...]:
         """Every step of the plan the claim's codes trigger but those its groups' memories know to
-        find nothing; returns the steps a claim of its shape needs."""
-        ctx = self.context
+        find nothing (a judged step they know words its verdict); returns the steps a claim of its
+        shape needs."""
         todo = _triggered(plan, claim)
-        run, learning = _to_run(plan, todo, ids)
-        steps = plan.claim
-        hits: set[int] = set()
+        run, given, learning = _to_run(plan, todo, ids)
+        steps, judged = plan.claim, plan.judged
+        found: dict[int, Any] = {}  # index of a step that found something -> its verdict (None: not judged)
         for index in run:
             edit, params, check, _t = steps[index]
-            before = len(out)
             try:
-                out.extend(check(claim, edit, params, ctx))
+                verdict = self._run(claim, out, edit, params, check, judged[index], given.get(index))
             except Exception as exc:
                 raise _Failed(edit, exc) from exc
-            if len(out) > before:
-                hits.add(index)
-        verdicts = plan.verdicts
-        for memo, key, entries in learning:
-            if len(memo) >= GROUP_MEMO_SIZE:
-                memo.clear()
-            found = tuple([i for i in entries if i in hits])
-            memo[key] = verdicts.setdefault(found, found)  # one tuple for each verdict, not each key
-        return tuple([steps[i] for i in run if i in hits or i in todo.always_index])
+            if verdict is not False:
+                found[index] = verdict
+        _learn(plan, learning, found)
+        return tuple([_known(steps[i], judged[i], found.get(i)) for i in run if i in found or i in todo.always_index])
+
+    def _run(self, claim: ClaimUnit, out: list[Finding], edit: Edit, params: dict[str, Any], check: Check,
+             judged: tuple[Judge, Words] | None, verdict: Any) -> Any:
+        """Run one step into ``out``: False when it found nothing, else its verdict (None when its
+        kind is not judged). A judged step given the ``verdict`` remembered only words it."""
+        ctx = self.context
+        if judged is None:
+            before = len(out)
+            out.extend(check(claim, edit, params, ctx))
+            return None if len(out) > before else False
+        judge, words = judged
+        if verdict is None:
+            verdict = judge(claim, edit, params, ctx)
+            if not verdict:
+                return False
+        out.extend(words(claim, edit, params, ctx, verdict))
+        return verdict
 
     def runs(self, edit_id: str) -> bool:
         """Whether the edit can run in this engine (on by default, or for some payer)."""
@@ -350,14 +370,17 @@ def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> Trigger
 
 
 #: a group that did not know a claim's key: its memory, the key and its triggered steps
-Learning = tuple["dict[Any, tuple[int, ...]]", Any, tuple[int, ...]]
+Learning = tuple["dict[Any, Found]", Any, tuple[int, ...]]
 
 
-def _to_run(plan: Plan, todo: Triggered, ids: tuple[int, ...] | None) -> tuple[list[int], list[Learning]]:
+def _to_run(plan: Plan, todo: Triggered,
+            ids: tuple[int, ...] | None) -> tuple[list[int], dict[int, Any], list[Learning]]:
     """The triggered steps to run on a claim of shape ``ids``, in plan order: those without bounds,
     and per group the steps that found something on a claim with its key (all of them when no
-    claim had that key yet: those groups are returned to learn from the claim). ``ids`` None: all."""
+    claim had that key yet: those groups are returned to learn from the claim), with the verdicts
+    remembered for judged steps. ``ids`` None: all of them, nothing remembered."""
     run = list(todo.always)
+    given: dict[int, Any] = {}
     learning: list[Learning] = []
     groups = plan.groups
     for g, entries in todo.groups:
@@ -370,10 +393,33 @@ def _to_run(plan: Plan, todo: Triggered, ids: tuple[int, ...] | None) -> tuple[l
         if found is None:
             run += entries
             learning.append((group.memo, key, entries))
-        else:
-            run += found
+            continue
+        for index, verdict in found:
+            run.append(index)
+            if verdict is not None:
+                given[index] = verdict
     run.sort()  # plan order: findings come in the order of the plan's steps
-    return run, learning
+    return run, given, learning
+
+
+def _learn(plan: Plan, learning: list[Learning], found: dict[int, Any]) -> None:
+    """Remember, in each group that did not know the claim's key, which of its steps found something."""
+    kept = plan.verdicts
+    for memo, key, entries in learning:
+        if len(memo) >= GROUP_MEMO_SIZE:
+            memo.clear()
+        these = tuple([(i, found[i]) for i in entries if i in found])
+        if all(verdict is None for _i, verdict in these):
+            these = kept.setdefault(these, these)  # one tuple for each such outcome, not each key
+        memo[key] = these
+
+
+def _known(step: Step, judged: tuple[Judge, Words] | None, verdict: Any) -> Run:
+    """A step as a claim of a known shape runs it: its check, or its words with its verdict."""
+    edit, params, check, _t = step
+    if verdict is None or judged is None:
+        return edit, params, check, None
+    return edit, params, judged[1], verdict
 
 
 def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:

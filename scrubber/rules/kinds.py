@@ -57,6 +57,10 @@ BOUNDS: dict[str, Bounds] = {}
 UNITS: dict[str, UnitCodes] = {}
 #: the facets of the shape (scrubber.rules.shape.FACETS) a kind with bounds reads besides codes and dates
 READS: dict[str, tuple[str, ...]] = {}
+#: a judged kind's two halves (``judged``): what it finds, and the findings for a claim
+Judge = Callable[[ClaimUnit, Edit, dict[str, Any], Context], Any]
+Words = Callable[[ClaimUnit, Edit, dict[str, Any], Context, Any], Iterator[Finding]]
+JUDGED: dict[str, tuple[Judge, Words]] = {}
 
 
 def kind(name: str, triggers: Triggers | None = None, bounds: Bounds | None = None,
@@ -87,6 +91,32 @@ def kind(name: str, triggers: Triggers | None = None, bounds: Bounds | None = No
         if reads is not None:
             READS[name] = tuple(reads.split())
         return fn
+
+    return register
+
+
+def judged(name: str, judge: Judge, *, bounds: Bounds, triggers: Triggers | None = None,
+           units: UnitCodes | None = None, reads: str | None = None) -> Callable[[Words], Words]:
+    """Register a kind with bounds in two halves: ``judge(claim, edit, params, ctx)`` says what the
+    check finds (its verdict: () or None when nothing), ``words(claim, edit, params, ctx, verdict)``
+    gives the claim's findings for it. The check is ``words(judge(...))``.
+
+    The verdict, like whether anything is found, must depend only on the facets the kind reads
+    (``kind``): it names lines by position (``Line.index``) and holds table rows and values the
+    shape holds, never a line number (LX01), a date, a charge or units the shape does not hold.
+    The engine remembers it with the facets, and on the next claim with the same facets only
+    words it; ``words`` reads whatever it needs from the claim.
+    """
+
+    def register(words: Words) -> Words:
+        def check(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+            verdict = judge(claim, edit, params, ctx)
+            return words(claim, edit, params, ctx, verdict) if verdict else iter(())
+
+        check.__name__ = check.__qualname__ = words.__name__
+        kind(name, triggers, bounds, units, reads)(check)
+        JUDGED[name] = (judge, words)
+        return words
 
     return register
 
