@@ -14,7 +14,7 @@ from typing import Any
 from scrubber.model import ClaimUnit, Diagnosis, Finding, Line
 from scrubber.payers import DxRow, Policy, Rule
 from scrubber.rules.catalog import Edit
-from scrubber.rules.kinds import Context, finding, kind, template_fields, worded
+from scrubber.rules.kinds import Context, finding, judged, kind, template_fields, worded
 from scrubber.text import icd_display
 
 
@@ -136,16 +136,29 @@ def _covered(ctx: Context, policy: Policy, code: str, day: dt.date) -> _Covered:
     return found
 
 
-@kind("payer_dx_covered", triggers=_policy_codes, bounds=_policy_dates, reads="payer dx pointers")
-def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+#: a line no pointed diagnosis covers: (its Line.index, the policy, the payer's name, the policy's rows)
+Uncovered = tuple[int, Policy, str, _Covered]
+
+
+def _uncovered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> tuple[Uncovered, ...]:
+    found = []
     for ln, day, policy, payer in _covering(ctx, claim):
         covered = _covered(ctx, policy, ln.code, day)
         if not covered.rows:
             continue  # the policy lists nothing for this code on this date: nothing to judge
-        pointed = _pointed(claim, ln)
-        if any(covered.matches(d.code) for d in pointed):
-            continue
-        yield _not_covered(claim, edit, ctx, ln, day, policy, payer, covered, pointed)
+        if not any(covered.matches(d.code) for d in _pointed(claim, ln)):
+            found.append((ln.index, policy, payer, covered))
+    return tuple(found)
+
+
+@judged("payer_dx_covered", _uncovered, triggers=_policy_codes, bounds=_policy_dates, reads="payer dx pointers")
+def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context,
+                     verdict: tuple[Uncovered, ...]) -> Iterator[Finding]:
+    lines = claim.lines
+    for index, policy, payer, covered in verdict:
+        ln = lines[index - 1]
+        day = claim.line_dos(ln)
+        yield _not_covered(claim, edit, ctx, ln, day, policy, payer, covered, _pointed(claim, ln))  # type: ignore[arg-type]
 
 
 def _not_covered(claim: ClaimUnit, edit: Edit, ctx: Context, ln: Line, day: dt.date, policy: Policy, payer: str,
