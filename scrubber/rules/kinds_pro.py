@@ -259,7 +259,7 @@ def _deadline(day: dt.date, months: int, days: int) -> tuple[dt.date, str]:
     return (add_months(day, months), f"{months} months") if months else (day + dt.timedelta(days=days), f"{days} days")
 
 
-#: (payer, day) deadlines remembered; the memory starts again when full
+#: deadlines remembered per payer (and per day, within a payer's); each memory starts again when full
 _DEADLINES = 1 << 12
 
 
@@ -269,29 +269,36 @@ def timely_filing(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
     if sent is None:
         return
     for day in claim.service_dates():
-        limit = deadlines.get((who, day), False)
+        limit = deadlines.get(day, False)
         if limit is False:
             if len(deadlines) >= _DEADLINES:
                 deadlines.clear()
-            limit = deadlines[(who, day)] = _limit(claim, edit, ctx, params, who, day)
+            limit = deadlines[day] = _limit(claim, edit, ctx, params, who, day)
         if limit is not None and sent > limit[0]:
             deadline, text, source = limit
             yield finding(claim, edit, edit.message("late", dos=day, sent=sent, limit=text, deadline=deadline,
                                                     late=(sent - deadline).days), source=source)
 
 
-Filing = tuple["dt.date | None", tuple[str, str, str], "dict[Any, Any]"]
+Filing = tuple["dt.date | None", tuple[str, str, str], "dict[dt.date, Any]"]
 
 
 def _filing(claim: ClaimUnit, edit: Edit, ctx: Context) -> Filing:
-    """(the day the claim's transaction was sent, its payer as the deadlines know it, the edit's
-    deadlines), worked out once for the claims of one subscriber loop (they follow one another)."""
+    """(the day the claim's transaction was sent, its payer as the deadlines know it, the payer's
+    deadlines by day of service), worked out once for the claims of one subscriber loop (they
+    follow one another)."""
     txn, sub = claim.transaction, claim.subscriber
     last = ctx.extra.get("filing")
     if last is not None and last[0] is txn and last[1] is sub and last[2] is edit:
         return last[3]  # type: ignore[no-any-return]
     who = (edit.id, sub.payer_id, sub.filing_indicator) if sub is not None else (edit.id, "", "")
-    found = (_sent(claim, ctx), who, ctx.memo(("deadlines", edit.id), dict))
+    payers: dict[tuple[str, str, str], dict[dt.date, Any]] = ctx.memo(("deadlines", edit.id), dict)
+    deadlines = payers.get(who)
+    if deadlines is None:
+        if len(payers) >= _DEADLINES:
+            payers.clear()
+        deadlines = payers[who] = {}
+    found = (_sent(claim, ctx), who, deadlines)
     ctx.extra["filing"] = (txn, sub, edit, found)
     return found
 
