@@ -87,9 +87,9 @@ class Plan:
     bounds: tuple[dt.date, ...] = ()
     #: the codes whose units a shaped step compares as numbers (their units are in the shape)
     unit_codes: frozenset[str] = frozenset()
-    #: claim shape (as ``_facet_ids`` numbers it) -> the steps to run on a claim of that shape: the
-    #: unshaped steps its codes trigger and the shaped steps that found something on it
-    memo: dict[tuple[int, ...], tuple[Run, ...]] = field(default_factory=dict)
+    #: claim shape -> the steps to run on a claim of that shape: the unshaped steps its codes
+    #: trigger and the shaped steps that found something on it
+    memo: dict[Shape, tuple[Run, ...]] = field(default_factory=dict)
     #: what the groups found (when no verdict is kept with it), each kept once, not once a key
     verdicts: dict[Found, Found] = field(default_factory=dict)
     #: per facet of the shape: its values seen, each with a number (``_facet_ids``)
@@ -231,18 +231,19 @@ class Engine:
             return [f for e, p, c, _t in plan.structure for f in c(claim, e, p, ctx)]
         out: list[Finding] = []
         edit = None
-        ids = _facet_ids(plan, claim_shape(claim, plan.bounds, plan.unit_codes)) if self.memo else None
-        steps = plan.memo.get(ids) if ids is not None else None
+        shape = claim_shape(claim, plan.bounds, plan.unit_codes) if self.memo else None
+        steps = plan.memo.get(shape) if shape is not None else None
         try:  # one guard per claim, not per check: the loop is the hot path
             if steps is not None:
                 for edit, params, run, verdict in steps:
                     out.extend(run(claim, edit, params, ctx) if verdict is None else run(claim, edit, params, ctx, verdict))
             else:
-                steps = self._check_all(claim, plan, out, ids)
-                if ids is not None:
+                # A shape not seen (lately): its facets as numbers, for the groups' memories.
+                steps = self._check_all(claim, plan, out, None if shape is None else _facet_ids(plan, shape))
+                if shape is not None:
                     if len(plan.memo) >= MEMO_SIZE:
                         plan.memo.clear()
-                    plan.memo[ids] = steps
+                    plan.memo[shape] = steps
         except _Failed as failed:
             return self._held(claim, failed.edit, failed.exc)
         except Exception as exc:
