@@ -61,8 +61,9 @@ class Group:
     ``memo`` maps the facets' numbers (``getter`` over ``_facet_ids``) to the group's steps (their
     indexes in ``Plan.claim``) that found something on a claim with those facets, each with its
     verdict when its kind is judged (``scrubber.rules.kinds.judged``: its findings are then worded
-    without judging again); the others found nothing, and a claim with the same facets skips them. The codes are among the facets every
-    kind reads, so the steps the claim's codes trigger are the same for every claim with one key.
+    without judging again); the others found nothing, and a claim with the same facets skips them.
+    The codes are among the facets every kind reads, so the steps the claim's codes trigger are the
+    same for every claim with one key.
     """
 
     getter: Any
