@@ -198,6 +198,29 @@ def test_one_memory_serves_the_steps_that_read_the_same_facets() -> None:
     assert engine.check(two) == Engine(today=TODAY, memo=False).check(two)
 
 
+def test_a_remembered_verdict_is_worded_for_each_claim() -> None:
+    """Judged kinds: the second claim of a shape gets the first one's verdict, worded with its own
+    line numbers, dates and segments (an add-on without its primary, a guidance pair, RT and LT)."""
+    def claim(i: int, lx: int, day: str) -> ClaimUnit:
+        lines = [{"code": "64643", "mods": ["LT"], "lx": lx, "dos": day},
+                 {"code": "95873", "lx": lx + 1, "dos": day}, {"code": "95874", "lx": lx + 2, "dos": day},
+                 {"code": "64612", "mods": ["RT"], "lx": lx + 3, "dos": day},
+                 {"code": "64612", "mods": ["LT"], "lx": lx + 4, "dos": day}]
+        spec = {"id": f"J{i}", "member_id": f"M{i}", "sbr09": "MB", "dx": ["G24.3"], "lines": lines}
+        return _claims(file_837([spec]).encode())[0]
+
+    first, second = claim(1, 1, "2025-03-03"), claim(2, 11, "2025-04-07")
+    engine, fresh = Engine(today=TODAY), Engine(today=TODAY, memo=False)
+    plan = engine.plan_for(first)
+    assert claim_shape(first, plan.bounds, plan.unit_codes) == claim_shape(second, plan.bounds, plan.unit_codes)
+    assert engine.check(first) == fresh.check(first)
+    got = engine.check(second)
+    assert got == fresh.check(second)
+    judged = {"CHEMO-ADDON-WITHOUT-PRIMARY", "CHEMO-GUIDANCE-BOTH", "CHEMO-BILATERAL-MEDICARE"}
+    assert judged <= {f.edit for f in got}
+    assert all(f.line in range(11, 16) and "2025-04-07" in f.message for f in got if f.edit in judged)
+
+
 def test_the_memory_stays_bounded() -> None:
     assert MEMO_SIZE <= 1 << 16
     engine = Engine(today=TODAY)
