@@ -91,8 +91,8 @@ class Plan:
     #: claim shape -> the steps to run on a claim of that shape: the unshaped steps its codes
     #: trigger and the shaped steps that found something on it
     memo: dict[Shape, tuple[Run, ...]] = field(default_factory=dict)
-    #: what the groups found (when no verdict is kept with it), each kept once, not once a key
-    verdicts: dict[Found, Found] = field(default_factory=dict)
+    #: what the groups found, each outcome kept once (by ``_stand_in``), not once a key
+    verdicts: dict[Any, Found] = field(default_factory=dict)
     #: per facet of the shape: its values seen, each with a number (``_facet_ids``)
     facet_ids: list[dict[Any, int]] = field(default_factory=lambda: [{} for _ in FACETS])
     last_id: int = 0
@@ -411,9 +411,29 @@ def _learn(plan: Plan, learning: list[Learning], found: dict[int, Any]) -> None:
         if len(memo) >= GROUP_MEMO_SIZE:
             memo.clear()
         these = tuple([(i, found[i]) for i in entries if i in found])
-        if all(verdict is None for _i, verdict in these):
-            these = kept.setdefault(these, these)  # one tuple for each such outcome, not each key
-        memo[key] = these
+        stand_in = _stand_in(these)
+        same = kept.get(stand_in)
+        if same is None:
+            if len(kept) >= GROUP_MEMO_SIZE:
+                kept.clear()
+            same = kept[stand_in] = these
+        memo[key] = same  # one object for each outcome, not one a key: fewer objects for the collector
+
+
+#: marks an object by identity in a stand-in (no verdict holds this object)
+_BY_ID = object()
+_PLAIN = frozenset({int, str, frozenset, type(None)})
+
+
+def _stand_in(value: Any) -> Any:
+    """A hashable stand-in for an outcome: tuples and plain values as they are, other objects
+    (table rows, policies) by identity. Equal stand-ins mean the same outcome; an identity is not
+    reused while its stand-in is kept, since the outcome kept with it holds the object."""
+    if value.__class__ is tuple:
+        return tuple([_stand_in(v) for v in value])
+    if value.__class__ in _PLAIN:
+        return value
+    return _BY_ID, id(value)
 
 
 def _known(step: Step, judged: tuple[Judge, Words] | None, verdict: Any) -> Run:

@@ -221,6 +221,22 @@ def test_a_remembered_verdict_is_worded_for_each_claim() -> None:
     assert all(f.line in range(11, 16) and "2025-04-07" in f.message for f in got if f.edit in judged)
 
 
+def test_outcomes_are_kept_once_by_what_they_hold() -> None:
+    """Equal outcomes share one object; outcomes holding other rows, even equal ones, do not."""
+    import dataclasses
+
+    from scrubber.engine import _stand_in
+
+    row = Engine(today=TODAY).catalog.table("chemodenervation", "unit_limits")[0]
+    twin = dataclasses.replace(row)
+    assert twin == row and twin is not row
+    one, same, other = ((3, ((row, 2, (1, 2)),)),), ((3, ((row, 2, (1, 2)),)),), ((3, ((twin, 2, (1, 2)),)),)
+    assert _stand_in(one) == _stand_in(same) and hash(_stand_in(one)) == hash(_stand_in(same))
+    assert _stand_in(one) != _stand_in(other)
+    assert _stand_in(((1, None),)) != _stand_in(((1, True),)) != _stand_in(((1, 1),))
+    assert _stand_in(((1, (frozenset({"64642"}), "a")),)) == _stand_in(((1, (frozenset({"64642"}), "a")),))
+
+
 def test_the_memory_stays_bounded() -> None:
     assert MEMO_SIZE <= 1 << 16
     engine = Engine(today=TODAY)
@@ -231,10 +247,13 @@ def test_the_memory_stays_bounded() -> None:
         group.memo.update({(-1, i): () for i in range(GROUP_MEMO_SIZE)})
     words = engine.context.words
     assert words is not None
-    words.update({i: (None, "") for i in range(WORDS_SIZE)})
+    pointer = plan.claim[next(i for i, step in enumerate(plan.claim) if step[0].id == "X12-DX-POINTER")][0]
+    words[id(pointer)] = (pointer, {("filler", i): "" for i in range(WORDS_SIZE)})
     for claim in claims:
         engine.check(claim)
-    assert len(plan.memo) <= MEMO_SIZE and len(words) <= WORDS_SIZE
+    assert len(plan.memo) <= MEMO_SIZE
+    assert all(0 < len(texts) <= WORDS_SIZE for _edit, texts in words.values())
+    assert len(words[id(pointer)][1]) < WORDS_SIZE  # it started again
     assert all(len(group.memo) <= GROUP_MEMO_SIZE for group in plan.groups)
     assert any(len(group.memo) < GROUP_MEMO_SIZE for group in plan.groups)  # some started again
 

@@ -30,9 +30,10 @@ class Context:
     _memo: dict[Any, Any] = field(default_factory=dict)
     #: derived views of the claim being checked, shared by its checks; the engine empties it per claim
     claim_cache: dict[str, Any] = field(default_factory=dict)
-    #: findings' texts worked out once per edit and key (``worded``); None: worked out every time
-    #: (``Engine(memo=False)``, which the tests compare with the remembering engine)
-    words: dict[Any, tuple[Any, Any]] | None = field(default_factory=dict)
+    #: findings' texts worked out once, per edit (its id: the edit and its texts by maker and
+    #: arguments, see ``worded``); None: worked out every time (``Engine(memo=False)``, which the
+    #: tests compare with the remembering engine)
+    words: dict[int, tuple[Edit, dict[Any, Any]]] | None = field(default_factory=dict)
 
     def memo(self, key: Any, make: Callable[[], Any]) -> Any:
         """Per-run cache for structures built from tables (indexes, code books)."""
@@ -151,8 +152,8 @@ def pack_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
     return ctx.memo(("pack-dates", edit.pack, edit.id), make)
 
 
-#: texts kept per context; past it the memory starts again empty
-WORDS_SIZE = 1 << 14
+#: texts kept per edit; past it the edit's memory starts again empty
+WORDS_SIZE = 1 << 11
 
 
 def worded(ctx: Context, edit: Edit, make: Callable[..., T], *args: Any) -> T:
@@ -162,20 +163,27 @@ def worded(ctx: Context, edit: Edit, make: Callable[..., T], *args: Any) -> T:
     equal args must give equal texts (strings, ints, dates: not Decimals, 1.0 == 1). The edit is
     kept with the texts, so an id is never mistaken for another edit's.
 
-    The tests compare every finding with one worded afresh (``Engine(memo=False)``).
+    The tests compare every finding with one worded afresh (``Engine(memo=False)``). ``make`` is a
+    module-level function (it lives as long as the process, so its id names it); keys and texts
+    are then plain values, which the garbage collector does not walk.
     """
     words = ctx.words
     if words is None:
         return make(edit, *args)
-    key = (id(edit), make, args)
-    hit = words.get(key)
-    if hit is not None and hit[0] is edit:
-        return hit[1]  # type: ignore[no-any-return]
-    if len(words) >= WORDS_SIZE:
-        words.clear()
-    texts = make(edit, *args)
-    words[key] = (edit, texts)
-    return texts
+    mine = words.get(id(edit))
+    if mine is None or mine[0] is not edit:
+        mine = words[id(edit)] = (edit, {})
+    memo = mine[1]
+    key = (id(make), args)
+    texts = memo.get(key, _UNSAID)
+    if texts is _UNSAID:
+        if len(memo) >= WORDS_SIZE:
+            memo.clear()
+        texts = memo[key] = make(edit, *args)
+    return texts  # type: ignore[no-any-return]
+
+
+_UNSAID: Any = object()
 
 
 _FIELDS: dict[str, tuple[str, ...]] = {}
