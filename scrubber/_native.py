@@ -48,6 +48,7 @@ MODULES = (
     "scrubber/x12/reader.py",
     "scrubber/guide/elements.py",
     "scrubber/guide/fast.py",
+    "scrubber/guide/steps.py",
     "scrubber/guide/walker.py",
     "scrubber/guide/validator.py",
     "scrubber/writers/base.py",

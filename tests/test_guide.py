@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import pickle
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -264,3 +265,13 @@ def test_command_line_choices(tmp_path: Path) -> None:
     assert not (tmp_path / "off" / "c.999").exists()
     assert main(["scrub", str(src), "-o", str(tmp_path / "pyx12"), "--no-html", "--validate", "pyx12"]) == 1
     assert "pyx12 error 7" in (tmp_path / "pyx12" / "c.report.json").read_text()
+
+
+def test_character_classes_written_with_ranges_hold_exactly_the_set() -> None:
+    from scrubber.guide.fast import _E5, _charset
+
+    for sep, comp in (("*", ":"), ("|", ">"), ("^", "\\"), ("-", "."), ("!", "@"), ("~", "`")):
+        for space in (True, False):
+            pattern = re.compile(_charset(sep, comp, space))
+            allowed = {chr(i) for i in range(0x250) if pattern.fullmatch(chr(i))}
+            assert allowed == {c for c in _E5 if c not in (sep, comp) and (space or c != " ")}

@@ -31,9 +31,25 @@ _D6 = f"[0-9]{{2}}{_MONTH_DAY}"
 _HHMM = "(?:[01][0-9]|2[0-3])[0-5][0-9]"
 
 
+_CHARSETS: dict[tuple[str, str, bool], str] = {}
+
+
 def _charset(sep: str, comp: str, space: bool = True) -> str:
-    chars = [c for c in _E5 if c not in (sep, comp) and (space or c != " ")]
-    return "[" + "".join(re.escape(c) for c in chars) + "]"
+    """The character class of the set, with runs of consecutive characters as ranges: the same
+    class, but a few tokens instead of ninety for the expression compiler to read, each time."""
+    key = (sep, comp, space)
+    found = _CHARSETS.get(key)
+    if found is None:
+        codes = sorted(ord(c) for c in _E5 if c not in (sep, comp) and (space or c != " "))
+        runs: list[list[int]] = []
+        for code in codes:
+            if runs and runs[-1][1] == code - 1:
+                runs[-1][1] = code
+            else:
+                runs.append([code, code])
+        body = "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in runs)
+        found = _CHARSETS[key] = f"[{body}]"
+    return found
 
 
 def _trie(codes: list[str]) -> str:

@@ -1,7 +1,8 @@
 """One input's implementation-guide check: every segment as the reader meets it, errors by unit.
 
-The reader hands each segment to ``feed`` as it reads it (``attach`` taps its tokenizer), so the
-walk sees the whole file in order, loops without claims included, once. Errors are filed under
+The reader's segments are checked as its tokenizer makes them (``attach`` puts ``tap`` in its
+place; ``feed`` checks one segment the same way, in full), so the walk sees the whole file in
+order, loops without claims included, once. Errors are filed under
 the unit that holds them, the way the reader cuts the file: the transaction header (ST up to the
 first HL), each HL loop (2000A/B/C with its 2010 loops) and each claim (CLM up to the next HL,
 CLM or SE); envelope segments (ISA, GS, ST, SE, GE, IEA) are file notices. A required segment
@@ -22,17 +23,20 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from scrubber.guide.elements import ElementError, SegmentChecker
+from scrubber.guide.steps import CLM, HL, LEAVE, LX, Node, State, States, Step
 from scrubber.guide.tables import Loop, Seg, Tables, load_tables
 from scrubber.guide.walker import Walker, WalkError, first_component_ids
-from scrubber.x12.segments import Delimiters, Segment
+from scrubber.x12.segments import Delimiters, Segment, Tokenizer
 
 _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
 #: accepted texts remembered per map node, and texts looked up whole per node (memory stays
 #: small whatever the file)
-_SEEN = 2048
-_TEXTS = 2048
+_SEEN = 256
+_TEXTS = 512
+#: states remembered (scrubber.guide.steps): a file of one billing provider makes a few hundred
+STATES = 8192
 #: segments with bookkeeping besides the walk
-_HL, _CLM, _LX = "HL", "CLM", "LX"
+_HL, _CLM, _LX = HL, CLM, LX
 _BOOKKEEPING = {_HL: _HL, _CLM: _CLM, _LX: _LX}
 _WS = " \t\r\n"
 _A1 = "005010X222A1"
@@ -98,34 +102,8 @@ class GroupRecord:
         return GroupRecord, (self.isa, self.gs, self.delimiters), self.__getstate__()
 
 
-#: a fast step from one map node to the next: (the next segment's slot, the maximum of that slot
-#: (of the loop's, for a loop entered), a slot that must not be 0 (a required segment passed
-#: over, or ``Walker.always``), None or (the slot of that maximum, HL/CLM/LX or None, (loop slot,
-#: counts to zero [a, b), zeros) for a loop entered or None, more slots that must not be 0), the
-#: next node's steps)
-_Step = tuple[int, int, int, "tuple[int, str | None, tuple[int, int, int, list[int]] | None, tuple[int, ...]] | None",
-              "_Node"]
-
-
-class _Node:
-    """The fast steps from one map node: by the segment's whole text, and by id (and qualifier)."""
-
-    __slots__ = ("ids", "node", "texts")
-
-    def __init__(self, node: Any) -> None:
-        self.node = node
-        #: texts accepted more than once here -> their step
-        self.texts: dict[str, _Step] = {}
-        #: {segment id: (step, expression, texts it accepted)}, or {segment id: {qualifier: ...}}
-        self.ids: dict[str, Any] = {}
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Pickled with the run summary: see GuideRun.__reduce__.
-        return _Node, (None,), self.__getstate__()
-
-
 #: outside a transaction nothing is taken inline
-_OUTSIDE = _Node(None)
+_OUTSIDE = Node(None)
 
 
 def _counted(count: list[int], slots: tuple[int, ...]) -> bool:
@@ -166,7 +144,9 @@ class GuideRun:
         self._lx = 0
         self._in_txn = False
         #: fast steps by the map node they start from
-        self._nodes: dict[Any, _Node] = {}
+        self._nodes: dict[Any, Node] = {}
+        #: map nodes with the counts of the loop entered last (scrubber.guide.steps)
+        self.states = States(self.tables, STATES)
         #: segment texts a node's expression accepted (a set lookup is cheaper than a match)
         self._seen: dict[Any, set[str]] = {}
         self._qualified = frozenset(self.tables.key_kinds)
@@ -180,95 +160,216 @@ class GuideRun:
         return GuideRun, (self.tables,), self.__getstate__()
 
     # -- feeding -----------------------------------------------------------------------------
-    def tap(self, tokenizer: Any) -> Iterator[Segment]:
-        """Yield the tokenizer's segments, checking each on the way (the reader's own order).
+    def tap(self, tokenizer: Tokenizer) -> Iterator[Segment]:
+        """The tokenizer's segments, each checked as it is made (``units``, one at a time)."""
+        for item in self.units(tokenizer):
+            if isinstance(item, list):
+                yield from item
+            else:
+                yield item
 
-        The loop body is the common case, inline for speed: from the current map node, the
-        segment's text names a known plain step (a segment of the same loop, or a loop entered at
-        its first segment) that passes over no required segment still unseen and stays within the
-        maximums. A text seen twice at a node is looked up whole (``_Node.texts``); any other goes
-        by its id and qualifier (``_Node.ids``) and the step's expression. Everything else goes
-        through ``_full``, which makes the same checks in full and learns new steps.
+    def units(self, tokenizer: Tokenizer) -> Iterator[Segment | list[Segment]]:
+        """The tokenizer's segments, each checked as it is made, for the reader: a segment that
+        may open or close a unit (HL, CLM, envelopes, anything not taken on a fast step) on its
+        own, and the segments between such segments as lists, which the reader takes whole
+        (``Reader._unit_batched``; a list is never reused).
+
+        One long loop on purpose: it runs for every segment of the input, and each call or
+        attribute it saves is saved a million times a file. It is the tokenizer's own loop over
+        its runs (``Tokenizer.runs``), so a segment is split, checked and handed on in one pass.
+        The segment's text names a step from the current map node: looked up whole once seen
+        twice there (``Node.texts``), else by its id and qualifier (``Node.ids``) and the step's
+        expression. From a state (scrubber.guide.steps) a step is taken blind (``follow``), or
+        with its bookkeeping only (HL, CLM, LX: ``booked``); a new one is worked out once
+        (``States.move``). A step whose counts say no leaves the state: it is checked against the
+        walker's counts, where the state has written its own, as are the steps after it until a
+        loop entered starts a state again. Everything else goes through ``_full``, which makes
+        the same checks in full and learns new steps.
         """
         count = self.walker.count
+        states = self.states
         # The segment number, the previous segment and the current unit live in locals here and
         # are handed to self only around the full path, which reads and changes them.
         number, prev, unit = self._number, self._prev, self._unit
-        at = self._node(self.walker.node) if self._in_txn else _OUTSIDE
+        cur: Node | State = self._node(self.walker.node) if self._in_txn else _OUTSIDE
         plain_qualifier = self._plain_qualifier
-        for seg in tokenizer:
-            raw = seg.raw
-            step = at.texts.get(raw)
-            if step is None:
-                # Not looked up whole (yet): by id (and qualifier), then by the step's expression.
-                els = seg.els
-                entry = at.ids.get(els[0])
-                if entry.__class__ is dict:
-                    entry = entry.get(els[1] if els[0] in plain_qualifier and len(els) > 1 else self._qualifier(els))
-                if entry is not None:
-                    step, pattern, seen = entry
-                    if raw in seen:  # the second time: from now on the whole text names the step
-                        if len(at.texts) < _TEXTS:
-                            at.texts[raw] = step
-                    elif pattern.fullmatch(raw):
-                        if len(seen) < _SEEN:
-                            seen.add(raw)
-                    else:
-                        step = None
+        skip = tokenizer.skip_empty
+        pending: list[Segment] = []
+        add = pending.append
+        for run in tokenizer.runs():
+            if isinstance(run, Segment):  # an ISA, or a last IEA without its terminator: envelopes
+                number, prev, unit, cur = self._full(run, tokenizer, None, number, prev, unit, unit, cur)
+                yield run
+                continue
+            # The tokenizer's own loop (Tokenizer.__iter__), with the check of each segment in it.
+            parts, start, stop, base, sep = run
+            # The segment number of parts[i], were it counted, is i + shift: nothing to count on
+            # a plain step (``number`` is worked out where it is needed, and shift set back from it).
+            shift = number + 1 - start
+            for i in range(start, stop):
+                raw = parts[i]
+                text = raw.strip(_WS)
+                if not text:
+                    skip(base)
+                    base += len(raw) + 1
+                    shift -= 1
+                    continue
+                els = text.split(sep)
+                seg = Segment(els, raw, base)
+                base += len(raw) + 1
+                step = cur.texts.get(raw)
                 if step is None:
-                    number, prev, unit, at = self._full(seg, tokenizer, None, number, prev, unit, unit, at)
-                    yield seg
-                    continue
-            slot, limit, miss, extra, nxt = step
-            number += 1
-            if extra is None:  # most segments: one more of the same loop, no bookkeeping
-                n = count[slot]
-                if n < limit and count[miss]:
-                    count[slot] = n + 1
+                    # Not looked up whole (yet): by id (and qualifier), then by the step's expression.
+                    entry = cur.ids.get(els[0])
+                    if entry.__class__ is dict:
+                        entry = entry.get(els[1] if els[0] in plain_qualifier and len(els) > 1 else self._qualifier(els))
+                    if entry is not None:
+                        step, pattern, seen = entry
+                        if raw in seen:  # the second time: from now on the whole text names the step
+                            texts = cur.texts
+                            if len(texts) < _TEXTS:
+                                texts[raw] = step if step.book is not _LX else step.line(els)
+                        elif pattern.fullmatch(raw):
+                            if len(seen) >= _SEEN:
+                                seen.clear()  # texts that come again within the last _SEEN stay found
+                            seen.add(raw)
+                        else:
+                            step = None
+                    if step is None:
+                        number, prev, unit, cur = self._full(seg, tokenizer, None, i + shift - 1, prev, unit, unit,
+                                                             cur)
+                        shift = number - i
+                        if pending:  # the segments before it, as one list
+                            yield pending
+                            pending = []
+                            add = pending.append
+                        yield seg
+                        continue
+                nxt = cur.follow.get(step)
+                if nxt is not None:  # most segments: a step inside the unit, its counts known
+                    cur = nxt
                     prev = seg
-                    at = nxt
+                    add(seg)
+                    continue
+                number = i + shift
+                nxt = cur.booked.get(step)
+                if nxt is None and cur.__class__ is State:
+                    nxt = states.move(cur, step)  # type: ignore[arg-type]
+                    if nxt is not LEAVE and step.book is None:
+                        cur = nxt
+                        prev = seg
+                        add(seg)
+                        continue
+                if nxt is not None and nxt is not LEAVE:
+                    # HL, CLM or LX inside the unit: its counts are known, its bookkeeping is done here
+                    book = step.book
+                    cur = nxt
+                    prev = seg
+                    if book is _LX:
+                        if (els[1] if len(els) > 1 else None) != nxt.lx_text:
+                            self._unit = unit
+                            self._file(seg, GuideError(number, _LX, seg, reader="lx"))
+                        add(seg)
+                        continue
+                    if book is _CLM:
+                        unit = number
+                    else:
+                        self._number = number
+                        self._book(seg, els, _HL)
+                        number, unit = self._number, self._unit
+                        shift = number - i
+                    if pending:  # the segments before it, as one list
+                        yield pending
+                        pending = []
+                        add = pending.append
                     yield seg
                     continue
-                before = unit
-            else:
+                # Counted in the walker's counts (where a state left here writes its own first).
+                if cur.__class__ is State:
+                    cur = self._leave(cur)  # type: ignore[arg-type]
                 before = unit  # the unit of the previous segment: only an HL or a CLM starts another
-                limit_slot, book, enter, more = extra
-                if book is _LX:
-                    self._lx += 1
-                    els = seg.els
-                    if (els[1] if len(els) > 1 else None) != str(self._lx):
-                        self._unit = unit
-                        self._file(seg, GuideError(number, _LX, seg, reader="lx"))
-                elif book is _CLM:
-                    unit = number
-                    self._lx = 0
-                elif book is _HL:
-                    self._number = number
-                    self._book(seg, seg.els, _HL)
-                    number, unit = self._number, self._unit
-                if count[limit_slot] < limit and count[miss] and (not more or _counted(count, more)):
-                    if enter is not None:  # a loop (re)entered: the counts beneath it start again
-                        loop_slot, a, b, zeros = enter
-                        count[a:b] = zeros
-                        count[loop_slot] += 1
-                    count[slot] += 1
-                    prev = seg
-                    at = nxt
-                    yield seg
-                    continue
-            number, prev, unit, at = self._full(seg, tokenizer, step, number, prev, before, unit, at)
-            yield seg
-        if at is not _OUTSIDE:
-            self.walker.node = at.node
+                if step.plain:  # one more of the same loop, no bookkeeping
+                    slot = step.slot
+                    n = count[slot]
+                    if n < step.limit and count[step.miss]:
+                        count[slot] = n + 1
+                        prev = seg
+                        cur = step.nxt
+                        add(seg)
+                        continue
+                else:
+                    book = step.book
+                    if book is _LX:
+                        self._lx += 1
+                        if (els[1] if len(els) > 1 else None) != str(self._lx):
+                            self._unit = unit
+                            self._file(seg, GuideError(number, _LX, seg, reader="lx"))
+                    elif book is _CLM:
+                        unit = number
+                        self._lx = 0
+                    elif book is _HL:
+                        self._number = number
+                        self._book(seg, els, _HL)
+                        number, unit = self._number, self._unit
+                        shift = number - i
+                    more = step.more
+                    if count[step.limit_slot] < step.limit and count[step.miss] and (not more or _counted(count, more)):
+                        enter = step.enter
+                        if enter is not None:  # a loop (re)entered: the counts beneath it start again
+                            loop_slot, a, b, zeros = enter
+                            count[a:b] = zeros
+                            count[loop_slot] += 1
+                        count[step.slot] += 1
+                        prev = seg
+                        cur = step.nxt
+                        if enter is not None:  # back to states (after an error, or at the start)
+                            cur = states.root(cur, self._lx, count) or cur
+                        if book is not _HL and book is not _CLM:
+                            add(seg)
+                            continue
+                        if pending:  # the segments before it, as one list
+                            yield pending
+                            pending = []
+                            add = pending.append
+                        yield seg
+                        continue
+                number, prev, unit, cur = self._full(seg, tokenizer, step, number, prev, before, unit, cur)
+                shift = number - i
+                if pending:  # the segments before it, as one list
+                    yield pending
+                    pending = []
+                    add = pending.append
+                yield seg
+            number = stop - 1 + shift
+            if pending:  # the segments before it, as one list
+                yield pending
+                pending = []
+                add = pending.append
+        if isinstance(cur, State):
+            cur = self._leave(cur)
+        if cur is not _OUTSIDE:
+            self.walker.node = cur.node
         self._number, self._prev, self._prev_unit, self._unit = number, prev, unit, unit
 
-    def _full(self, seg: Segment, tokenizer: Any, step: _Step | None, number: int, prev: Segment | None,
-              prev_unit: int, unit: int, at: _Node) -> tuple[int, Segment | None, int, _Node]:
+    def _leave(self, state: State) -> Node:
+        """Out of a state: its counts and LX number into the walker's."""
+        slots = self.states.slots
+        full = [0] * slots
+        for slot, n in state.counts.items():
+            full[slot] = n
+        self.walker.count[:slots] = full
+        self._lx = state.lx
+        return state.at
+
+    def _full(self, seg: Segment, tokenizer: Any, step: Step | None, number: int, prev: Segment | None,
+              prev_unit: int, unit: int, at: Node | State) -> tuple[int, Segment | None, int, Node]:
         """The full path for ``tap``: its state handed over, the segment checked, the state taken back.
 
         Without a step the segment is new here (or an envelope, or outside a transaction); with
         one it has been counted and booked already and only failed the counts.
         """
+        if isinstance(at, State):
+            at = self._leave(at)
         if at is not _OUTSIDE:
             self.walker.node = at.node
         self._number, self._prev, self._prev_unit, self._unit = number, prev, prev_unit, unit
@@ -276,8 +377,8 @@ class GuideRun:
             self._slow(seg, tokenizer)
         else:
             self._segment(seg, seg.els, seg.els[0])
-        at = self._node(self.walker.node) if self._in_txn else _OUTSIDE
-        return self._number, self._prev, self._unit, at
+        node = self._node(self.walker.node) if self._in_txn else _OUTSIDE
+        return self._number, self._prev, self._unit, node
 
     def _qualifier(self, els: list[str]) -> str | None:
         """What tells apart the map nodes a segment id may name (as ``_learn`` keys them)."""
@@ -303,18 +404,19 @@ class GuideRun:
         self.feed(seg)
         self._learn(start, els, sid)
 
-    def _node(self, node: Any) -> _Node:
+    def _node(self, node: Any) -> Node:
         found = self._nodes.get(node)
         if found is None:
-            found = self._nodes[node] = _Node(node)
+            found = self._nodes[node] = Node(node)
         return found
 
     def _learn(self, start: Any, els: list[str], sid: str) -> None:
         """Keep the walk just made as a step for ``tap``'s fast branch, when it is a plain one."""
         plan = self.walker.last
-        if plan is None or not plan.simple or plan.seg is None or sid == "PWK":  # PWK is placed by two elements: no fast step
+        if plan is None or not plan.simple or sid == "PWK":  # PWK is placed by two elements: no fast step
             return
         nxt = plan.seg
+        assert nxt is not None  # a simple plan places the segment
         pattern = self.check.pattern(nxt)
         if not pattern:
             return
@@ -327,9 +429,8 @@ class GuideRun:
         # The start's own count is never 0 (placing a segment counts it): no need to look at it.
         misses = [m for m in plan.miss_slots if not (isinstance(start, Seg) and m == start.slot)]
         miss = misses[0] if misses else self.walker.always
-        book = _BOOKKEEPING.get(sid)
-        extra = (limit_slot, book, enter, tuple(misses[1:])) if book or enter or len(misses) > 1 else None
-        step = (nxt.slot, limit, miss, extra, self._node(nxt))
+        step = Step(nxt.slot, limit_slot, limit, miss, tuple(misses[1:]), _BOOKKEEPING.get(sid), enter,
+                    self._node(nxt))
         seen = self._seen.get(nxt)
         if seen is None:
             seen = self._seen[nxt] = set()
@@ -344,6 +445,7 @@ class GuideRun:
             self.walker.delimiters_changed()
             self._nodes.clear()  # their expressions and qualifiers were read with the old separators
             self._seen.clear()
+            self.states.clear()
         self._delims = d
         self._sep, self._comp = d.element, d.component
         self.walker.set_component(d.component)

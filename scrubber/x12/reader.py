@@ -71,6 +71,7 @@ class Reader:
         #: byte offset of an HL -> its number in its transaction, for a piece of a transaction read on
         #: its own (scrubber.split): the segments after it are numbered as in the whole file
         self.renumber: dict[int, int] = {}
+        self._batched = False
 
     def _notice(self, text: str) -> None:
         if len(self.notices) < MAX_NOTICES:
@@ -81,6 +82,8 @@ class Reader:
     def events(self) -> Iterator[Event]:
         """Envelopes as they open, claim units, and envelope ends, in input order."""
         tokens = iter(self.tokenizer)
+        #: a tokenizer with the validator in it hands over runs of segments as lists (see _unit_batched)
+        self._batched = getattr(self.tokenizer, "batches", False)
         for seg in tokens:
             els = seg.els
             if els[0] == "ST":
@@ -97,8 +100,9 @@ class Reader:
     def _transaction(self, tokens: Iterator[Segment], txn: Transaction) -> Iterator[Event]:
         """ST ... SE: each claim unit once its last segment is read, then TransactionEnd."""
         loops = _Loops()
+        read_unit = self._unit_batched if self._batched else self._unit
         # A transaction is a run of units, each up to the next HL, CLM or SE: the header, HL loops, claims.
-        seg, seg_no = self._unit(tokens, txn.header, 1, MAX_UNIT_SEGMENTS, txn)
+        seg, seg_no = read_unit(tokens, txn.header, 1, MAX_UNIT_SEGMENTS, txn)
         for head in txn.header[1:]:
             _read_header_segment(head, txn)
         while seg is not None:
@@ -107,13 +111,14 @@ class Reader:
                 seg_no = seg.number = self.renumber.get(seg.offset, seg_no)
             if sid == "CLM":
                 claim = [seg]
-                seg, seg_no = self._unit(tokens, claim, seg_no, seg_no + MAX_UNIT_SEGMENTS, txn)
+                seg, seg_no = read_unit(tokens, claim, seg_no, seg_no + MAX_UNIT_SEGMENTS, txn)
                 yield self._claim(claim, txn, loops)
             elif sid == "HL":
                 self._hl(seg, txn, loops, seg_no)
-                seg, seg_no = self._unit(tokens, loops.segments,  # type: ignore[arg-type]
-                                          seg_no, seg_no + MAX_UNIT_SEGMENTS, txn)
-                for member in loops.segments[1:]:  # type: ignore[index]
+                members = loops.segments
+                assert members is not None  # the HL's own
+                seg, seg_no = read_unit(tokens, members, seg_no, seg_no + MAX_UNIT_SEGMENTS, txn)
+                for member in members[1:]:
                     _read_loop_segment(member, loops.billing, loops.subscriber, loops.patient)
             elif sid == "SE":
                 self._close_transaction(txn, seg, seg_no)
@@ -132,6 +137,34 @@ class Reader:
         ``unit_end`` means a unit too long to hold."""
         append = unit.append
         for seg in tokens:
+            seg_no += 1
+            seg.number = seg_no
+            if seg_no > unit_end:
+                raise InputError(f"more than {MAX_UNIT_SEGMENTS} segments in one claim or loop of transaction "
+                                 f"{txn.control!r}", offset=seg.offset, segment=seg_no)
+            if seg.els[0] in _IN_TRANSACTION:
+                return seg, seg_no
+            append(seg)
+        return None, seg_no
+
+    @staticmethod
+    def _unit_batched(tokens: Iterator[Any], unit: list[Segment], seg_no: int, unit_end: int,
+                      txn: Transaction) -> tuple[Segment | None, int]:
+        """``_unit`` for a tokenizer that hands over, as a list, segments it knows open or close
+        nothing (the validator's: scrubber.guide): they are only numbered."""
+        append = unit.append
+        for item in tokens:
+            if item.__class__ is list:
+                if seg_no + len(item) > unit_end:
+                    seg = item[unit_end - seg_no]
+                    raise InputError(f"more than {MAX_UNIT_SEGMENTS} segments in one claim or loop of transaction "
+                                     f"{txn.control!r}", offset=seg.offset, segment=unit_end + 1)
+                for seg in item:
+                    seg_no += 1
+                    seg.number = seg_no
+                unit += item
+                continue
+            seg = item
             seg_no += 1
             seg.number = seg_no
             if seg_no > unit_end:

@@ -171,6 +171,31 @@ def _same_delimiters_next(parts: list[str], i: int, last: int, term: str, base: 
         return False
 
 
+#: one run of segment texts to split: parts[start:stop] of a chunk split at the terminator, the
+#: offset of parts[start], the element separator
+Run = tuple[list[str], int, int, int, str]
+
+
+def _ieas(buf: str, term: str, sep: str) -> Iterator[tuple[int, int]]:
+    """Where ``buf.split(term)`` holds an IEA before its last (unterminated) part: (its index,
+    the offset of its terminator), found without looking at every segment (an IEA is rare)."""
+    index = counted = 0
+    pos = buf.find("IEA")
+    while pos >= 0:
+        end = buf.find(term, pos)
+        if end < 0:
+            return
+        begin = buf.rfind(term, 0, pos) + 1
+        after = buf[pos + 3:end]
+        # as the split would read it: only blank space before "IEA", an element separator or
+        # nothing but blank space after it
+        if not buf[begin:pos].strip(_WS) and (after[:1] == sep or not after.strip(_WS)):
+            index += buf.count(term, counted, pos)
+            counted = pos
+            yield index, end
+        pos = buf.find("IEA", end)
+
+
 class Tokenizer:
     """Iterate segments of a byte stream. ``delimiters`` is that of the current interchange."""
 
@@ -184,6 +209,37 @@ class Tokenizer:
         self.empty_count = 0
 
     def __iter__(self) -> Iterator[Segment]:
+        # The inner loop runs for every segment: nothing in it that a run can do once.
+        skip = self.skip_empty
+        for run in self.runs():
+            if isinstance(run, Segment):
+                yield run
+                continue
+            parts, start, stop, base, sep = run
+            for i in range(start, stop):
+                raw = parts[i]
+                text = raw.strip(_WS)  # the same object when there is nothing to strip
+                if text:
+                    yield Segment(text.split(sep), raw, base)
+                else:
+                    skip(base)
+                base += len(raw) + 1
+
+    def skip_empty(self, offset: int) -> None:
+        """An empty segment (two terminators in a row, or a blank line when the terminator is a
+        newline) carries nothing: note where, and read on."""
+        self.empty_count += 1
+        if self.empty_count <= 10:
+            self.empty_segments.append(offset)
+
+    def runs(self) -> Iterator[Segment | Run]:
+        """The input as runs of segment texts to split (see ``Run``; a text stripped of blank
+        space to nothing is an empty segment, ``skip_empty``), and the segments read apart:
+        each ISA, and a last IEA without its terminator.
+
+        A run ends at an IEA, so that what follows it (another ISA, perhaps with other
+        delimiters) is read only once the IEA has been taken.
+        """
         buf = ""
         base = 0  # absolute offset of buf[0]
         eof = False
@@ -238,29 +294,22 @@ class Tokenizer:
             last = len(parts) - 1
             if len(buf) > limit and max(map(len, parts)) > limit:
                 _too_long(parts, limit, base, term)
+            start = done = 0  # the next part, and where it starts in buf
             restart = False
-            for i in range(last):
-                raw = parts[i]
-                text = raw.strip(_WS)  # the same object when there is nothing to strip
-                if not text:
-                    # An empty segment (two terminators in a row, or a blank line when the
-                    # terminator is a newline) carries nothing: note where, and read on.
-                    self.empty_count += 1
-                    if self.empty_count <= 10:
-                        self.empty_segments.append(base)
-                    base += len(raw) + 1
-                    continue
-                els = text.split(sep)
-                seg = Segment(els, raw, base)
-                base += len(raw) + 1
-                yield seg
-                if els[0] == "IEA" and not _same_delimiters_next(parts, i + 1, last, term, base, delims):
-                    buf = term.join(parts[i + 1:])
+            for iea, end in _ieas(buf, term, sep):
+                yield parts, start, iea + 1, base + done, sep
+                start, done = iea + 1, end + 1
+                if not _same_delimiters_next(parts, start, last, term, base + done, delims):
+                    buf = buf[done:]
+                    base += done
                     delims = None
                     restart = True
                     break
             if restart:
                 continue
+            if start < last:
+                yield parts, start, last, base + done, sep
+            base += len(buf) - len(parts[last])
             buf = parts[last]
             if not more():
                 text = buf.strip(_WS + "\x00\x1a")
