@@ -10,9 +10,9 @@ from scrubber.x12.segments import Delimiters, Segment
 
 
 def _rebuilt(obj: Any) -> tuple[Any, ...]:
-    """How these objects pickle: made again from their fields. Compiled (scrubber._native), a class
-    with required fields pickles only this way."""
-    return type(obj), tuple([getattr(obj, f.name) for f in fields(obj)])
+    """How these objects pickle: made again from their ``__init__`` fields (every field is one).
+    Compiled (scrubber._native), a class with required fields pickles only this way."""
+    return type(obj), tuple([getattr(obj, f.name) for f in fields(obj) if f.init])
 
 
 @dataclass(slots=True, eq=False)

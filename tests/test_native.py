@@ -61,6 +61,9 @@ outcomes = scrub_files(plan["together"], str(out / "together"), options(1), jobs
 (out / "together.txt").write_text(repr([(error, s.claims if s else None) for _, s, error in outcomes]))
 import pickle
 from scrubber.api import scrub_bytes
+from scrubber.rules.catalog import load_catalog
+catalog = load_catalog()  # sent to --jobs and Dask workers
+assert pickle.loads(pickle.dumps(catalog)) == catalog
 for n, path in enumerate(plan["pickled"]):  # claims and findings held in memory, pickled and back
     result = scrub_bytes(Path(path).read_bytes(), options=options(1))
     back = pickle.loads(pickle.dumps(result))

@@ -27,9 +27,10 @@ class CatalogError(Exception):
 
 
 def _rebuilt(obj: Any) -> tuple[Any, ...]:
-    """How a catalog object pickles (to --jobs and Dask workers): made again from its fields. Compiled
-    (scrubber._native), a frozen class or one with required fields pickles only this way."""
-    return type(obj), tuple([getattr(obj, f.name) for f in fields(obj)])
+    """How a catalog object pickles (to --jobs and Dask workers): made again from its ``__init__``
+    fields (the others are worked out again, in ``__post_init__``). Compiled (scrubber._native), a
+    frozen class or one with required fields pickles only this way."""
+    return type(obj), tuple([getattr(obj, f.name) for f in fields(obj) if f.init])
 
 
 @dataclass(frozen=True, slots=True)
