@@ -330,7 +330,7 @@ class GuideRun:
                     add = pending.append
                 yield seg
             number = stop - 1 + shift
-            if pending:  # the segments before it, as one list
+            if pending:  # at each read's end at the latest: a list never holds more than a read
                 yield pending
                 pending = []
                 add = pending.append
