@@ -26,7 +26,7 @@ from scrubber.rules import (  # noqa: F401  (importing registers the kinds)
     kinds_pro,
 )
 from scrubber.rules.catalog import Catalog, Edit, load_catalog
-from scrubber.rules.kinds import BOUNDS, KINDS, READS, TRIGGERS, UNITS, Check, Context
+from scrubber.rules.kinds import BOUNDS, JUDGED, KINDS, READS, TRIGGERS, UNITS, Check, Context, Judge, Words
 from scrubber.rules.ncci_tables import Ncci
 from scrubber.rules.shape import ALWAYS_READ, FACETS, Shape, claim_shape, epoch_bounds
 from scrubber.runindex import RunIndex, claim_keys
@@ -38,12 +38,36 @@ ALWAYS = frozenset({STRUCTURE, GUIDE})
 #: claim shapes remembered per plan; when full, the memory starts again (a file of all-different
 #: claims then costs what it cost without it)
 MEMO_SIZE = 1 << 12
-#: per step with ``reads``: its verdicts remembered by the facets it reads
-STEP_MEMO_SIZE = 1 << 10
-#: per facet: values numbered for the steps' memories (see ``_facet_ids``)
+#: per group of steps that read the same facets: their verdicts remembered by those facets (a key
+#: is a few ints and its verdict a shared tuple, some 150 bytes an entry; files of claims that all
+#: differ in small ways need this many: 4,096 missed twice as often on the findings-heavy bench file)
+GROUP_MEMO_SIZE = 1 << 14
+#: per facet: values numbered for the memories (see ``_facet_ids``)
 FACET_IDS_SIZE = 1 << 14
 
 Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
+#: a step as a claim of a known shape runs it: (edit, params, check, None), or for a judged kind
+#: (edit, params, words, the verdict remembered): its findings are worded without judging again
+Run = tuple[Edit, dict[str, Any], Any, Any]
+#: what a group remembers of a key: its steps that found something, each with its verdict (None
+#: for a kind that is not judged: it runs again)
+Found = tuple[tuple[int, Any], ...]
+
+
+@dataclass(slots=True)
+class Group:
+    """The shaped steps whose kinds read the same facets: one memory serves them all.
+
+    ``memo`` maps the facets' numbers (``getter`` over ``_facet_ids``) to the group's steps (their
+    indexes in ``Plan.claim``) that found something on a claim with those facets, each with its
+    verdict when its kind is judged (``scrubber.rules.kinds.judged``: its findings are then worded
+    without judging again); the others found nothing, and a claim with the same facets skips them.
+    The codes are among the facets every kind reads, so the steps the claim's codes trigger are the
+    same for every claim with one key.
+    """
+
+    getter: Any
+    memo: dict[Any, Found] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -54,25 +78,27 @@ class Plan:
     claim: list[Step] = field(default_factory=list)
     run: list[Step] = field(default_factory=list)
     severity: dict[str, Severity] = field(default_factory=dict)
-    #: per ``claim`` step: whether its kind declared bounds (its verdict is a function of the shape)
-    shaped: list[bool] = field(default_factory=list)
+    #: per ``claim`` step: the index of its group in ``groups``, or -1 when its kind declared no
+    #: bounds (its verdict is not a function of the shape: it runs on every claim it concerns)
+    group_of: list[int] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    #: per ``claim`` step: its kind's judge and words when the kind is judged, else None
+    judged: list[tuple[Judge, Words] | None] = field(default_factory=list)
     #: every bound of the shaped steps, for the claim's epochs (scrubber.rules.shape)
     bounds: tuple[dt.date, ...] = ()
     #: the codes whose units a shaped step compares as numbers (their units are in the shape)
     unit_codes: frozenset[str] = frozenset()
     #: claim shape -> the steps to run on a claim of that shape: the unshaped steps its codes
     #: trigger and the shaped steps that found something on it
-    memo: dict[Shape, tuple[Step, ...]] = field(default_factory=dict)
-    #: per ``claim`` step whose kind declares ``reads``: the facets it reads (an itemgetter over
-    #: the shape), and its verdicts by them (True: found something); None for the others
-    facets: list[Any] = field(default_factory=list)
-    step_memo: list[dict[Any, bool]] = field(default_factory=list)
+    memo: dict[Shape, tuple[Run, ...]] = field(default_factory=dict)
+    #: what the groups found, each outcome kept once (by ``_stand_in``), not once a key
+    verdicts: dict[Any, Found] = field(default_factory=dict)
     #: per facet of the shape: its values seen, each with a number (``_facet_ids``)
     facet_ids: list[dict[Any, int]] = field(default_factory=lambda: [{} for _ in FACETS])
     last_id: int = 0
     #: a claim's set of codes -> the ``claim`` (and ``run``) steps those codes trigger (``_triggered``)
-    triggered: dict[frozenset[str], tuple[Entry, ...]] = field(default_factory=dict)
-    run_triggered: dict[frozenset[str], tuple[Entry, ...]] = field(default_factory=dict)
+    triggered: dict[frozenset[str], Triggered] = field(default_factory=dict)
+    run_triggered: dict[frozenset[str], Triggered] = field(default_factory=dict)
 
 
 class Engine:
@@ -99,6 +125,8 @@ class Engine:
         self.rules.check_ids(self.catalog.edits)
         self.ncci = Ncci.load(self.catalog, ncci or self.rules.ncci)
         self.context = Context(self.catalog, today or dt.date.today(), payers)
+        if not memo:
+            self.context.words = None  # every finding's text worked out afresh
         self.context.extra["ncci"] = self.ncci
         self._only = only
         self._default = self._plan(self.rules.rules)
@@ -110,6 +138,7 @@ class Engine:
     # -- plans ------------------------------------------------------------------------------------
     def _plan(self, rules: Rules) -> Plan:
         plan = Plan()
+        groups: dict[tuple[int, ...], int] = {}
         dates: set[dt.date] = set()
         unit_codes: set[str] = set()
         for pack in self.catalog.packs:
@@ -134,9 +163,8 @@ class Engine:
                         plan.run.append(step)
                     else:
                         plan.claim.append(step)
-                        plan.shaped.append(kind_name in BOUNDS)
-                        plan.facets.append(_facets(kind_name))
-                        plan.step_memo.append({})
+                        plan.group_of.append(_group(plan, groups, kind_name))
+                        plan.judged.append(JUDGED.get(kind_name))
                         if kind_name in BOUNDS:
                             dates.update(BOUNDS[kind_name](edit, params, self.context))
                         if kind_name in UNITS:
@@ -175,6 +203,19 @@ class Engine:
             plan = self._by_payer[payer_id] = self._default if rules is None else self._plan(rules)
         return plan
 
+    def forget(self) -> None:
+        """Empty every memory of claims seen (shapes, groups' verdicts, findings' texts), as in a
+        new engine; the tables stay loaded (for benchmarks that time a first pass more than once)."""
+        for plan in (self._default, *self._by_payer.values()):
+            plan.memo.clear()
+            plan.verdicts.clear()
+            for group in plan.groups:
+                group.memo.clear()
+            for table in plan.facet_ids:
+                table.clear()  # numbers are never given twice: last_id goes on
+        if self.context.words is not None:
+            self.context.words.clear()
+
     def effective_edits(self, rules: Rules | None = None) -> list[Edit | None]:
         """Every catalog edit as configured (None where switched off), in catalog order."""
         rules = rules or self.rules.rules
@@ -191,51 +232,61 @@ class Engine:
             return [f for e, p, c, _t in plan.structure for f in c(claim, e, p, ctx)]
         out: list[Finding] = []
         edit = None
-        key = claim_shape(claim, plan.bounds, plan.unit_codes) if self.memo else None
-        steps = plan.memo.get(key) if key is not None else None
+        shape = claim_shape(claim, plan.bounds, plan.unit_codes) if self.memo else None
+        steps = plan.memo.get(shape) if shape is not None else None
         try:  # one guard per claim, not per check: the loop is the hot path
             if steps is not None:
-                for edit, params, check, _t in steps:
-                    out.extend(check(claim, edit, params, ctx))
+                for edit, params, run, verdict in steps:
+                    out.extend(run(claim, edit, params, ctx) if verdict is None else run(claim, edit, params, ctx, verdict))
             else:
-                steps = self._check_all(claim, plan, out, key)
-                if key is not None:
+                # A shape not seen (lately): its facets as numbers, for the groups' memories.
+                steps = self._check_all(claim, plan, out, None if shape is None else _facet_ids(plan, shape))
+                if shape is not None:
                     if len(plan.memo) >= MEMO_SIZE:
                         plan.memo.clear()
-                    plan.memo[key] = steps
+                    plan.memo[shape] = steps
         except _Failed as failed:
             return self._held(claim, failed.edit, failed.exc)
         except Exception as exc:
             return self._held(claim, edit, exc)
         return _apply(out, plan.severity)
 
-    def _check_all(self, claim: ClaimUnit, plan: Plan, out: list[Finding], key: Shape | None) -> tuple[Step, ...]:
-        """Every step of the plan the claim's codes trigger (but those known to find nothing by the
-        facets they read); returns the steps a claim of its shape needs."""
-        ctx = self.context
-        ids = _facet_ids(plan, key) if key is not None else None
-        needed = []
-        for step, facets, memo, shaped in _triggered(plan, claim):
-            edit, params, check, _t = step
-            if ids is None:
-                facets = None
-            elif facets is not None:
-                seen = facets(ids)
-                if memo.get(seen) is False:
-                    continue
-            before = len(out)
+    def _check_all(self, claim: ClaimUnit, plan: Plan, out: list[Finding],
+                   ids: tuple[int, ...] | None) -> tuple[Run, ...]:
+        """Every step of the plan the claim's codes trigger but those its groups' memories know to
+        find nothing (a judged step they know words its verdict); returns the steps a claim of its
+        shape needs."""
+        todo = _triggered(plan, claim)
+        run, given, learning = _to_run(plan, todo, ids)
+        steps, judged = plan.claim, plan.judged
+        found: dict[int, Any] = {}  # index of a step that found something -> its verdict (None: not judged)
+        for index in run:
+            edit, params, check, _t = steps[index]
             try:
-                out.extend(check(claim, edit, params, ctx))
+                verdict = self._run(claim, out, edit, params, check, judged[index], given.get(index))
             except Exception as exc:
                 raise _Failed(edit, exc) from exc
-            found = len(out) > before
-            if facets is not None:
-                if len(memo) >= STEP_MEMO_SIZE:
-                    memo.clear()
-                memo[seen] = found
-            if found or not shaped:
-                needed.append(step)
-        return tuple(needed)
+            if verdict is not False:
+                found[index] = verdict
+        _learn(plan, learning, found)
+        return tuple([_known(steps[i], judged[i], found.get(i)) for i in run if i in found or i in todo.always_index])
+
+    def _run(self, claim: ClaimUnit, out: list[Finding], edit: Edit, params: dict[str, Any], check: Check,
+             judged: tuple[Judge, Words] | None, verdict: Any) -> Any:
+        """Run one step into ``out``: False when it found nothing, else its verdict (None when its
+        kind is not judged). A judged step given the ``verdict`` remembered only words it."""
+        ctx = self.context
+        if judged is None:
+            before = len(out)
+            out.extend(check(claim, edit, params, ctx))
+            return None if len(out) > before else False
+        judge, words = judged
+        if verdict is None:
+            verdict = judge(claim, edit, params, ctx)
+            if not verdict:
+                return False
+        out.extend(words(claim, edit, params, ctx, verdict))
+        return verdict
 
     def runs(self, edit_id: str) -> bool:
         """Whether the edit can run in this engine (on by default, or for some payer)."""
@@ -271,7 +322,9 @@ class Engine:
         try:
             keys = ctx.claim_cache["keys"] = claim_keys(claim, self._day_index, self._line_codes)
             ctx.extra["run"] = run
-            for (edit, params, check, _t), _f, _m, _s in _triggered(plan, claim, run_level=True):
+            steps = plan.run
+            for i in _triggered(plan, claim, run_level=True).always:
+                edit, params, check, _t = steps[i]
                 out.extend(check(claim, edit, params, ctx))
         except Exception as exc:
             return self._held(claim, edit, exc)
@@ -287,32 +340,116 @@ class Engine:
         return [*(self.ncci.notices() if ncci_on else []), *(run.notices() if run is not None else [])]
 
 
-#: a step as ``_check_all`` takes it: with its facets' getter, its memory and whether it is shaped
-Entry = tuple[Step, Any, "dict[Any, bool] | None", bool]
+@dataclass(slots=True)
+class Triggered:
+    """The steps a set of codes triggers, by their index in the plan's list (steps run in that
+    order, whatever memory names them): those without bounds (``always``) and, per group, its
+    steps (``groups``: the group's index and its steps' indexes)."""
+
+    always: tuple[int, ...]
+    always_index: frozenset[int]
+    groups: tuple[tuple[int, tuple[int, ...]], ...]
 
 
-def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> tuple[Entry, ...]:
+def _triggered(plan: Plan, claim: ClaimUnit, run_level: bool = False) -> Triggered:
     """The plan's ``claim`` (or ``run``) steps the claim's codes trigger, worked out once per set of codes."""
     codes = frozenset([ln.code for ln in claim.lines])
     memo = plan.run_triggered if run_level else plan.triggered
-    entries = memo.get(codes)
-    if entries is None:
+    found = memo.get(codes)
+    if found is None:
         if len(memo) >= MEMO_SIZE:
             memo.clear()
-        if run_level:
-            steps = [(step, None, None, False) for step in plan.run]
-        else:
-            steps = list(zip(plan.claim, plan.facets, plan.step_memo, plan.shaped, strict=True))
-        entries = memo[codes] = tuple(e for e in steps if e[0][3] is None or not e[0][3].isdisjoint(codes))
-    return entries
+        steps = plan.run if run_level else plan.claim
+        group_of = [-1] * len(steps) if run_level else plan.group_of
+        by_group: dict[int, list[int]] = {}
+        for i, step in enumerate(steps):
+            if step[3] is None or not step[3].isdisjoint(codes):
+                by_group.setdefault(group_of[i], []).append(i)
+        always = tuple(by_group.pop(-1, ()))
+        found = memo[codes] = Triggered(always, frozenset(always),
+                                        tuple((g, tuple(entries)) for g, entries in sorted(by_group.items())))
+    return found
+
+
+#: a group that did not know a claim's key: its memory, the key and its triggered steps
+Learning = tuple["dict[Any, Found]", Any, tuple[int, ...]]
+
+
+def _to_run(plan: Plan, todo: Triggered,
+            ids: tuple[int, ...] | None) -> tuple[list[int], dict[int, Any], list[Learning]]:
+    """The triggered steps to run on a claim of shape ``ids``, in plan order: those without bounds,
+    and per group the steps that found something on a claim with its key (all of them when no
+    claim had that key yet: those groups are returned to learn from the claim), with the verdicts
+    remembered for judged steps. ``ids`` None: all of them, nothing remembered."""
+    run = list(todo.always)
+    given: dict[int, Any] = {}
+    learning: list[Learning] = []
+    groups = plan.groups
+    for g, entries in todo.groups:
+        if ids is None:
+            run += entries
+            continue
+        group = groups[g]
+        key = group.getter(ids)
+        found = group.memo.get(key)
+        if found is None:
+            run += entries
+            learning.append((group.memo, key, entries))
+            continue
+        for index, verdict in found:
+            run.append(index)
+            if verdict is not None:
+                given[index] = verdict
+    run.sort()  # plan order: findings come in the order of the plan's steps
+    return run, given, learning
+
+
+def _learn(plan: Plan, learning: list[Learning], found: dict[int, Any]) -> None:
+    """Remember, in each group that did not know the claim's key, which of its steps found something."""
+    kept = plan.verdicts
+    for memo, key, entries in learning:
+        if len(memo) >= GROUP_MEMO_SIZE:
+            memo.clear()
+        these = tuple([(i, found[i]) for i in entries if i in found])
+        stand_in = _stand_in(these)
+        same = kept.get(stand_in)
+        if same is None:
+            if len(kept) >= GROUP_MEMO_SIZE:
+                kept.clear()
+            same = kept[stand_in] = these
+        memo[key] = same  # one object for each outcome, not one a key: fewer objects for the collector
+
+
+#: marks an object by identity in a stand-in (no verdict holds this object)
+_BY_ID = object()
+_PLAIN = frozenset({int, str, frozenset, type(None)})
+
+
+def _stand_in(value: Any) -> Any:
+    """A hashable stand-in for an outcome: tuples and plain values as they are, other objects
+    (table rows, policies) by identity. Equal stand-ins mean the same outcome; an identity is not
+    reused while its stand-in is kept, since the outcome kept with it holds the object."""
+    if value.__class__ is tuple:
+        return tuple([_stand_in(v) for v in value])
+    if value.__class__ in _PLAIN:
+        return value
+    return _BY_ID, id(value)
+
+
+def _known(step: Step, judged: tuple[Judge, Words] | None, verdict: Any) -> Run:
+    """A step as a claim of a known shape runs it: its check, or its words with its verdict."""
+    edit, params, check, _t = step
+    if verdict is None or judged is None:
+        return edit, params, check, None
+    return edit, params, judged[1], verdict
 
 
 def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:
-    """The shape as one number per facet: the steps' memories are then keyed by a few ints, which
-    hash at once, where the facets' nested tuples would be hashed again for every step.
+    """The shape as one number per facet: the memories are then keyed by a few ints, which hash at
+    once, where the facets' nested tuples would be hashed again for every look-up.
 
     Equal values get the same number while their table holds them; a full table starts again and
-    its values get new numbers, never an old one, so a step's memory cannot mistake one for another.
+    its values get new numbers, never an old one, so a memory cannot mistake one for another.
     """
     out = []
     for table, value in zip(plan.facet_ids, shape, strict=True):
@@ -326,15 +463,31 @@ def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _facets(kind_name: str) -> Any:
-    """The facets of the shape a kind with ``reads`` reads (codes and dates, and those it names)."""
-    names = READS.get(kind_name)
-    if kind_name not in BOUNDS or names is None:
+def _group(plan: Plan, groups: dict[tuple[int, ...], int], kind_name: str) -> int:
+    """The index in ``plan.groups`` of the group of steps that read what kind ``kind_name`` reads
+    (a new group for a new set of facets), or -1 for a kind without bounds."""
+    facets = _facets(kind_name)
+    if facets is None:
+        return -1
+    g = groups.get(facets)
+    if g is None:
+        g = groups[facets] = len(plan.groups)
+        plan.groups.append(Group(itemgetter(*facets)))
+    return g
+
+
+def _facets(kind_name: str) -> tuple[int, ...] | None:
+    """The facets of the shape (their indexes) a kind with bounds reads: codes and dates, and
+    those its ``reads`` names (without ``reads``: all of them); None for a kind without bounds."""
+    if kind_name not in BOUNDS:
         return None
+    names = READS.get(kind_name)
+    if names is None:
+        return tuple(range(len(FACETS)))
     unknown = set(names) - set(FACETS)
     if unknown:
         raise ValueError(f"check kind {kind_name!r} reads unknown facets {sorted(unknown)}")
-    return itemgetter(*ALWAYS_READ, *sorted(FACETS.index(n) for n in names))
+    return (*ALWAYS_READ, *sorted(FACETS.index(n) for n in names))
 
 
 class _Failed(Exception):

@@ -150,11 +150,17 @@ class Line:
     drug_quantity: str = ""
     drug_unit: str = ""
     ctp: Segment | None = None
+    #: ``number``, worked out on first use (-1 before): every finding on the line asks for it
+    _number: int = field(default=-1, repr=False, compare=False)
 
     @property
     def number(self) -> int:
         """LX01 as a number, or the position in the claim when LX01 is unreadable."""
-        return int(self.lx) if self.lx.isascii() and self.lx.isdigit() and len(self.lx) <= 6 else self.index
+        n = self._number
+        if n < 0:
+            lx = self.lx
+            n = self._number = int(lx) if lx.isascii() and lx.isdigit() and len(lx) <= 6 else self.index
+        return n
 
 
 @dataclass(slots=True, eq=False)

@@ -24,10 +24,10 @@ import yaml
 from conftest import ROOT, SAMPLES
 from mutate import corpus
 
-from scrubber.engine import MEMO_SIZE, Engine
+from scrubber.engine import GROUP_MEMO_SIZE, MEMO_SIZE, Engine
 from scrubber.errors import InputError
 from scrubber.model import ClaimUnit
-from scrubber.rules.kinds import BOUNDS, KINDS, READS
+from scrubber.rules.kinds import BOUNDS, KINDS, READS, WORDS_SIZE
 from scrubber.rules.shape import FACETS, claim_shape, epoch_bounds
 from scrubber.synth import file_837
 from scrubber.x12.reader import Reader
@@ -125,12 +125,15 @@ def test_steps_remember_by_the_facets_they_read() -> None:
     for c in claims:
         engine.check(c)
     plan = engine.plan_for(claims[0])
-    by_edit = {step[0].id: memo for step, memo in zip(plan.claim, plan.step_memo, strict=True)}
-    assert by_edit["CHEMO-WASTE-MODIFIER"] and False in by_edit["CHEMO-WASTE-MODIFIER"].values()
-    assert True in by_edit["CHEMO-WASTE-MODIFIER"].values()  # some claims broke the rule
-    assert not by_edit["X12-CLAIM-BALANCE"]  # no bounds: nothing remembered, it runs on every claim
-    # the steps' keys hold fewer facets than whole shapes, so they are fewer than the shapes seen
-    assert len(by_edit["CHEMO-WASTE-MODIFIER"]) < len(plan.memo)
+    index = {step[0].id: i for i, step in enumerate(plan.claim)}
+    waste = index["CHEMO-WASTE-MODIFIER"]
+    memo = plan.groups[plan.group_of[waste]].memo
+    found = [{index for index, _verdict in steps} for steps in memo.values()]
+    assert memo and any(waste not in indexes for indexes in found)
+    assert any(waste in indexes for indexes in found)  # some claims broke the rule
+    assert plan.group_of[index["X12-CLAIM-BALANCE"]] == -1  # no bounds: nothing remembered, it runs on every claim
+    # the group's keys hold fewer facets than whole shapes, so they are fewer than the shapes seen
+    assert len(memo) < len(plan.memo)
 
 
 def test_mutated_files_and_samples_get_the_same_findings() -> None:
@@ -173,14 +176,86 @@ def test_shape_leaves_out_ids_names_charges_and_plain_units() -> None:
     assert "95874" in plan.unit_codes and "J0585" not in plan.unit_codes
 
 
+def test_one_memory_serves_the_steps_that_read_the_same_facets() -> None:
+    """Two claims that differ only in a pointer: the group reading pointers learns a second key,
+    the group reading modifiers (not pointers) knows the second claim already."""
+    base = {"dx": ["G24.3", "M43.6"], "lines": [{"code": "64616", "ptr": "1"}, {"code": "95874", "ptr": "1"}]}
+    one = _claims(file_837([{**base, "id": "P1"}]).encode())[0]
+    two = _claims(file_837([{**base, "id": "P2", "lines": [{"code": "64616", "ptr": "2"},
+                                                          {"code": "95874", "ptr": "1"}]}]).encode())[0]
+    engine = Engine(today=TODAY)
+    plan = engine.plan_for(one)
+    index = {step[0].id: i for i, step in enumerate(plan.claim)}
+    pointers = plan.groups[plan.group_of[index["X12-DX-POINTER"]]]
+    mods = plan.groups[plan.group_of[index["PRO-MODIFIER"]]]
+    assert plan.group_of[index["PRO-MODIFIER"]] == plan.group_of[index["PRO-DUPLICATE-LINE"]]  # both read mods
+    assert pointers is not mods
+    engine.check(one)
+    engine.check(two)
+    assert len(pointers.memo) == 2 and len(mods.memo) == 1
+    engine.forget()
+    assert not plan.memo and not pointers.memo and not mods.memo and not engine.context.words
+    assert engine.check(two) == Engine(today=TODAY, memo=False).check(two)
+
+
+def test_a_remembered_verdict_is_worded_for_each_claim() -> None:
+    """Judged kinds: the second claim of a shape gets the first one's verdict, worded with its own
+    line numbers, dates and segments (an add-on without its primary, a guidance pair, RT and LT)."""
+    def claim(i: int, lx: int, day: str) -> ClaimUnit:
+        lines = [{"code": "64643", "mods": ["LT"], "lx": lx, "dos": day},
+                 {"code": "95873", "lx": lx + 1, "dos": day}, {"code": "95874", "lx": lx + 2, "dos": day},
+                 {"code": "64612", "mods": ["RT"], "lx": lx + 3, "dos": day},
+                 {"code": "64612", "mods": ["LT"], "lx": lx + 4, "dos": day}]
+        spec = {"id": f"J{i}", "member_id": f"M{i}", "sbr09": "MB", "dx": ["G24.3"], "lines": lines}
+        return _claims(file_837([spec]).encode())[0]
+
+    first, second = claim(1, 1, "2025-03-03"), claim(2, 11, "2025-04-07")
+    engine, fresh = Engine(today=TODAY), Engine(today=TODAY, memo=False)
+    plan = engine.plan_for(first)
+    assert claim_shape(first, plan.bounds, plan.unit_codes) == claim_shape(second, plan.bounds, plan.unit_codes)
+    assert engine.check(first) == fresh.check(first)
+    got = engine.check(second)
+    assert got == fresh.check(second)
+    judged = {"CHEMO-ADDON-WITHOUT-PRIMARY", "CHEMO-GUIDANCE-BOTH", "CHEMO-BILATERAL-MEDICARE"}
+    assert judged <= {f.edit for f in got}
+    assert all(f.line in range(11, 16) and "2025-04-07" in f.message for f in got if f.edit in judged)
+
+
+def test_outcomes_are_kept_once_by_what_they_hold() -> None:
+    """Equal outcomes share one object; outcomes holding other rows, even equal ones, do not."""
+    import dataclasses
+
+    from scrubber.engine import _stand_in
+
+    row = Engine(today=TODAY).catalog.table("chemodenervation", "unit_limits")[0]
+    twin = dataclasses.replace(row)
+    assert twin == row and twin is not row
+    one, same, other = ((3, ((row, 2, (1, 2)),)),), ((3, ((row, 2, (1, 2)),)),), ((3, ((twin, 2, (1, 2)),)),)
+    assert _stand_in(one) == _stand_in(same) and hash(_stand_in(one)) == hash(_stand_in(same))
+    assert _stand_in(one) != _stand_in(other)
+    assert _stand_in(((1, None),)) != _stand_in(((1, True),)) != _stand_in(((1, 1),))
+    assert _stand_in(((1, (frozenset({"64642"}), "a")),)) == _stand_in(((1, (frozenset({"64642"}), "a")),))
+
+
 def test_the_memory_stays_bounded() -> None:
     assert MEMO_SIZE <= 1 << 16
     engine = Engine(today=TODAY)
     claims = _bench_claims(300, heavy=True)
     plan = engine.plan_for(claims[0])
     plan.memo.update({("filler", i): () for i in range(MEMO_SIZE)})
-    engine.check(claims[0])
+    for group in plan.groups:
+        group.memo.update({(-1, i): () for i in range(GROUP_MEMO_SIZE)})
+    words = engine.context.words
+    assert words is not None
+    pointer = plan.claim[next(i for i, step in enumerate(plan.claim) if step[0].id == "X12-DX-POINTER")][0]
+    words[id(pointer)] = (pointer, {("filler", i): "" for i in range(WORDS_SIZE)})
+    for claim in claims:
+        engine.check(claim)
     assert len(plan.memo) <= MEMO_SIZE
+    assert all(0 < len(texts) <= WORDS_SIZE for _edit, texts in words.values())
+    assert len(words[id(pointer)][1]) < WORDS_SIZE  # it started again
+    assert all(len(group.memo) <= GROUP_MEMO_SIZE for group in plan.groups)
+    assert any(len(group.memo) < GROUP_MEMO_SIZE for group in plan.groups)  # some started again
 
 
 def test_kinds_with_bounds_are_the_ones_the_shape_documents() -> None:

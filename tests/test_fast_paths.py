@@ -99,6 +99,14 @@ def test_text_filters_give_what_their_patterns_give(value: str) -> None:
     assert text_mod.for_markup(value) == text_mod.human(value).translate(text_mod._XML_UNSAFE)
 
 
+@pytest.mark.parametrize("value", [*TEXTS, "=1+1", "+x, y", "-cmd|' /C calc'!A0", "@x", "a,b", "x\ry", "ends\"",
+                                   "=see `scrubber explain X`, then", "Fix it; run `scrubber x --y` first."])
+def test_a_worklist_text_cell_is_what_the_filters_make_of_it(value: str) -> None:
+    from scrubber.writers import worklist
+
+    assert worklist.text_cell(value) == worklist.cell(worklist.defused(text_mod.for_billers(text_mod.for_markup(value))))
+
+
 @pytest.mark.parametrize("value", [*TEXTS, "PCN0001", "1234567893", "000000101"])
 def test_a_clean_row_string_is_what_the_encoder_writes(value: str) -> None:
     assert json.loads(report_json._text(value)) == value
@@ -153,3 +161,21 @@ def test_claims_in_full_are_what_json_writes() -> None:
             expected = json.dumps({"ordinal": claim.ordinal, **report_json.claim_dict(sc)}, separators=(",", ":"))
             assert report_json.flagged_json(sc) == expected
     assert flagged > 300
+
+
+def test_npi_check_digit_is_the_luhn_digit_over_the_prefixed_number() -> None:
+    from scrubber.rules.kinds_pro import npi_check_digit
+
+    def luhn(npi: str) -> int:  # the rule as written: double every other digit of 80840 + the nine, from the right
+        total = 0
+        for i, ch in enumerate(reversed("80840" + npi[:9])):
+            d = int(ch) * (2 if i % 2 == 0 else 1)
+            total += d // 10 + d % 10
+        return (10 - total % 10) % 10
+
+    rng = random.Random(3)
+    npis = ["1234567893", "0000000000", "9999999999", *("".join(rng.choice("0123456789") for _ in range(10))
+                                                          for _ in range(3000))]
+    assert [npi_check_digit(n) for n in npis] == [luhn(n) for n in npis]
+    assert npi_check_digit("1234567893") == 3  # CMS's example NPI
+    assert npi_check_digit("123456789") is None and npi_check_digit("12345678AB") is None

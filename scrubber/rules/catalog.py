@@ -42,10 +42,15 @@ class Source:
     kind: str = ""
     #: the research notes' or founding documents' ID for it (S3, SEED-PBI), shown by ``explain``
     ref: str = ""
+    #: ``cite()``, worked out once: findings cite their source again and again
+    _cited: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_cited", self._cite())
 
     def cite(self) -> str:
         """The source as a biller reads a citation: title, publisher, revision, date (section)."""
-        return remember(self, _cite)
+        return self._cited
 
     def _cite(self) -> str:
         parts = [f"“{self.document}”" if self.publisher else self.document]
@@ -83,6 +88,11 @@ class Edit:
     messages: dict[str, str] = field(default_factory=dict)
     #: the confidence of a finding no table row speaks for (certain unless the pack says otherwise)
     confidence: str = "certain"
+    #: ``source_text()``, worked out once
+    _source_text: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_source_text", "; ".join(s.cite() for s in self.sources))
 
     def message(self, key: str, **values: Any) -> str:
         """The edit's wording for ``key`` (from pack.yaml) with the finding's values filled in."""
@@ -97,7 +107,7 @@ class Edit:
         return template
 
     def source_text(self) -> str:
-        return remember(self.sources, _cite_all)
+        return self._source_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +190,8 @@ _CITES_MAX = 4096
 
 
 def remember(what: Any, make: Any, key: Any = "") -> Any:
-    """``make(what)``, worked out once per object (and ``key``): also an edit's fixed messages and
-    its findings' wording (``rules.kinds.worded``)."""
+    """``make(what)``, worked out once per object (and ``key``): sources' citations and an edit's
+    messages without values."""
     hit = _CITES.get((id(what), key))
     if hit is not None and hit[0] is what:
         return hit[1]
@@ -190,14 +200,6 @@ def remember(what: Any, make: Any, key: Any = "") -> Any:
     text = make(what)
     _CITES[(id(what), key)] = (what, text)
     return text
-
-
-def _cite(source: Source) -> str:
-    return source._cite()
-
-
-def _cite_all(sources: tuple[Source, ...]) -> str:
-    return "; ".join(s.cite() for s in sources)
 
 
 def within(day: dt.date, start: dt.date | None, end: dt.date | None) -> bool:

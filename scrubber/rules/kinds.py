@@ -8,12 +8,14 @@ entry in a pack; a new kind is needed only for a new *shape* of rule.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import string
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from scrubber.model import ClaimUnit, Finding, Line
-from scrubber.rules.catalog import Catalog, Edit, Row, remember
+from scrubber.rules.catalog import Catalog, Edit, Row
 from scrubber.x12.segments import Segment
 
 
@@ -28,6 +30,10 @@ class Context:
     _memo: dict[Any, Any] = field(default_factory=dict)
     #: derived views of the claim being checked, shared by its checks; the engine empties it per claim
     claim_cache: dict[str, Any] = field(default_factory=dict)
+    #: findings' texts worked out once, per edit (its id: the edit and its texts by maker and
+    #: arguments, see ``worded``); None: worked out every time (``Engine(memo=False)``, which the
+    #: tests compare with the remembering engine)
+    words: dict[int, tuple[Edit, dict[Any, Any]]] | None = field(default_factory=dict)
 
     def memo(self, key: Any, make: Callable[[], Any]) -> Any:
         """Per-run cache for structures built from tables (indexes, code books)."""
@@ -38,6 +44,7 @@ class Context:
             return value
 
 
+T = TypeVar("T")
 Check = Callable[[ClaimUnit, Edit, dict[str, Any], Context], Iterator[Finding]]
 #: the codes a check can concern: a claim billing none of them is not given to the check at all
 Triggers = Callable[[Edit, dict[str, Any], Context], "frozenset[str] | None"]
@@ -51,6 +58,10 @@ BOUNDS: dict[str, Bounds] = {}
 UNITS: dict[str, UnitCodes] = {}
 #: the facets of the shape (scrubber.rules.shape.FACETS) a kind with bounds reads besides codes and dates
 READS: dict[str, tuple[str, ...]] = {}
+#: a judged kind's two halves (``judged``): what it finds, and the findings for a claim
+Judge = Callable[[ClaimUnit, Edit, dict[str, Any], Context], Any]
+Words = Callable[[ClaimUnit, Edit, dict[str, Any], Context, Any], Iterator[Finding]]
+JUDGED: dict[str, tuple[Judge, Words]] = {}
 
 
 def kind(name: str, triggers: Triggers | None = None, bounds: Bounds | None = None,
@@ -85,6 +96,32 @@ def kind(name: str, triggers: Triggers | None = None, bounds: Bounds | None = No
     return register
 
 
+def judged(name: str, judge: Judge, *, bounds: Bounds, triggers: Triggers | None = None,
+           units: UnitCodes | None = None, reads: str | None = None) -> Callable[[Words], Words]:
+    """Register a kind with bounds in two halves: ``judge(claim, edit, params, ctx)`` says what the
+    check finds (its verdict: () or None when nothing), ``words(claim, edit, params, ctx, verdict)``
+    gives the claim's findings for it. The check is ``words(judge(...))``.
+
+    The verdict, like whether anything is found, must depend only on the facets the kind reads
+    (``kind``): it names lines by position (``Line.index``) and holds table rows and values the
+    shape holds, never a line number (LX01), a date, a charge or units the shape does not hold.
+    The engine remembers it with the facets, and on the next claim with the same facets only
+    words it; ``words`` reads whatever it needs from the claim.
+    """
+
+    def register(words: Words) -> Words:
+        def check(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+            verdict = judge(claim, edit, params, ctx)
+            return words(claim, edit, params, ctx, verdict) if verdict else iter(())
+
+        check.__name__ = check.__qualname__ = words.__name__
+        kind(name, triggers, bounds, units, reads)(check)
+        JUDGED[name] = (judge, words)
+        return words
+
+    return register
+
+
 def run_kind(name: str, triggers: Triggers | None = None) -> Callable[[Check], Check]:
     """A kind that needs the run index: the engine runs it in input order, in the parent process."""
 
@@ -115,11 +152,52 @@ def pack_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
     return ctx.memo(("pack-dates", edit.pack, edit.id), make)
 
 
-def worded(edit: Edit, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
-    """``make()``, the wording of a finding of ``edit`` that depends only on ``key`` (a code, a day,
-    a position), worked out once per key: a file repeats the same fault on many claims. The edit is
-    kept with the text, so an id is never mistaken for another edit's."""
-    return remember(edit, lambda _edit: make(), key)
+#: texts kept per edit; past it the edit's memory starts again empty
+WORDS_SIZE = 1 << 11
+
+
+def worded(ctx: Context, edit: Edit, make: Callable[..., T], *args: Any) -> T:
+    """``make(edit, *args)``, the texts of a finding of ``edit``, worked out once per ``args``: a
+    file repeats the same fault on many claims. ``make`` reads nothing but the edit and ``args``
+    (codes, line numbers, days, the values its texts show), so they say all its texts depend on;
+    equal args must give equal texts (strings, ints, dates: not Decimals, 1.0 == 1). The edit is
+    kept with the texts, so an id is never mistaken for another edit's.
+
+    The tests compare every finding with one worded afresh (``Engine(memo=False)``). ``make`` is a
+    module-level function (it lives as long as the process, so its id names it); keys and texts
+    are then plain values, which the garbage collector does not walk.
+    """
+    words = ctx.words
+    if words is None:
+        return make(edit, *args)
+    mine = words.get(id(edit))
+    if mine is None or mine[0] is not edit:
+        mine = words[id(edit)] = (edit, {})
+    memo = mine[1]
+    key = (id(make), args)
+    texts = memo.get(key, _UNSAID)
+    if texts is _UNSAID:
+        if len(memo) >= WORDS_SIZE:
+            memo.clear()
+        texts = memo[key] = make(edit, *args)
+    return texts  # type: ignore[no-any-return]
+
+
+_UNSAID: Any = object()
+
+
+_FIELDS: dict[str, tuple[str, ...]] = {}
+
+
+def template_fields(edit: Edit, key: str) -> tuple[str, ...]:
+    """The names of the values the edit's wording ``key`` fills in, in order (worked out once per
+    template): what a text made with ``worded`` from some of a finding's values must be keyed by."""
+    template = edit.messages.get(key, "")
+    names = _FIELDS.get(template)
+    if names is None:
+        found = [name for _text, name, _spec, _conv in string.Formatter().parse(template) if name]
+        names = _FIELDS[template] = tuple(dict.fromkeys(re.split(r"[.\[]", name, maxsplit=1)[0] for name in found))
+    return names
 
 
 def segment_text(claim: ClaimUnit, seg: Segment | None) -> str | None:

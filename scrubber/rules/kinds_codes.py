@@ -9,7 +9,7 @@ from typing import Any
 from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.rules.catalog import Edit, Row
 from scrubber.rules.codesets import expand
-from scrubber.rules.kinds import Context, finding, kind, pack_dates
+from scrubber.rules.kinds import Context, finding, judged, kind, pack_dates, worded
 from scrubber.rules.tables import (
     book,
     by_dos,
@@ -106,21 +106,27 @@ def _eligible(ctx: Context, edit: Edit, group: list[Row], day: dt.date) -> froze
     return found
 
 
-@kind("addon_primary", triggers=table_trigger("addon", "addons"), bounds=pack_dates, reads="")
-def addon_primary(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
-    """An add-on code needs an eligible primary on the same claim and date of service."""
+#: an add-on line without its primary: (its Line.index, the primaries it accepts, the row that says so)
+Missing = tuple[int, frozenset[str], Row]
+
+
+def _addon_judge(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> tuple[Missing, ...]:
     by_addon = _addon_rows(ctx, edit, params.get("table", "addons"))
+    found = []
     for day, lines in by_dos(claim, ctx).items():
         if day is None:
             continue
         for ln in lines:
             candidates = by_addon.get(ln.code)
             if candidates:
-                yield from _addon_line(claim, edit, ctx, ln, lines, [r for r in candidates if r.valid_on(day)], day)
+                missing = _addon_line(edit, ctx, ln, lines, [r for r in candidates if r.valid_on(day)], day)
+                if missing is not None:
+                    found.append(missing)
+    return tuple(found)
 
 
-def _addon_line(claim: ClaimUnit, edit: Edit, ctx: Context, ln: Line, lines: list[Line], applicable: list[Row],
-                day: dt.date) -> Iterator[Finding]:
+def _addon_line(edit: Edit, ctx: Context, ln: Line, lines: list[Line], applicable: list[Row],
+                day: dt.date) -> Missing | None:
     # A row marked ``narrows`` names a stricter list a weaker source gives: checked only once
     # the others are met, so it can warn but never turns a valid pairing into a rejection.
     for group in ([r for r in applicable if not r.get("narrows")], [r for r in applicable if r.get("narrows")]):
@@ -129,14 +135,26 @@ def _addon_line(claim: ClaimUnit, edit: Edit, ctx: Context, ln: Line, lines: lis
         eligible = _eligible(ctx, edit, group, day)
         if any(o is not ln and o.code in eligible for o in lines):
             continue
-        yield finding(
-            claim, edit,
-            edit.message("missing", code=ln.code, line=ln.number, dos=day.isoformat(), primaries=codes_text(eligible)),
-            line=ln, suggestion=edit.message("suggest", code=ln.code, dos=day.isoformat(),
-                                             primaries=codes_text(eligible)),
-            row=most_certain(group),
-        )
-        return
+        return ln.index, eligible, most_certain(group)
+    return None
+
+
+@judged("addon_primary", _addon_judge, triggers=table_trigger("addon", "addons"), bounds=pack_dates, reads="")
+def addon_primary(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context,
+                  verdict: tuple[Missing, ...]) -> Iterator[Finding]:
+    """An add-on code needs an eligible primary on the same claim and date of service."""
+    lines = claim.lines
+    for index, eligible, row in verdict:
+        ln = lines[index - 1]
+        day = claim.line_dos(ln)
+        message, suggestion = worded(ctx, edit, _missing_texts, ln.code, ln.number, day, eligible)
+        yield finding(claim, edit, message, line=ln, suggestion=suggestion, row=row)
+
+
+def _missing_texts(edit: Edit, code: str, number: int, day: dt.date, eligible: frozenset[str]) -> tuple[str, str]:
+    primaries = codes_text(eligible)
+    return (edit.message("missing", code=code, line=number, dos=day.isoformat(), primaries=primaries),
+            edit.message("suggest", code=code, dos=day.isoformat(), primaries=primaries))
 
 
 # -- companions on one claim ------------------------------------------------------------------------
@@ -152,5 +170,9 @@ def companion(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context
         return
     for ln in lines:
         if codes.matches(ln.code, when, claim.line_dos(ln)):
-            yield finding(claim, edit, edit.message("alone", code=ln.code, line=ln.number),
-                          line=ln, suggestion=edit.message("suggest", code=ln.code))
+            message, suggestion = worded(ctx, edit, _alone_texts, ln.code, ln.number)
+            yield finding(claim, edit, message, line=ln, suggestion=suggestion)
+
+
+def _alone_texts(edit: Edit, code: str, number: int) -> tuple[str, str]:
+    return edit.message("alone", code=code, line=number), edit.message("suggest", code=code)

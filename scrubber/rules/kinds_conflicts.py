@@ -10,21 +10,18 @@ from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.payers import payer_matches
 from scrubber.rules.catalog import Edit, Row
 from scrubber.rules.codesets import CodeBook
-from scrubber.rules.kinds import Context, finding, kind, pack_dates
+from scrubber.rules.kinds import Context, finding, judged, pack_dates, worded
 from scrubber.rules.kinds_codes import replacements
-from scrubber.rules.tables import book, by_dos, claim_codes, codes_text, lines_text, row_codes, table_trigger
+from scrubber.rules.tables import book, by_dos, claim_codes, codes_text, numbers_text, row_codes, table_trigger
+
+#: a line at fault: (the row, its Line.index, the anchor's (whose date the finding names), the partners')
+Conflict = tuple[Row, int, int, tuple[int, ...]]
 
 
-@kind("code_conflict", triggers=table_trigger("code", "conflicts"), bounds=pack_dates, reads="payer")
-def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
-    """Rows (code, with, scope dos|claim, mode both|only, flag code|with|both, context).
-
-    ``both``: a line of ``code`` and a line of ``with`` together. ``only``: a line of ``code`` when
-    every ``among`` code on its date is one of ``with`` (e.g. 95874 when 64617 is the only primary).
-    ``context``: the row applies only when one of those codes is also on the date.
-    """
+def _conflicts(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> tuple[Conflict, ...]:
     billed = claim_codes(claim)
     flagged: set[int] = set()  # line indexes already reported: one finding a line
+    found: list[Conflict] = []
     for row, anchor_codes in row_codes(ctx, edit, params.get("table", "conflicts"), "code"):
         if anchor_codes.isdisjoint(billed) or not payer_matches(claim, row.get("payer"), ctx.payers):
             continue
@@ -34,7 +31,28 @@ def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
                 continue
             pool = [ln for lines in groups.values() for ln in lines] if row.get("scope", "dos") == "claim" else day_lines
             for anchor, others in _pairs(book(ctx, edit), row, day, day_lines, pool):
-                yield from _report(claim, edit, params, ctx, row, day, anchor, others, flagged)
+                _at_fault(row, anchor, others, flagged, found)
+    return tuple(found)
+
+
+@judged("code_conflict", _conflicts, triggers=table_trigger("code", "conflicts"), bounds=pack_dates, reads="payer")
+def code_conflict(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context,
+                  verdict: tuple[Conflict, ...]) -> Iterator[Finding]:
+    """Rows (code, with, scope dos|claim, mode both|only, flag code|with|both, context).
+
+    ``both``: a line of ``code`` and a line of ``with`` together. ``only``: a line of ``code`` when
+    every ``among`` code on its date is one of ``with`` (e.g. 95874 when 64617 is the only primary).
+    ``context``: the row applies only when one of those codes is also on the date.
+    """
+    lines = claim.lines
+    for row, index, anchor, partners in verdict:
+        ln = lines[index - 1]
+        day = claim.line_dos(lines[anchor - 1])
+        partner = [lines[i - 1] for i in partners]
+        instead = replacements(ctx, edit, params, ln, day) if params.get("replacements") else ""  # type: ignore[arg-type]
+        message, suggestion = worded(ctx, edit, _conflict_texts, ln.code, ln.number, day,
+                                     frozenset([o.code for o in partner]), tuple([o.number for o in partner]), instead)
+        yield finding(claim, edit, message, line=ln, suggestion=suggestion, row=row)
 
 
 def _pairs(codes: CodeBook, row: Row, day: dt.date, day_lines: list[Line],
@@ -55,9 +73,8 @@ def _pairs(codes: CodeBook, row: Row, day: dt.date, day_lines: list[Line],
             yield a, others
 
 
-def _report(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context, row: Row, day: dt.date, a: Line,
-            others: list[Line], flagged: set[int]) -> Iterator[Finding]:
-    """One finding for each line at fault (the row's ``flag`` says which) not reported yet."""
+def _at_fault(row: Row, a: Line, others: list[Line], flagged: set[int], found: list[Conflict]) -> None:
+    """A conflict for each line at fault (the row's ``flag`` says which) not reported yet."""
     flag = row.get("flag", "with")
     at_fault = ([a] if flag in ("code", "both") else []) + (others if flag in ("with", "both") else [])
     for ln in at_fault:
@@ -65,12 +82,12 @@ def _report(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context, 
             continue
         flagged.add(ln.index)
         partner = [a] if ln is not a else others
-        other = codes_text({o.code for o in partner})
-        instead = replacements(ctx, edit, params, ln, day) if params.get("replacements") else ""
-        yield finding(
-            claim, edit,
-            edit.message("conflict", code=ln.code, line=ln.number, dos=day.isoformat(),
-                         other=other, other_lines=lines_text(partner)),
-            line=ln, suggestion=edit.message("suggest", code=ln.code, other=other, instead=instead),
-            row=row,
-        )
+        found.append((row, ln.index, a.index, tuple([o.index for o in partner])))
+
+
+def _conflict_texts(edit: Edit, code: str, number: int, day: dt.date, partner_codes: frozenset[str],
+                    partner_lines: tuple[int, ...], instead: str) -> tuple[str, str]:
+    other = codes_text(partner_codes)
+    return (edit.message("conflict", code=code, line=number, dos=day.isoformat(), other=other,
+                         other_lines=numbers_text(partner_lines)),
+            edit.message("suggest", code=code, other=other, instead=instead))

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from scrubber.model import ClaimUnit, Finding
 from scrubber.rules.catalog import Edit
-from scrubber.rules.kinds import Context, finding, kind, no_dates
+from scrubber.rules.kinds import Context, finding, kind, no_dates, worded
 from scrubber.x12.dates import parse_d8
 from scrubber.x12.loop2300 import amount_value, positive_whole
 
@@ -54,30 +54,14 @@ def diagnosis_pointer(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) 
         if ln.sv1 is None:
             continue
         if not ln.pointers or not any(ln.pointers):
-            yield finding(
-                claim,
-                edit,
-                f"Line {ln.number} ({ln.code}) has no diagnosis pointer in SV107.",
-                line=ln,
-                suggestion=f"Point SV107 at the diagnosis that supports {ln.code}"
-                + (f" (1 to {n_dx})." if n_dx else "; the claim also needs an HI diagnosis."),
-            )
+            message, suggestion = worded(ctx, edit, _no_pointer_texts, ln.number, ln.code, n_dx)
+            yield finding(claim, edit, message, line=ln, suggestion=suggestion)
             continue
         # SV107 pointers are N0 1/2: a longer one is bad without reading it as a number.
         bad = [p[:12] for p in ln.pointers if not (p.isascii() and p.isdigit()) or len(p) > 2 or not 1 <= int(p) <= n_dx]
         if bad:
-            has = f"the claim has {n_dx} diagnos{'i' if n_dx == 1 else 'e'}s" if n_dx else "the claim has no diagnosis"
-            yield finding(
-                claim,
-                edit,
-                f"Line {ln.number} ({ln.code}) points to diagnosis {', '.join(repr(p) for p in bad)} but {has}.",
-                line=ln,
-                suggestion=(
-                    f"Use pointers between 1 and {n_dx}, or add the missing diagnosis to HI."
-                    if n_dx
-                    else "Add the diagnosis to the claim's HI segment."
-                ),
-            )
+            message, suggestion = worded(ctx, edit, _bad_pointer_texts, ln.number, ln.code, tuple(bad), n_dx)
+            yield finding(claim, edit, message, line=ln, suggestion=suggestion)
         elif len(ln.pointers) > limit:
             yield finding(
                 claim,
@@ -86,6 +70,19 @@ def diagnosis_pointer(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) 
                 line=ln,
                 suggestion=f"Keep the {limit} most relevant pointers.",
             )
+
+
+def _no_pointer_texts(edit: Edit, number: int, code: str, n_dx: int) -> tuple[str, str]:
+    return (f"Line {number} ({code}) has no diagnosis pointer in SV107.",
+            f"Point SV107 at the diagnosis that supports {code}"
+            + (f" (1 to {n_dx})." if n_dx else "; the claim also needs an HI diagnosis."))
+
+
+def _bad_pointer_texts(edit: Edit, number: int, code: str, bad: tuple[str, ...], n_dx: int) -> tuple[str, str]:
+    has = f"the claim has {n_dx} diagnos{'i' if n_dx == 1 else 'e'}s" if n_dx else "the claim has no diagnosis"
+    return (f"Line {number} ({code}) points to diagnosis {', '.join(repr(p) for p in bad)} but {has}.",
+            f"Use pointers between 1 and {n_dx}, or add the missing diagnosis to HI." if n_dx
+            else "Add the diagnosis to the claim's HI segment.")
 
 
 @kind("service_date", bounds=no_dates, reads="claim")

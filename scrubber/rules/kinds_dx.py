@@ -80,14 +80,18 @@ def _icd_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
 def icd_code_validity(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
     """ICD-10-CM (ABK/ABF) codes not billable on their dates; ICD-9-CM (BK/BF) codes outside the final set."""
     icd10_from = dt.date.fromisoformat(params.get("icd10_from", "2015-10-01"))
+    dates = claim.service_dates()
+    one_date = len(dates) <= 1  # nearly always: then every diagnosis is used on that date (_dates_for)
     for dx in claim.diagnoses:
         if not dx.code:
             continue
         if dx.qualifier in ICD10_QUALIFIERS:
-            days = [d for d in _dates_for(claim, dx) if d >= icd10_from]  # earlier: DX-ICD-VERSION says so
-            yield from _icd10(claim, edit, dx, days)
+            days = [d for d in (dates if one_date else _dates_for(claim, dx)) if d >= icd10_from]
+            found = _icd10(claim, edit, ctx, dx, days)  # earlier days: DX-ICD-VERSION says so
+            if found is not None:
+                yield found
         elif dx.qualifier in ICD9_QUALIFIERS:
-            days = [d for d in _dates_for(claim, dx) if d < icd10_from]
+            days = [d for d in (dates if one_date else _dates_for(claim, dx)) if d < icd10_from]
             yield from _icd9(claim, edit, params, dx, days)
 
 
@@ -110,16 +114,16 @@ def icd10_table_horizon(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ct
 # -- ICD-10-CM -------------------------------------------------------------------------------------
 
 
-def _icd10(claim: ClaimUnit, edit: Edit, dx: Diagnosis, days: list[dt.date]) -> Iterator[Finding]:
+def _icd10(claim: ClaimUnit, edit: Edit, ctx: Context, dx: Diagnosis, days: list[dt.date]) -> Finding | None:
+    """The finding on the first of ``days`` the code is not billable on, if any."""
     table = icd10cm.table()
     code = dx.code.replace(".", "").upper()
     for day in days:
         late = day >= table.end
         judged = table.last_day if late else day
-        if table.billable_on(code, judged):
-            continue
-        yield _icd10_finding(claim, edit, dx, code, judged, day, late)
-        return
+        if not table.billable_on(code, judged):
+            return _icd10_finding(claim, edit, ctx, dx, code, judged, day, late)
+    return None
 
 
 @lru_cache(maxsize=1024)
@@ -135,11 +139,10 @@ def _icd10_facts(code: str, day: dt.date) -> tuple[icd10cm.Verdict, str, str]:
             _nearest_text(table.nearest(verdict.code, verdict.day), verdict.day))
 
 
-def _icd10_finding(claim: ClaimUnit, edit: Edit, dx: Diagnosis, code: str, judged: dt.date, day: dt.date,
-                   late: bool) -> Finding:
-    message, suggestion, source, confidence, shown = worded(
-        edit, ("icd10", code, judged, day, late, dx.position),
-        lambda: _icd10_texts(edit, dx.position, code, judged, day, late))
+def _icd10_finding(claim: ClaimUnit, edit: Edit, ctx: Context, dx: Diagnosis, code: str, judged: dt.date,
+                   day: dt.date, late: bool) -> Finding:
+    message, suggestion, source, confidence, shown = worded(ctx, edit, _icd10_texts, dx.position, code, judged,
+                                                            day, late)
     return finding(claim, edit, message, segment=dx.segment, code=shown, suggestion=suggestion, source=source,
                    confidence=confidence)
 

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.payers import payer_matches
 from scrubber.rules.catalog import Edit, Row
-from scrubber.rules.kinds import Context, finding, kind, pack_dates
+from scrubber.rules.kinds import Context, finding, judged, pack_dates, worded
 from scrubber.rules.tables import book, by_dos, claim_codes, row_codes, table_trigger
 
+#: a line breaking a rule: (the row, its Line.index, the row's modifiers, those of them the line has)
+Broken = tuple[Row, int, tuple[str, ...], tuple[str, ...]]
 
-@kind("modifier_rule", triggers=table_trigger("codes", "modifier_rules"), bounds=pack_dates,
-      reads="payer mods")
-def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
-    """Rows (codes, rule, modifiers, payer, unless_line): forbidden | one_of | not_together | not_with_line.
 
-    ``not_with_line`` (modifiers "A B"): a line with A while another line of the same code and date
-    carries B.
-    """
+def _broken(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> tuple[Broken, ...]:
     table = params.get("table", "modifier_rules")
     billed = claim_codes(claim)
     codes = book(ctx, edit)
     flagged: set[int] = set()  # line indexes already reported: one finding a line
+    found: list[Broken] = []
     for row, concerned, mods, cell, payer in _rules(ctx, edit, table):
         if concerned.isdisjoint(billed) or not payer_matches(claim, payer, ctx.payers):
             continue
@@ -34,20 +32,36 @@ def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Con
                 if ln.index in flagged or not codes.matches(ln.code, cell, day):
                     continue
                 have = [m for m in mods if m in ln.modifiers]
-                if not _breaks(table, row, mods, have, ln, lines):
-                    continue
-                flagged.add(ln.index)
-                rule = row["rule"]
-                yield finding(
-                    claim, edit,
-                    edit.message(rule, code=ln.code, line=ln.number, dos=day.isoformat(),
-                                 modifiers=" and ".join(mods) if rule != "one_of" else " or ".join(mods),
-                                 have=" and ".join(have) or "none", first=mods[0], second=mods[-1],
-                                 since=row.valid_from.isoformat() if row.valid_from else ""),
-                    line=ln, suggestion=edit.message(f"{rule}_fix", code=ln.code, first=mods[0], second=mods[-1],
-                                                     modifiers=" or ".join(mods)),
-                    row=row,
-                )
+                if _breaks(table, row, mods, have, ln, lines):
+                    flagged.add(ln.index)
+                    found.append((row, ln.index, tuple(mods), tuple(have)))
+    return tuple(found)
+
+
+@judged("modifier_rule", _broken, triggers=table_trigger("codes", "modifier_rules"), bounds=pack_dates,
+        reads="payer mods")
+def modifier_rule(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context,
+                  verdict: tuple[Broken, ...]) -> Iterator[Finding]:
+    """Rows (codes, rule, modifiers, payer, unless_line): forbidden | one_of | not_together | not_with_line.
+
+    ``not_with_line`` (modifiers "A B"): a line with A while another line of the same code and date
+    carries B.
+    """
+    lines = claim.lines
+    for row, index, mods, have in verdict:
+        ln = lines[index - 1]
+        message, suggestion = worded(ctx, edit, _rule_texts, row["rule"], mods, row.valid_from, ln.code, ln.number,
+                                     claim.line_dos(ln), have)
+        yield finding(claim, edit, message, line=ln, suggestion=suggestion, row=row)
+
+
+def _rule_texts(edit: Edit, rule: str, mods: tuple[str, ...], since: dt.date | None, code: str, number: int,
+                day: dt.date, have: tuple[str, ...]) -> tuple[str, str]:
+    return (edit.message(rule, code=code, line=number, dos=day.isoformat(),
+                         modifiers=" and ".join(mods) if rule != "one_of" else " or ".join(mods),
+                         have=" and ".join(have) or "none", first=mods[0], second=mods[-1],
+                         since=since.isoformat() if since else ""),
+            edit.message(f"{rule}_fix", code=code, first=mods[0], second=mods[-1], modifiers=" or ".join(mods)))
 
 
 def _rules(ctx: Context, edit: Edit, table: str) -> list[tuple[Row, frozenset[str], list[str], str, str]]:

@@ -14,7 +14,7 @@ from typing import Any
 from scrubber.model import ClaimUnit, Diagnosis, Finding, Line
 from scrubber.payers import DxRow, Policy, Rule
 from scrubber.rules.catalog import Edit
-from scrubber.rules.kinds import Context, finding, kind
+from scrubber.rules.kinds import Context, finding, judged, kind, template_fields, worded
 from scrubber.text import icd_display
 
 
@@ -87,6 +87,10 @@ def _fix(edit: Edit, key: str, **values: Any) -> str:
     return edit.message(key, **values) + " " + edit.message("appeal")
 
 
+def _fix_text(edit: Edit, key: str, names: tuple[str, ...], values: tuple[Any, ...]) -> str:
+    return _fix(edit, key, **dict(zip(names, values, strict=True)))
+
+
 def _policy_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date]:
     """Every date of the registry's policies: their windows and their rows'."""
     registry = ctx.payers
@@ -132,19 +136,32 @@ def _covered(ctx: Context, policy: Policy, code: str, day: dt.date) -> _Covered:
     return found
 
 
-@kind("payer_dx_covered", triggers=_policy_codes, bounds=_policy_dates, reads="payer dx pointers")
-def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> Iterator[Finding]:
+#: a line no pointed diagnosis covers: (its Line.index, the policy, the payer's name, the policy's rows)
+Uncovered = tuple[int, Policy, str, _Covered]
+
+
+def _uncovered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context) -> tuple[Uncovered, ...]:
+    found = []
     for ln, day, policy, payer in _covering(ctx, claim):
         covered = _covered(ctx, policy, ln.code, day)
         if not covered.rows:
             continue  # the policy lists nothing for this code on this date: nothing to judge
-        pointed = _pointed(claim, ln)
-        if any(covered.matches(d.code) for d in pointed):
-            continue
-        yield _not_covered(claim, edit, ln, day, policy, payer, covered, pointed)
+        if not any(covered.matches(d.code) for d in _pointed(claim, ln)):
+            found.append((ln.index, policy, payer, covered))
+    return tuple(found)
 
 
-def _not_covered(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date, policy: Policy, payer: str,
+@judged("payer_dx_covered", _uncovered, triggers=_policy_codes, bounds=_policy_dates, reads="payer dx pointers")
+def payer_dx_covered(claim: ClaimUnit, edit: Edit, params: dict[str, Any], ctx: Context,
+                     verdict: tuple[Uncovered, ...]) -> Iterator[Finding]:
+    lines = claim.lines
+    for index, policy, payer, covered in verdict:
+        ln = lines[index - 1]
+        day = claim.line_dos(ln)
+        yield _not_covered(claim, edit, ctx, ln, day, policy, payer, covered, _pointed(claim, ln))  # type: ignore[arg-type]
+
+
+def _not_covered(claim: ClaimUnit, edit: Edit, ctx: Context, ln: Line, day: dt.date, policy: Policy, payer: str,
                  covered: _Covered, pointed: list[Diagnosis]) -> Finding:
     rows = covered.rows
     elsewhere = next((d for d in claim.diagnoses if d not in pointed and covered.matches(d.code)), None)
@@ -158,9 +175,11 @@ def _not_covered(claim: ClaimUnit, edit: Edit, ln: Line, day: dt.date, policy: P
         confidence = "partial-list"
     else:
         confidence = "certain" if all(r.confidence == "certain" for r in rows) else "likely"
+    fix = "partial_fix" if partial else "fix"
+    names = template_fields(edit, fix)  # the suggestion names a few of the values: the same on many claims
     return finding(
         claim, edit, edit.message("partial" if partial else "not_covered", **values), line=ln,
-        suggestion=_fix(edit, "partial_fix" if partial else "fix", **values),
+        suggestion=worded(ctx, edit, _fix_text, fix, names, tuple([values[n] for n in names])),
         severity="warn" if partial else policy.on_not_covered, source=covered.source,
         confidence=confidence,
     )

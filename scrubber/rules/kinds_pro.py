@@ -15,7 +15,7 @@ from typing import Any
 from scrubber.model import ClaimUnit, Finding, Line
 from scrubber.payers import is_medicare, payer_matches
 from scrubber.rules.catalog import Edit, Row
-from scrubber.rules.kinds import Context, finding, kind, no_dates, pack_dates, run_kind
+from scrubber.rules.kinds import Context, finding, kind, no_dates, pack_dates, run_kind, worded
 from scrubber.x12.dates import parse_d8
 from scrubber.x12.segments import Segment
 
@@ -26,17 +26,21 @@ NPI_ENTITIES = {"85": ("billing provider", "2010AA", "2010AA"), "82": ("renderin
                 "QB": ("purchased service provider", "2420B", "2420B")}
 
 
+#: a digit's Luhn contribution when it is doubled (the digits of twice the digit, added up)
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+#: the Luhn sum of the 80840 prefix, whose digits sit at the same places before every NPI's nine
+_PREFIX_SUM = 24
+
+
 @lru_cache(maxsize=4096)
 def npi_check_digit(npi: str) -> int | None:
-    """The Luhn check digit of a 10-digit NPI's first nine digits (with the 80840 prefix)."""
+    """The Luhn check digit of a 10-digit NPI's first nine digits (with the 80840 prefix): from the
+    right of the fourteen digits, the first, third, ... are doubled (npi[8], npi[6], ..., npi[0])."""
     if len(npi) != 10 or not npi.isdigit():
         return None
-    total = 0
-    for i, ch in enumerate(reversed("80840" + npi[:9])):
-        d = int(ch)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
+    d = [int(ch) for ch in npi[:9]]
+    total = (_PREFIX_SUM + _DOUBLED[d[0]] + d[1] + _DOUBLED[d[2]] + d[3] + _DOUBLED[d[4]] + d[5] + _DOUBLED[d[6]]
+             + d[7] + _DOUBLED[d[8]])
     return (10 - total % 10) % 10
 
 
@@ -206,10 +210,15 @@ def modifier_code(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
             state, row = _judge(table.get(mod.upper()), day)
             if state == "ok":
                 continue
-            text = edit.message(state, line=ln.number, code=ln.code, mod=mod, dos=day,
-                                date=row and (row.valid_from or row.valid_to))
+            text = worded(ctx, edit, _modifier_text, state, ln.number, ln.code, mod, day,
+                          row and (row.valid_from or row.valid_to))
             yield finding(claim, edit, text, line=ln, **_row_judgement(state, row, partial),
                           suggestion=edit.message("partial_fix") if state == "unknown" and partial else "")
+
+
+def _modifier_text(edit: Edit, state: str, number: int, code: str, mod: str, day: dt.date,
+                   date: dt.date | None) -> str:
+    return edit.message(state, line=number, code=code, mod=mod, dos=day, date=date)
 
 
 # -- timely filing --------------------------------------------------------------------------------
@@ -250,28 +259,48 @@ def _deadline(day: dt.date, months: int, days: int) -> tuple[dt.date, str]:
     return (add_months(day, months), f"{months} months") if months else (day + dt.timedelta(days=days), f"{days} days")
 
 
-#: (payer, day) deadlines remembered; the memory starts again when full
+#: deadlines remembered per payer (and per day, within a payer's); each memory starts again when full
 _DEADLINES = 1 << 12
 
 
 @kind("timely_filing")
 def timely_filing(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Iterator[Finding]:
-    sent = _sent(claim, ctx)
+    sent, who, deadlines = _filing(claim, edit, ctx)
     if sent is None:
         return
-    sub = claim.subscriber
-    who = (edit.id, sub.payer_id, sub.filing_indicator) if sub is not None else (edit.id, "", "")
-    deadlines = ctx.memo(("deadlines", edit.id), dict)
     for day in claim.service_dates():
-        limit = deadlines.get((who, day), False)
+        limit = deadlines.get(day, False)
         if limit is False:
             if len(deadlines) >= _DEADLINES:
                 deadlines.clear()
-            limit = deadlines[(who, day)] = _limit(claim, edit, ctx, params, who, day)
+            limit = deadlines[day] = _limit(claim, edit, ctx, params, who, day)
         if limit is not None and sent > limit[0]:
             deadline, text, source = limit
             yield finding(claim, edit, edit.message("late", dos=day, sent=sent, limit=text, deadline=deadline,
                                                     late=(sent - deadline).days), source=source)
+
+
+Filing = tuple["dt.date | None", tuple[str, str, str], "dict[dt.date, Any]"]
+
+
+def _filing(claim: ClaimUnit, edit: Edit, ctx: Context) -> Filing:
+    """(the day the claim's transaction was sent, its payer as the deadlines know it, the payer's
+    deadlines by day of service), worked out once for the claims of one subscriber loop (they
+    follow one another)."""
+    txn, sub = claim.transaction, claim.subscriber
+    last = ctx.extra.get("filing")
+    if last is not None and last[0] is txn and last[1] is sub and last[2] is edit:
+        return last[3]  # type: ignore[no-any-return]
+    who = (edit.id, sub.payer_id, sub.filing_indicator) if sub is not None else (edit.id, "", "")
+    payers: dict[tuple[str, str, str], dict[dt.date, Any]] = ctx.memo(("deadlines", edit.id), dict)
+    deadlines = payers.get(who)
+    if deadlines is None:
+        if len(payers) >= _DEADLINES:
+            payers.clear()
+        deadlines = payers[who] = {}
+    found = (_sent(claim, ctx), who, deadlines)
+    ctx.extra["filing"] = (txn, sub, edit, found)
+    return found
 
 
 def _sent(claim: ClaimUnit, ctx: Context) -> dt.date | None:

@@ -29,12 +29,17 @@ claim; only "found nothing" is remembered.
 The engine counts every bound ``b`` as ``b`` and the day after, so a kind may compare with a bound
 by ``<``, ``<=``, ``>`` or ``>=``.
 
+A kind registered with ``judged`` (``scrubber.rules.kinds``) says what it found apart from its
+findings' words; its verdict obeys the same promise, so the engine keeps it too and, on the next
+claim with the same facets, only words it for that claim.
+
 The shape is kept as facets (``FACETS``): the lines' codes with their dates, the epochs, the payer,
 the claim's own fields, the diagnoses, and per line its modifiers, pointers, units, drug, place and
 prior authorization. A kind that declares ``reads`` (some of those names) promises to read only
 those facets besides codes and dates; when a claim's whole shape is new (a file whose claims all
 differ in small ways: one a pointer, the next a modifier), the engine still remembers such a
-kind's verdict by the facets it reads. A kind without ``reads`` reads the whole shape.
+kind's verdict by the facets it reads, in one memory for all the kinds that read the same facets.
+A kind without ``reads`` reads the whole shape.
 """
 
 from __future__ import annotations

@@ -102,7 +102,12 @@ def codes_text(codes: list[str] | frozenset[str] | set[str]) -> str:
 
 
 def lines_text(lines: list[Line]) -> str:
-    nums = [str(ln.number) for ln in lines]
+    return numbers_text(tuple([ln.number for ln in lines]))
+
+
+def numbers_text(numbers: tuple[int, ...]) -> str:
+    """Line numbers (LX01) as a phrase: "line 2", "lines 2, 3 and 5"."""
+    nums = [str(n) for n in numbers]
     return ("line " if len(nums) == 1 else "lines ") + (nums[0] if len(nums) == 1 else ", ".join(nums[:-1]) + " and " + nums[-1])
 
 

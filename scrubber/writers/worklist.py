@@ -50,15 +50,25 @@ def row(cells: list[str]) -> str:
     return ",".join([cell(c) for c in cells]) + "\r\n"
 
 
-def _number(value: int | None) -> str:
-    return "" if value is None else str(value)
+def text_cell(value: str) -> str:
+    """``cell(defused(for_billers(for_markup(value))))`` in one call: a message as billers read it."""
+    if value.isascii() and value.isprintable():  # nearly always: for_markup leaves it as it is
+        if "`" in value or "/" in value or " --" in value:
+            value = for_billers(value)
+        if value[:1] in _FORMULA_FIRST and value:
+            value = "'" + value
+        if "," in value or '"' in value or "\n" in value or "\r" in value:
+            return '"' + value.replace('"', '""') + '"'
+        return value
+    return cell(defused(for_billers(for_markup(value))))
 
 
-#: cells of values that repeat from finding to finding (edit ids, sources, suggestions), quoted as
-#: ``row`` quotes them (codes and messages vary too much to be worth remembering)
+#: cells of values that repeat from finding to finding (edit ids, sources, suggestions, codes), quoted
+#: as ``row`` quotes them (messages vary too much to be worth remembering)
 _PLAIN_CELL = Memo(lambda value: cell(defused(value)))
-_TEXT_CELL = Memo(lambda value: cell(defused(for_billers(for_markup(value)))))
+_TEXT_CELL = Memo(text_cell)
 _SOURCE_CELL = Memo(lambda value: cell(defused(for_billers(value))))
+_CODE_CELL = Memo(lambda value: cell(defused(for_markup(value))))
 
 
 class WorklistWriter(Writer):
@@ -74,8 +84,8 @@ class WorklistWriter(Writer):
         # (never a formula), every text cell is defused.
         who = f"{cell(defused(for_markup(c.claim_id)))},{cell(defused(for_markup(c.payer_id)))},"
         self.out.write("".join([
-            f"{who}{_number(f.line)},{cell(defused(for_markup(f.code or '')))},{_PLAIN_CELL[f.edit]},"
+            f"{who}{'' if f.line is None else f.line},{_CODE_CELL[f.code or '']},{_PLAIN_CELL[f.edit]},"
             f"{_PLAIN_CELL[f.severity]},{_PLAIN_CELL[f.confidence]},"
-            f"{cell(defused(for_billers(for_markup(f.message))))},{_TEXT_CELL[f.suggestion]},"
-            f"{_SOURCE_CELL[f.source]},{_number(f.segment_number)}\r\n"
+            f"{text_cell(f.message)},{_TEXT_CELL[f.suggestion]},"
+            f"{_SOURCE_CELL[f.source]},{'' if f.segment_number is None else f.segment_number}\r\n"
             for f in scrubbed.findings]))
