@@ -84,8 +84,6 @@ class Plan:
     groups: list[Group] = field(default_factory=list)
     #: per ``claim`` step: its kind's judge and words when the kind is judged, else None
     judged: list[tuple[Judge, Words] | None] = field(default_factory=list)
-    #: per ``claim`` step: how a claim of a known shape runs it when no verdict is kept: its check
-    runs: list[Run] = field(default_factory=list)
     #: every bound of the shaped steps, for the claim's epochs (scrubber.rules.shape)
     bounds: tuple[dt.date, ...] = ()
     #: the codes whose units a shaped step compares as numbers (their units are in the shape)
@@ -167,7 +165,6 @@ class Engine:
                         plan.claim.append(step)
                         plan.group_of.append(_group(plan, groups, kind_name))
                         plan.judged.append(JUDGED.get(kind_name))
-                        plan.runs.append((edit, params, check, None))
                         if kind_name in BOUNDS:
                             dates.update(BOUNDS[kind_name](edit, params, self.context))
                         if kind_name in UNITS:
@@ -272,10 +269,7 @@ class Engine:
             if verdict is not False:
                 found[index] = verdict
         _learn(plan, learning, found)
-        # A claim of this shape runs a step's check again, or words a judged step's verdict.
-        runs = plan.runs
-        return tuple([runs[i] if found.get(i) is None else (runs[i][0], runs[i][1], judged[i][1], found[i])  # type: ignore[index]
-                      for i in run if i in found or i in todo.always_index])
+        return tuple([_known(steps[i], judged[i], found.get(i)) for i in run if i in found or i in todo.always_index])
 
     def _run(self, claim: ClaimUnit, out: list[Finding], edit: Edit, params: dict[str, Any], check: Check,
              judged: tuple[Judge, Words] | None, verdict: Any) -> Any:
@@ -440,6 +434,14 @@ def _stand_in(value: Any) -> Any:
     if value.__class__ in _PLAIN:
         return value
     return _BY_ID, id(value)
+
+
+def _known(step: Step, judged: tuple[Judge, Words] | None, verdict: Any) -> Run:
+    """A step as a claim of a known shape runs it: its check, or its words with its verdict."""
+    edit, params, check, _t = step
+    if verdict is None or judged is None:
+        return edit, params, check, None
+    return edit, params, judged[1], verdict
 
 
 def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:
