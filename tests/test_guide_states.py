@@ -10,6 +10,7 @@ allowed, and after an error has sent the walk back to counting.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import random
 
@@ -196,3 +197,21 @@ def test_the_validators_lists_hold_no_more_than_a_read(monkeypatch) -> None:
     run = GuideRun()
     lists = [len(item) for item in run.units(Tokenizer(io.BytesIO(data))) if isinstance(item, list)]
     assert run.errors == 0 and sum(lists) > 800 and max(lists) <= 146
+
+
+def test_texts_are_no_longer_remembered_where_none_comes_twice() -> None:
+    # Claim ids and line control numbers are new in every claim: after a window of them the
+    # validator stops remembering texts there (only the expression is matched); service dates
+    # (300 of them, each in three claims in a row: more than a window of 256) stay remembered.
+    day = dt.date(2025, 1, 1)
+    claims = [{"id": f"C{i}", "member_id": f"M{i % 40}", "dx": ["G24.3"],
+               "lines": [{"code": "99213", "charge": "100.00", "ref6r": f"L{i}-1",
+                          "dos": (day + dt.timedelta(days=i // 3)).isoformat()}]} for i in range(900)]
+    data = file_837(claims).encode()
+    fast = _by_tap(data)
+    assert _errors(fast) == _errors(_by_feed(data)) == []
+    entries = [e for node in fast._nodes.values() for v in node.ids.values()
+               for e in (v.values() if isinstance(v, dict) else [v])]
+    assert all(e[2] is None for e in entries if e[0].nxt.node.id == "CLM")
+    assert any(e[2] is not None for e in entries if e[0].nxt.node.id == "DTP")
+    assert sum(len(s) for s in fast._seen.values() if s) < 3 * 256

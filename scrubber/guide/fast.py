@@ -22,6 +22,7 @@ from itertools import product
 from scrubber.guide.tables import Comp, Elem, Seg
 
 _E5 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!\"&'()*+,-./:;?= abcdefghijklmnopqrstuvwxyz%~@[]_{}\\|<>^`#$"
+_E5_SET = frozenset(_E5)
 _WS = "[ \\t\\r\\n]*"
 _NEVER = "(?!)"
 _MONTH_DAY = ("(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)"
@@ -74,7 +75,7 @@ def _trie(codes: list[str]) -> str:
 
 def _text_ok(el: Elem, value: str, sep: str, comp: str) -> bool:
     """Would this code pass every other check of the element (length, characters, spaces)?"""
-    return (el.min_len <= len(value) <= el.max_len and value != "" and not (set(value) - set(_E5))
+    return (el.min_len <= len(value) <= el.max_len and value != "" and set(value) <= _E5_SET
             and sep not in value and comp not in value and not value.endswith(" "))
 
 

@@ -263,13 +263,25 @@ def _pyx12_version() -> str:
         return "unknown"
 
 
+_DIGESTS: dict[tuple[tuple[str, int, int], ...], str] = {}
+
+
 def _digest(folder: Path) -> str:
-    """The map files' hash, and this module's: a changed compiler never reads an old cache."""
-    h = hashlib.sha256(Path(__file__).read_bytes())
-    for name in (MAP_FILE, CONTROL_FILE, "dataele.xml", "codes.xml"):
-        h.update(name.encode())
-        h.update((folder / name).read_bytes())
-    return h.hexdigest()[:16]
+    """The map files' hash, and this module's: a changed compiler never reads an old cache.
+
+    Worked out once per process for the files as they are (size and time stamp): each
+    validator (one per input, one per piece of a split run) asks again.
+    """
+    files = [Path(__file__), *(folder / name for name in (MAP_FILE, CONTROL_FILE, "dataele.xml", "codes.xml"))]
+    stamp = tuple((str(f), st.st_size, st.st_mtime_ns) for f in files for st in [f.stat()])
+    found = _DIGESTS.get(stamp)
+    if found is None:
+        h = hashlib.sha256(files[0].read_bytes())
+        for f in files[1:]:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+        found = _DIGESTS[stamp] = h.hexdigest()[:16]
+    return found
 
 
 def compile_tables(folder: Path | None = None) -> Tables:

@@ -147,8 +147,13 @@ class GuideRun:
         self._nodes: dict[Any, Node] = {}
         #: map nodes with the counts of the loop entered last (scrubber.guide.steps)
         self.states = States(self.tables, STATES)
-        #: segment texts a node's expression accepted (a set lookup is cheaper than a match)
+        #: segment texts a node's expression accepted lately (a set lookup is cheaper than a match),
+        #: by id: the entries of ``Node.ids`` that use each set, the sets a text came to twice
+        #: since they were last emptied, and the sets no longer used
         self._seen: dict[Any, set[str]] = {}
+        self._uses: dict[int, list[list[Any]]] = {}
+        self._again: set[int] = set()
+        self._off: set[int] = set()
         self._qualified = frozenset(self.tables.key_kinds)
         self._first_component = first_component_ids(self.tables)
         #: ids told apart by element 01 as a whole
@@ -225,13 +230,17 @@ class GuideRun:
                         entry = entry.get(els[1] if els[0] in plain_qualifier and len(els) > 1 else self._qualifier(els))
                     if entry is not None:
                         step, pattern, seen = entry
-                        if raw in seen:  # the second time: from now on the whole text names the step
+                        if seen is None:  # no text comes twice here (``_window``): the expression only
+                            if not pattern.fullmatch(raw):
+                                step = None
+                        elif raw in seen:  # the second time: from now on the whole text names the step
                             texts = cur.texts
                             if len(texts) < _TEXTS:
                                 texts[raw] = step if step.book is not _LX else step.line(els)
+                            self._again.add(id(seen))
                         elif pattern.fullmatch(raw):
                             if len(seen) >= _SEEN:
-                                seen.clear()  # texts that come again within the last _SEEN stay found
+                                self._window(seen)
                             seen.add(raw)
                         else:
                             step = None
@@ -341,7 +350,7 @@ class GuideRun:
                     add = pending.append
                 yield seg
             number = stop - 1 + shift
-            if pending:  # the segments before it, as one list
+            if pending:  # at each read's end at the latest: a list never holds more than a read
                 yield pending
                 pending = []
                 add = pending.append
@@ -434,17 +443,33 @@ class GuideRun:
         seen = self._seen.get(nxt)
         if seen is None:
             seen = self._seen[nxt] = set()
+        entry = [step, pattern, None if id(seen) in self._off else seen]
+        self._uses.setdefault(id(seen), []).append(entry)
         ids = self._node(start).ids
         if sid in self._qualified:
-            ids.setdefault(sid, {})[self._qualifier(els)] = (step, pattern, seen)
+            ids.setdefault(sid, {})[self._qualifier(els)] = entry
         else:
-            ids[sid] = (step, pattern, seen)
+            ids[sid] = entry
+
+    def _window(self, seen: set[str]) -> None:
+        """``seen`` is full: empty it, and stop remembering texts there if none came twice in it
+        (an id, an amount: the texts of such a node are all new, and remembering them only costs)."""
+        seen.clear()
+        if id(seen) in self._again:
+            self._again.discard(id(seen))
+            return
+        self._off.add(id(seen))
+        for entry in self._uses[id(seen)]:
+            entry[2] = None
 
     def delimiters(self, d: Delimiters) -> None:
         if self._delims is not None and (d.element, d.component) != (self._sep, self._comp):
             self.walker.delimiters_changed()
             self._nodes.clear()  # their expressions and qualifiers were read with the old separators
             self._seen.clear()
+            self._uses.clear()
+            self._again.clear()
+            self._off.clear()
             self.states.clear()
         self._delims = d
         self._sep, self._comp = d.element, d.component

@@ -167,8 +167,8 @@ def worded(ctx: Context, edit: Edit, make: Callable[..., T], *args: Any) -> T:
     kept with the texts, so an id is never mistaken for another edit's.
 
     The tests compare every finding with one worded afresh (``Engine(memo=False)``). ``make`` is a
-    module-level function (it lives as long as the process, so its id names it); keys and texts
-    are then plain values, which the garbage collector does not walk.
+    module-level function (it lives as long as the process, so its id names it): keys and texts
+    are then plain values (ints, strings, tuples of them), which the garbage collector leaves be.
     """
     words = ctx.words
     if words is None:
