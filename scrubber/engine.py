@@ -26,7 +26,7 @@ from scrubber.rules import (  # noqa: F401  (importing registers the kinds)
     kinds_pro,
 )
 from scrubber.rules.catalog import Catalog, Edit, load_catalog
-from scrubber.rules.kinds import BOUNDS, JUDGED, KINDS, READS, TRIGGERS, UNITS, Check, Context, Judge, Words
+from scrubber.rules.kinds import BOUNDS, JUDGED, KINDS, READS, RUN_LEVEL, TRIGGERS, UNITS, Check, Context, Judge, Words
 from scrubber.rules.ncci_tables import Ncci
 from scrubber.rules.shape import ALWAYS_READ, FACETS, Shape, claim_shape, epoch_bounds
 from scrubber.runindex import RunIndex, claim_keys
@@ -142,8 +142,8 @@ class Engine:
         dates: set[dt.date] = set()
         unit_codes: set[str] = set()
         for pack in self.catalog.packs:
-            for edit in pack.edits:
-                edit = self._effective(edit, rules)
+            for listed in pack.edits:
+                edit = self._effective(listed, rules)
                 if edit is None or (self._only is not None and edit.id not in self._only and edit.id not in ALWAYS):
                     continue
                 if edit.id in rules.severity:
@@ -159,7 +159,7 @@ class Engine:
                         plan.structure.append(step)
                     if edit.id == STRUCTURE:
                         continue
-                    if getattr(check, "run_level", False):
+                    if kind_name in RUN_LEVEL:
                         plan.run.append(step)
                     else:
                         plan.claim.append(step)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from scrubber.x12.segments import Delimiters, Segment
+
+
+def _rebuilt(obj: Any) -> tuple[Any, ...]:
+    """How these objects pickle: made again from their ``__init__`` fields (every field is one).
+    Compiled (scrubber._native), a class with required fields pickles only this way."""
+    return type(obj), tuple([getattr(obj, f.name) for f in fields(obj) if f.init])
 
 
 @dataclass(slots=True, eq=False)
@@ -23,6 +30,9 @@ class Interchange:
     usage: str  # ISA15: P production, T test
     iea: Segment | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
+
 
 @dataclass(slots=True, eq=False)
 class Group:
@@ -37,6 +47,9 @@ class Group:
     control: str
     version: str
     ge: Segment | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
 
 
 @dataclass(slots=True, eq=False)
@@ -60,6 +73,9 @@ class Transaction:
     se: Segment | None = None
     claim_count: int = 0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
+
 
 @dataclass(slots=True, eq=False)
 class BillingProvider:
@@ -74,6 +90,9 @@ class BillingProvider:
     npi: str = ""
     tax_id: str = ""
     problem: str = ""  # why claims beneath cannot be trusted (HL structure)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
 
 
 @dataclass(slots=True, eq=False)
@@ -97,6 +116,9 @@ class Subscriber:
     payer_name: str = ""
     problem: str = ""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
+
 
 @dataclass(slots=True, eq=False)
 class Patient:
@@ -113,6 +135,9 @@ class Patient:
     suffix: str = ""
     problem: str = ""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
+
 
 @dataclass(slots=True)
 class Diagnosis:
@@ -120,6 +145,9 @@ class Diagnosis:
     qualifier: str  # ABK/ABF (ICD-10-CM), BK/BF (ICD-9-CM)
     code: str  # as billed, without the decimal point
     segment: Segment
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
 
 
 @dataclass(slots=True)
@@ -161,6 +189,9 @@ class Line:
             lx = self.lx
             n = self._number = int(lx) if lx.isascii() and lx.isdigit() and len(lx) <= 6 else self.index
         return n
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
 
 
 @dataclass(slots=True, eq=False)
@@ -217,8 +248,11 @@ class ClaimUnit:
             seen.discard(None)
             if not seen and dos is not None:
                 seen.add(dos)
-            dates = self._dates = sorted(seen)  # type: ignore[type-var]
+            dates = self._dates = sorted(seen)  # type: ignore[type-var, arg-type]
         return list(dates)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
 
 
 @dataclass(slots=True)
@@ -245,6 +279,9 @@ class Finding:
     def rejects(self) -> bool:
         return self.severity == "reject"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
+
 
 @dataclass(slots=True)
 class ScrubbedClaim:
@@ -258,17 +295,29 @@ class ScrubbedClaim:
                 return True
         return False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
+
 
 @dataclass(slots=True)
 class TransactionEnd:
     transaction: Transaction
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
 
 
 @dataclass(slots=True)
 class GroupEnd:
     group: Group
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
+
 
 @dataclass(slots=True)
 class InterchangeEnd:
     interchange: Interchange
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)

@@ -130,8 +130,6 @@ class PieceGuide(GuideRun):
         #: transactions (local ordinals) cut by the piece's ends: their HL ids are compared across pieces
         self.watch = watch
         self.parent_errors = False
-        if watch:
-            self._hl = self._watched_hl  # type: ignore[method-assign]
 
     def owns(self, seg: Segment | None) -> bool:
         return seg is None or self.real[0] <= seg.offset < self.real[1]
@@ -140,8 +138,9 @@ class PieceGuide(GuideRun):
         """At the reader's end of a transaction (the validator has seen its SE): its HL count."""
         self.hl_counts[self._ordinal] = self._hl_count - self._hl_before.get(self._ordinal, 0)
 
-    def _watched_hl(self, seg: Segment) -> None:
-        GuideRun._hl(self, seg)
+    def _hl(self, seg: Segment) -> None:
+        # An override, not an instance attribute: a compiled GuideRun calls its methods directly.
+        super()._hl(seg)
         if self._ordinal in self.watch:
             _note_hl(self.hl_ids, self._ordinal, seg)
 

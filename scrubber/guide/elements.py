@@ -263,6 +263,10 @@ class SegmentChecker:
         self._patterns: dict[Seg, Any] = {}
         self._errors: dict[tuple[Seg, str], list[ElementError]] = {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with the run summary: see scrubber.guide.validator.GuideRun.__reduce__.
+        return SegmentChecker, (self.external,), self.__getstate__()
+
     def delimiters(self, d: Delimiters) -> None:
         if (d.element, d.component) != (self.sep, self.comp):
             self._patterns.clear()

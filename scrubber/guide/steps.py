@@ -49,6 +49,11 @@ class Step:
         self.lx01: str | None = None
         self._lines: dict[str, Step] = {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with a run summary (scrubber.guide.validator.GuideRun.__reduce__): made blank, then
+        # its attributes as state, as steps, nodes and states point at each other.
+        return Step, (0, 0, 0, 0, (), None, None, _BLANK), self.__getstate__()
+
     def line(self, els: list[str]) -> Step:
         """This LX step for the text ``els``: the same step, knowing its LX01."""
         lx = els[1] if len(els) > 1 else ""
@@ -75,6 +80,11 @@ class Node:
         self.follow: dict[Step, State] = _NOTHING
         self.booked: dict[Step, State] = _NOTHING
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with a run summary (scrubber.guide.validator.GuideRun.__reduce__): made blank, then
+        # its attributes as state, as steps, nodes and states point at each other.
+        return Node, (None,), self.__getstate__()
+
 
 class State:
     """A map node with the walker's counts that are not 0 (and the claim's LX number)."""
@@ -93,18 +103,30 @@ class State:
         #: HL, CLM and LX steps -> the state they lead to; steps whose counts say no -> LEAVE
         self.booked: dict[Step, State] = {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with a run summary (scrubber.guide.validator.GuideRun.__reduce__): made blank, then
+        # its attributes as state, as steps, nodes and states point at each other.
+        return State, (_BLANK, 0, {}), self.__getstate__()
+
 
 _NOTHING: dict[Step, State] = {}
+#: what a pickled step or state is made with before its attributes are set
+_BLANK = Node(None)
 
 
 class States:
     """Every state of one run, shared by node, LX number and counts; at most ``limit`` of them."""
 
     def __init__(self, tables: Tables, limit: int) -> None:
+        self.tables = tables  # (for pickling)
         self.limit = limit
         self.slots = tables.slots  # the walker's counters (it has one more, always 1)
         self._known: dict[tuple[Any, ...], State] = {}
         self._unlimited = frozenset(_unlimited(tables))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with a run summary: see Step.__reduce__.
+        return States, (self.tables, self.limit), self.__getstate__()
 
     def __len__(self) -> int:
         return len(self._known)

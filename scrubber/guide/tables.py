@@ -331,7 +331,7 @@ def _correct(loops: list[Loop]) -> list[str]:
         if loop.id != "2400":
             continue
         pwks = [c for c in loop.children if isinstance(c, Seg) and c.id == "PWK" and c.key is not None]
-        with_ct = [p for p in pwks if "CT" in p.key[1]]
+        with_ct = [p for p in pwks if "CT" in p.key[1]]  # type: ignore[index]
         if len(with_ct) == 2:
             first = with_ct[0]
             pwk02 = first.elements[1] if len(first.elements) > 1 else None

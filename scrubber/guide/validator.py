@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from scrubber.guide.elements import ElementError, SegmentChecker
 from scrubber.guide.steps import CLM, HL, LEAVE, LX, Node, State, States, Step
 from scrubber.guide.tables import Loop, Seg, Tables, load_tables
@@ -56,6 +58,10 @@ class GuideError:
     reader: str = ""  # a reader-level check: "hl_count", "hl_parent", "lx", "seg_id", "trailing"
     loop_id: str = ""  # the map loop the error sits in ("2400", "2010BA", ...)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with the run summary: see GuideRun.__reduce__.
+        return GuideError, (self.number, self.segment_id, None), self.__getstate__()
+
     @property
     def ik3(self) -> str:
         if self.walk is not None:
@@ -77,6 +83,10 @@ class TxnErrors:
     #: errors of envelope segments ST and SE (also in ``errors``)
     envelope: int = 0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with the run summary: see GuideRun.__reduce__.
+        return TxnErrors, (None, self.st), self.__getstate__()
+
 
 @dataclass(slots=True)
 class GroupRecord:
@@ -86,6 +96,10 @@ class GroupRecord:
     transactions: list[TxnErrors] = field(default_factory=list)
     ge: Segment | None = None
     notes: list[str] = field(default_factory=list)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with the run summary: see GuideRun.__reduce__.
+        return GroupRecord, (self.isa, self.gs, self.delimiters), self.__getstate__()
 
 
 #: outside a transaction nothing is taken inline
@@ -99,6 +113,7 @@ def _counted(count: list[int], slots: tuple[int, ...]) -> bool:
     return True
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed in Python (scrubber.piecework.PieceGuide)
 class GuideRun:
     """The validator's state for one input; ``findings`` in scrubber.rules.kinds_core reads it."""
 
@@ -143,6 +158,11 @@ class GuideRun:
         self._first_component = first_component_ids(self.tables)
         #: ids told apart by element 01 as a whole
         self._plain_qualifier = self._qualified - self._first_component - {"HL"}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent back from --jobs workers in the run summary; compiled (scrubber._native), a class pickles
+        # only this way: made with cheap arguments, then its attributes (cycles too) as state.
+        return GuideRun, (self.tables,), self.__getstate__()
 
     # -- feeding -----------------------------------------------------------------------------
     def tap(self, tokenizer: Tokenizer) -> Iterator[Segment]:

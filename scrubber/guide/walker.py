@@ -14,7 +14,7 @@ that may be missing (checked against the counts when the plan is applied) and th
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from scrubber.guide.tables import Loop, Seg, Tables
 
@@ -44,6 +44,10 @@ class _Plan:
         below = loop.below if loop is not None else (0, 0)
         self.zeros = [0] * (below[1] - below[0])
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with the run summary: see scrubber.guide.validator.GuideRun.__reduce__.
+        return _Plan, ((), _NOT_FOUND, None, None), self.__getstate__()
+
 
 _NOT_FOUND = 0
 _SEGMENT = 1
@@ -67,6 +71,10 @@ class Walker:
         #: the memo holds one entry per qualifier, not one per diagnosis or procedure code
         self._first_component = first_component_ids(tables)
         self._comp = ":"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with the run summary: see scrubber.guide.validator.GuideRun.__reduce__.
+        return Walker, (self.tables,), self.__getstate__()
 
     def force(self, path: tuple[str, ...]) -> Seg:
         """ISA and GS: pyx12 jumps to them and restarts the counts beneath their loop."""

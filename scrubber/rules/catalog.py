@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,13 @@ CERTAIN_KINDS = frozenset({"primary", "publisher", "seed"})
 
 class CatalogError(Exception):
     """A rule pack is malformed; the message names the file and the edit."""
+
+
+def _rebuilt(obj: Any) -> tuple[Any, ...]:
+    """How a catalog object pickles (to --jobs and Dask workers): made again from its ``__init__``
+    fields (the others are worked out again, in ``__post_init__``). Compiled (scrubber._native), a
+    frozen class or one with required fields pickles only this way."""
+    return type(obj), tuple([getattr(obj, f.name) for f in fields(obj) if f.init])
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,9 @@ class Source:
     @property
     def can_be_certain(self) -> bool:
         return self.kind in CERTAIN_KINDS
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +119,9 @@ class Edit:
     def source_text(self) -> str:
         return self._source_text
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Row:
@@ -136,6 +149,9 @@ class Row:
             return start is None and end is None
         return (start is None or day >= start) and (end is None or day < end)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
+
 
 @dataclass(slots=True)
 class Pack:
@@ -149,11 +165,17 @@ class Pack:
     order: int = 100  # packs run, and are listed, in this order
     origin: str = "built-in"  # or "plugin DISTRIBUTION VERSION" (entry point group scrubber.packs)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
+
 
 @dataclass(slots=True)
 class Catalog:
     packs: list[Pack]
     edits: dict[str, Edit]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt(self)
 
     def edit(self, edit_id: str) -> Edit:
         try:
@@ -235,7 +257,8 @@ def _sources(raw: Any, named: dict[str, dict], where: str) -> tuple[Source, ...]
         for key in ("document", "revision", "date"):
             if not base.get(key):
                 raise CatalogError(f"{where}: source lacks {key}")
-        if base.get("kind", "") not in ("", *SOURCE_KINDS):
+        kind = base.get("kind", "")
+        if kind and kind not in SOURCE_KINDS:
             raise CatalogError(f"{where}: source kind must be one of {SOURCE_KINDS}")
         if ref and not base.get("ref"):
             base["ref"] = ref
@@ -380,8 +403,8 @@ def edit_dates(catalog: Catalog, edit: Edit) -> tuple[dt.date | None, dt.date | 
         return None, (max(starts) if starts else None)
     if not rows:
         return None, None
-    starts = [r.valid_from for r in rows]
-    ends = [r.valid_to for r in rows]
+    starts = [r.valid_from for r in rows]  # type: ignore[misc]
+    ends = [r.valid_to for r in rows]  # type: ignore[misc]
     start = None if any(s is None for s in starts) else min(s for s in starts if s is not None)
     end = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
     return start, end

@@ -58,6 +58,9 @@ BOUNDS: dict[str, Bounds] = {}
 UNITS: dict[str, UnitCodes] = {}
 #: the facets of the shape (scrubber.rules.shape.FACETS) a kind with bounds reads besides codes and dates
 READS: dict[str, tuple[str, ...]] = {}
+#: kinds registered with ``run_kind`` (a set, not an attribute on the function: compiled functions
+#: take none, scrubber._native)
+RUN_LEVEL: set[str] = set()
 #: a judged kind's two halves (``judged``): what it finds, and the findings for a claim
 Judge = Callable[[ClaimUnit, Edit, dict[str, Any], Context], Any]
 Words = Callable[[ClaimUnit, Edit, dict[str, Any], Context, Any], Iterator[Finding]]
@@ -126,7 +129,7 @@ def run_kind(name: str, triggers: Triggers | None = None) -> Callable[[Check], C
     """A kind that needs the run index: the engine runs it in input order, in the parent process."""
 
     def register(fn: Check) -> Check:
-        fn.run_level = True  # type: ignore[attr-defined]
+        RUN_LEVEL.add(name)
         return kind(name, triggers)(fn)
 
     return register
@@ -147,7 +150,7 @@ def pack_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.date
                 out.add(row.valid_from)
                 out.add(row.valid_to)
         out.discard(None)
-        return sorted(out)  # type: ignore[type-var]
+        return sorted(out)  # type: ignore[type-var, arg-type]
 
     return ctx.memo(("pack-dates", edit.pack, edit.id), make)
 
@@ -164,8 +167,8 @@ def worded(ctx: Context, edit: Edit, make: Callable[..., T], *args: Any) -> T:
     kept with the texts, so an id is never mistaken for another edit's.
 
     The tests compare every finding with one worded afresh (``Engine(memo=False)``). ``make`` is a
-    module-level function (it lives as long as the process, so its id names it); keys and texts
-    are then plain values, which the garbage collector does not walk.
+    module-level function (it lives as long as the process, so its id names it): keys and texts
+    are then plain values (ints, strings, tuples of them), which the garbage collector leaves be.
     """
     words = ctx.words
     if words is None:

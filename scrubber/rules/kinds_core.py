@@ -11,6 +11,7 @@ from scrubber.rules.catalog import Edit
 from scrubber.rules.kinds import Context, finding, kind, no_dates, worded
 from scrubber.x12.dates import parse_d8
 from scrubber.x12.loop2300 import amount_value, positive_whole
+from scrubber.x12.segments import Segment
 
 
 @kind("structure")
@@ -34,7 +35,7 @@ def claim_balance(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> I
     charges = [amount_value(ln.charge) for ln in claim.lines]
     if total is None or any(c is None for c in charges):
         return  # unreadable amounts are X12-STRUCTURE's to report
-    lines_sum = sum(charges, Decimal(0))
+    lines_sum: Decimal = sum(charges, Decimal(0))  # type: ignore[type-var, assignment]  # no None left
     if total.quantize(Decimal("0.01")) != lines_sum.quantize(Decimal("0.01")):
         n = len(charges)
         yield finding(
@@ -242,7 +243,7 @@ def ig_errors(claim: ClaimUnit, edit: Edit, params: dict, ctx: Context) -> Itera
         return
     by_number = {s.number: s for s in claim.segments}
     first, last = claim.segments[0].number, claim.segments[-1].number
-    loops: dict[int, tuple[str, object]] = {}
+    loops: dict[int, tuple[str, Segment]] = {}
     for name, loop in (("billing provider loop (2000A)", claim.billing), ("subscriber loop (2000B)", claim.subscriber),
                        ("patient loop (2000C)", claim.patient)):
         if loop is not None:

@@ -208,7 +208,7 @@ def _icd9(claim: ClaimUnit, edit: Edit, params: dict[str, Any], dx: Diagnosis,
     certain = day >= certain_from
     message = edit.message(key, **values) + ("" if certain else " " + edit.message("icd9_before_freeze", **values))
     yield finding(
-        claim, edit, message, segment=dx.segment, code=values["dx"],
+        claim, edit, message, segment=dx.segment, code=values["dx"],  # type: ignore[arg-type]  # a str
         suggestion=edit.message(f"{key}_fix", **values),
         source="; ".join(s.cite() for s in edit.sources if s.ref in ("ICD9CM", "FREEZE")) or None,
         confidence="certain" if certain else "likely",

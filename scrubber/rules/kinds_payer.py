@@ -100,7 +100,7 @@ def _policy_dates(edit: Edit, params: dict[str, Any], ctx: Context) -> list[dt.d
         for row in (*p.diagnoses, *p.prior_auth, *p.notes):
             out |= {row.valid_from, row.valid_to}
     out.discard(None)
-    return sorted(out)  # type: ignore[type-var]
+    return sorted(out)  # type: ignore[type-var, arg-type]
 
 
 class _Covered:

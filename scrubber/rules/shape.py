@@ -111,7 +111,7 @@ def claim_shape(claim: ClaimUnit, bounds: Sequence[dt.date], exact: frozenset[st
     codes, mods, pointers, units, drug, places, auth = per_line
     return (
         codes,
-        tuple([bisect_right(bounds, day) for day in order]),
+        tuple([bisect_right(bounds, day) for day in order]),  # type: ignore[type-var]
         (sub.payer_id, sub.filing_indicator) if sub is not None else None,
         (claim.place, claim.frequency, claim.prior_auth != "", claim.dos_segment is not None, rank.get(cdos, -1)),
         tuple([(d.qualifier, d.code) for d in claim.diagnoses]),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import IO
 
+from mypy_extensions import mypyc_attr
+
 from scrubber.model import (
     BillingProvider,
     ClaimUnit,
@@ -69,6 +71,7 @@ def _indented(text: str, term: str) -> bool:
     return " " in text and (term + " " in text or "\n " in text or "\r " in text)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed in Python (scrubber._native: split runs)
 class Accepted837Writer(Writer):
     def __init__(self, out: IO[str]) -> None:
         self.out = out

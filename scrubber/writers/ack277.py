@@ -26,6 +26,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import IO
 
+from mypy_extensions import mypyc_attr
+
 from scrubber.errors import InputError
 from scrubber.memo import Memo
 from scrubber.model import BillingProvider, ClaimUnit, Finding, Group, Interchange, Line, ScrubbedClaim, Transaction
@@ -163,6 +165,7 @@ class Values:
         return text if len(text) >= min_len else ""
 
 
+@mypyc_attr(native_class=False)  # a list: a plain Python class even where compiled (scrubber._native)
 class _Buffer(list):
     """Collects segments like a file, written out in one piece."""
 
@@ -205,6 +208,7 @@ class _Block:
         out.write("".join(self.parts))
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed in Python (scrubber._native: split runs)
 class Ack277Writer(Writer):
     def __init__(
         self, out: IO[str], *, now: dt.datetime, control_base: int, source_name: str = "", source_id: str = ""
@@ -302,7 +306,7 @@ class Ack277Writer(Writer):
         n = 6 if trace else 5  # HL, NM1, TRN, STC, (REF), DTP
         if rejected:
             fh = _Buffer()
-            n += self._write_lines(fh, scrubbed)
+            n += self._write_lines(fh, scrubbed)  # type: ignore[arg-type]
             text += "".join(fh)
         block.add(text)
         self._st_segments += n

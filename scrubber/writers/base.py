@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
+
 from scrubber.model import Group, Interchange, ScrubbedClaim, Transaction
 
 ENCODING = "latin-1"  # one byte per character: input bytes go back out unchanged
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed in Python (scrubber._native: split runs)
 class Writer:
     """Receives events in input order. Every method is optional."""
 

@@ -18,6 +18,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import IO, Any
 
+from mypy_extensions import mypyc_attr
+
 from scrubber.memo import Memo
 from scrubber.model import Finding, ScrubbedClaim
 from scrubber.text import human
@@ -190,6 +192,7 @@ class _Spool:
         self.file.close()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed in Python (scrubber._native: split runs)
 class JsonReportWriter(Writer):
     def __init__(self, out: IO[str], *, input_name: str, meta: dict[str, Any]) -> None:
         self.out = out
@@ -199,8 +202,9 @@ class JsonReportWriter(Writer):
         self.charges = Decimal(0)
         self.charges_rejected = Decimal(0)
         self.by_edit: dict[str, int] = {}
-        self._flagged = _Spool()
-        self._clean = _Spool()
+        # Any: a split run's writers put their own row files here (scrubber.writers.pieces, stitching)
+        self._flagged: Any = _Spool()
+        self._clean: Any = _Spool()
         self._shared: Shared | None = None
 
     def claim(self, scrubbed: ScrubbedClaim) -> None:

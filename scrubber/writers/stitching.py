@@ -60,12 +60,14 @@ class Chain:
         if end > start:
             self.ranges.append((path, start, end))
 
-    def seek(self, pos: int) -> None:
+    def seek(self, pos: int) -> int:
+        # Returns the position as a file does: compiled writers (scrubber._native) check the type.
         if self.into is None:
             self._it = self._chunks()
-            return
+            return pos
         self.copy_to(self.into)
         self._it = iter(())
+        return pos
 
     def copy_to(self, out: IO[str]) -> None:
         """The ranges, ``sep`` between them, appended to ``out`` (as the report's spool copies its rows)."""

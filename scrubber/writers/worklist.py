@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 from typing import IO, Any
 
+from mypy_extensions import mypyc_attr
+
 from scrubber.memo import Memo
 from scrubber.model import ScrubbedClaim
 from scrubber.text import for_billers, for_markup
@@ -71,6 +73,7 @@ _SOURCE_CELL = Memo(lambda value: cell(defused(for_billers(value))))
 _CODE_CELL = Memo(lambda value: cell(defused(for_markup(value))))
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed in Python (scrubber._native: split runs)
 class WorklistWriter(Writer):
     def __init__(self, out: IO[str]) -> None:
         self.out = out

@@ -36,6 +36,10 @@ class Delimiters:
     repetition: str
     segment: str
 
+    def __reduce__(self) -> tuple[type[Delimiters], tuple[str, str, str, str]]:
+        # Frozen: rebuilt through __init__, the same way compiled (scrubber._native) or not.
+        return Delimiters, (self.element, self.component, self.repetition, self.segment)
+
     @property
     def newline_after(self) -> bool:
         return self.segment not in "\r\n"
@@ -64,6 +68,10 @@ class Segment:
 
     def text(self, sep: str) -> str:
         return sep.join(self.els)
+
+    def __reduce__(self) -> tuple[type[Segment], tuple[list[str], str, int, int]]:
+        # Explicit, so that a compiled Segment (scrubber._native) pickles like the pure one.
+        return Segment, (self.els, self.raw, self.offset, self.number)
 
 
 def parse_isa(text: str, offset: int) -> tuple[Delimiters, int]:
