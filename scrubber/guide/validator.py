@@ -148,12 +148,12 @@ class GuideRun:
         #: map nodes with the counts of the loop entered last (scrubber.guide.steps)
         self.states = States(self.tables, STATES)
         #: segment texts a node's expression accepted lately (a set lookup is cheaper than a match),
-        #: by id: the entries of ``Node.ids`` that use each set, the sets a text came to twice
-        #: since they were last emptied, and the sets no longer used
+        #: and by node: the entries of ``Node.ids`` that lead there, the nodes a text came to twice
+        #: since their set was last emptied, and the nodes whose texts are no longer remembered
         self._seen: dict[Any, set[str]] = {}
-        self._uses: dict[int, list[list[Any]]] = {}
-        self._again: set[int] = set()
-        self._off: set[int] = set()
+        self._uses: dict[Any, list[list[Any]]] = {}
+        self._again: set[Any] = set()
+        self._off: set[Any] = set()
         self._qualified = frozenset(self.tables.key_kinds)
         self._first_component = first_component_ids(self.tables)
         #: ids told apart by element 01 as a whole
@@ -237,10 +237,10 @@ class GuideRun:
                             texts = cur.texts
                             if len(texts) < _TEXTS:
                                 texts[raw] = step if step.book is not _LX else step.line(els)
-                            self._again.add(id(seen))
+                            self._again.add(step.nxt.node)
                         elif pattern.fullmatch(raw):
                             if len(seen) >= _SEEN:
-                                self._window(seen)
+                                self._window(step.nxt.node, seen)
                             seen.add(raw)
                         else:
                             step = None
@@ -443,23 +443,24 @@ class GuideRun:
         seen = self._seen.get(nxt)
         if seen is None:
             seen = self._seen[nxt] = set()
-        entry = [step, pattern, None if id(seen) in self._off else seen]
-        self._uses.setdefault(id(seen), []).append(entry)
+        entry = [step, pattern, None if nxt in self._off else seen]
+        self._uses.setdefault(nxt, []).append(entry)
         ids = self._node(start).ids
         if sid in self._qualified:
             ids.setdefault(sid, {})[self._qualifier(els)] = entry
         else:
             ids[sid] = entry
 
-    def _window(self, seen: set[str]) -> None:
-        """``seen`` is full: empty it, and stop remembering texts there if none came twice in it
-        (an id, an amount: the texts of such a node are all new, and remembering them only costs)."""
+    def _window(self, node: Seg, seen: set[str]) -> None:
+        """The texts accepted at ``node`` lately fill ``seen``: empty it, and stop remembering texts
+        there if none came twice in it (an id, an amount: the texts of such a node are all new,
+        and remembering them only costs)."""
         seen.clear()
-        if id(seen) in self._again:
-            self._again.discard(id(seen))
+        if node in self._again:
+            self._again.discard(node)
             return
-        self._off.add(id(seen))
-        for entry in self._uses[id(seen)]:
+        self._off.add(node)
+        for entry in self._uses[node]:
             entry[2] = None
 
     def delimiters(self, d: Delimiters) -> None:
