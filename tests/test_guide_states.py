@@ -212,6 +212,6 @@ def test_texts_are_no_longer_remembered_where_none_comes_twice() -> None:
     assert _errors(fast) == _errors(_by_feed(data)) == []
     entries = [e for node in fast._nodes.values() for v in node.ids.values()
                for e in (v.values() if isinstance(v, dict) else [v])]
-    assert all(e[2] is None for e in entries if e[0].nxt.node.id == "CLM")
-    assert any(e[2] is not None for e in entries if e[0].nxt.node.id == "DTP")
+    assert all(e.seen is None for e in entries if e.step.nxt.node.id == "CLM")
+    assert any(e.seen is not None for e in entries if e.step.nxt.node.id == "DTP")
     assert sum(len(s) for s in fast._seen.values() if s) < 3 * 256
