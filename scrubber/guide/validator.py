@@ -142,7 +142,10 @@ class GuideRun:
         self._prev: Segment | None = None
         self._prev_unit = HEADER
         self._hl_count = 0
+        #: the open HLs (pyx12 keeps every billing provider's open: the stack grows with them, so
+        #: whether HL02 names one is looked up in a set)
         self._hl_stack: list[int] = []
+        self._hl_open: set[int | None] = set()
         self._lx = 0
         self._in_txn = False
         #: fast steps by the map node they start from
@@ -536,13 +539,15 @@ class GuideRun:
         if _int(els[1] if len(els) > 1 else None) != self._hl_count:
             self._file(seg, GuideError(self._number, "HL", seg, reader="hl_count"))
         parent_text = els[2] if len(els) > 2 else None
+        stack, open_ = self._hl_stack, self._hl_open
         if parent_text:  # pyx12 reads "" as no parent; an absent HL02 (None) too
             parent = _int(parent_text)
-            if parent not in self._hl_stack:
+            if parent not in open_:
                 self._file(seg, GuideError(self._number, "HL", seg, reader="hl_parent"))
-            while self._hl_stack and parent != self._hl_stack[-1]:
-                self._hl_stack.pop()
-        self._hl_stack.append(self._hl_count)
+            while stack and parent != stack[-1]:
+                open_.discard(stack.pop())
+        stack.append(self._hl_count)
+        open_.add(self._hl_count)
 
     def _envelope(self, seg: Segment, sid: str) -> None:
         els = seg.els
@@ -567,6 +572,7 @@ class GuideRun:
             self._unit = self._prev_unit = HEADER
             self._hl_count = self._hl_before.get(self._ordinal, 0)
             self._hl_stack = []
+            self._hl_open = set()
             self._prune()
             if self._group is not None:
                 self._txn = TxnErrors(self._group, seg)
