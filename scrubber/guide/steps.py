@@ -20,6 +20,7 @@ its next loop entry takes up a state again from the walker's counts (``States.ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from scrubber.guide.tables import MAXINT, Tables
@@ -69,13 +70,14 @@ class Step:
 
 class Entry:
     """A step from a node known by the segment's id (and qualifier), taken when its expression
-    accepts the text; ``seen``: texts accepted lately (None: none comes twice there)."""
+    accepts the text (``match``: its ``fullmatch``, looked up once); ``seen``: texts accepted
+    lately (None: none comes twice there)."""
 
-    __slots__ = ("pattern", "seen", "step")
+    __slots__ = ("match", "seen", "step")
 
     def __init__(self, step: Step, pattern: Any, seen: set[str] | None) -> None:
         self.step = step
-        self.pattern = pattern
+        self.match: Callable[[str], Any] = pattern.fullmatch if pattern is not None else _refuse
         self.seen = seen
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -129,6 +131,11 @@ class State:
 
 
 _NOTHING: Final[dict[Step, State]] = {}
+
+
+def _refuse(text: str) -> None:
+    return None
+
 #: what a pickled step, entry or state is made with before its attributes are set
 _BLANK = Node(None)
 _BLANK_STEP = Step(0, 0, 0, 0, (), None, None, _BLANK)

@@ -237,14 +237,14 @@ class GuideRun:
                         step = entry.step
                         seen = entry.seen
                         if seen is None:  # no text comes twice here (``_window``): the expression only
-                            if not entry.pattern.fullmatch(raw):
+                            if not entry.match(raw):
                                 step = None
                         elif raw in seen:  # the second time: from now on the whole text names the step
                             texts = cur.texts
                             if len(texts) < _TEXTS:
                                 texts[raw] = step if step.book != _LX else step.line(els)
                             self._again.add(step.nxt.node)
-                        elif entry.pattern.fullmatch(raw):
+                        elif entry.match(raw):
                             if len(seen) >= _SEEN:
                                 self._window(step.nxt.node, seen)
                             seen.add(raw)
