@@ -212,6 +212,19 @@ def test_texts_are_no_longer_remembered_where_none_comes_twice() -> None:
     assert _errors(fast) == _errors(_by_feed(data)) == []
     entries = [e for node in fast._nodes.values() for v in node.ids.values()
                for e in (v.values() if isinstance(v, dict) else [v])]
-    assert all(e[2] is None for e in entries if e[0].nxt.node.id == "CLM")
-    assert any(e[2] is not None for e in entries if e[0].nxt.node.id == "DTP")
+    assert all(e.seen is None for e in entries if e.step.nxt.node.id == "CLM")
+    assert any(e.seen is not None for e in entries if e.step.nxt.node.id == "DTP")
     assert sum(len(s) for s in fast._seen.values() if s) < 3 * 256
+
+
+def test_hl02_must_name_an_hl_still_open_however_many_billing_providers_came_before() -> None:
+    # pyx12 keeps every billing provider open (an HL02 may name the first after the second came),
+    # but not a subscriber whose loop has been left; the open ones are looked up in a set.
+    text = file_837([{"id": f"C{i}", "member_id": f"M{i}"} for i in range(6)], claims_per_billing=2)
+    text = text.replace("HL*6*4*22*0", "HL*6*1*22*0")  # the first billing provider: still open
+    text = text.replace("HL*8*7*22*0", "HL*8*5*22*0")  # a subscriber left behind: not open
+    text = text.replace("HL*9*7*22*0", "HL*9*X*22*0")  # not a number
+    segs = [x.strip() for x in text.split("~") if x.strip()]
+    st = next(i for i, x in enumerate(segs) if x.startswith("ST*"))
+    errors = _same(text)
+    assert [(segs[st + e[1] - 1][:5], e[4]) for e in errors] == [("HL*8*", "hl_parent"), ("HL*9*", "hl_parent")]

@@ -20,12 +20,15 @@ its next loop entry takes up a state again from the walker's counts (``States.ro
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 from scrubber.guide.tables import MAXINT, Tables
 
 #: segments with bookkeeping besides the walk (their steps are never taken blind)
-HL, CLM, LX = "HL", "CLM", "LX"
+HL: Final = "HL"
+CLM: Final = "CLM"
+LX: Final = "LX"
 
 
 class Step:
@@ -65,6 +68,24 @@ class Step:
         return found
 
 
+class Entry:
+    """A step from a node known by the segment's id (and qualifier), taken when its expression
+    accepts the text (``match``: its ``fullmatch``, looked up once); ``seen``: texts accepted
+    lately (None: none comes twice there)."""
+
+    __slots__ = ("match", "seen", "step")
+
+    def __init__(self, step: Step, pattern: Any, seen: set[str] | None) -> None:
+        self.step = step
+        self.match: Callable[[str], Any] = pattern.fullmatch if pattern is not None else _refuse
+        self.seen = seen
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with a run summary (scrubber.guide.validator.GuideRun.__reduce__): made blank, then
+        # its attributes as state, as steps, nodes and states point at each other.
+        return Entry, (_BLANK_STEP, None, None), self.__getstate__()
+
+
 class Node:
     """The fast steps from one map node: by the segment's whole text, and by id (and qualifier)."""
 
@@ -74,8 +95,8 @@ class Node:
         self.node = node
         #: texts accepted more than once here -> their step
         self.texts: dict[str, Step] = {}
-        #: {segment id: (step, expression, texts it accepted)}, or {segment id: {qualifier: ...}}
-        self.ids: dict[str, Any] = {}
+        #: {segment id: entry}, or {segment id: {qualifier: entry}}
+        self.ids: dict[str, Entry | dict[str | None, Entry]] = {}
         #: a map node knows no counts: nothing to follow blind (shared, never written)
         self.follow: dict[Step, State] = _NOTHING
         self.booked: dict[Step, State] = _NOTHING
@@ -109,9 +130,15 @@ class State:
         return State, (_BLANK, 0, {}), self.__getstate__()
 
 
-_NOTHING: dict[Step, State] = {}
-#: what a pickled step or state is made with before its attributes are set
+_NOTHING: Final[dict[Step, State]] = {}
+
+
+def _refuse(text: str) -> None:
+    return None
+
+#: what a pickled step, entry or state is made with before its attributes are set
 _BLANK = Node(None)
+_BLANK_STEP = Step(0, 0, 0, 0, (), None, None, _BLANK)
 
 
 class States:
@@ -165,7 +192,7 @@ class States:
             after[loop] = self._add(after, loop)
         after[step.slot] = self._add(after, step.slot)
         book = step.book
-        lx = 0 if book is CLM else state.lx + 1 if book is LX else state.lx
+        lx = 0 if book == CLM else state.lx + 1 if book == LX else state.lx
         return self._state(step.nxt, lx, after) or LEAVE
 
     def _add(self, counts: dict[int, int], slot: int) -> int:
@@ -190,4 +217,4 @@ def _unlimited(tables: Tables) -> set[int]:
 
 
 #: where a step's counts say no (remembered, so that it is not worked out again)
-LEAVE = State(Node(None), 0, {})
+LEAVE: Final = State(Node(None), 0, {})

@@ -23,7 +23,7 @@ from typing import Any
 FORMAT = 5
 MAP_FILE = "837.5010.X222.A1.xml"
 CONTROL_FILE = "x12.control.00501.xml"
-KEEP = 3  # cache files kept in the folder
+KEEP = 8  # cache files kept in the folder (pyx12 versions, checkouts of the scrubber: each one its own)
 MAXINT = 2147483647
 
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
 from scrubber.guide.elements import ElementError, SegmentChecker
-from scrubber.guide.steps import CLM, HL, LEAVE, LX, Node, State, States, Step
+from scrubber.guide.steps import CLM, HL, LEAVE, LX, Entry, Node, State, States, Step
 from scrubber.guide.tables import Loop, Seg, Tables, load_tables
 from scrubber.guide.walker import Walker, WalkError, first_component_ids
 from scrubber.x12.segments import Delimiters, Segment, Tokenizer
@@ -31,14 +31,16 @@ from scrubber.x12.segments import Delimiters, Segment, Tokenizer
 _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
 #: accepted texts remembered per map node, and texts looked up whole per node (memory stays
 #: small whatever the file)
-_SEEN = 256
-_TEXTS = 512
+_SEEN: Final = 256
+_TEXTS: Final = 512
 #: states remembered (scrubber.guide.steps): a file of one billing provider makes a few hundred
 STATES = 8192
 #: segments with bookkeeping besides the walk
-_HL, _CLM, _LX = HL, CLM, LX
-_BOOKKEEPING = {_HL: _HL, _CLM: _CLM, _LX: _LX}
-_WS = " \t\r\n"
+_HL: Final = HL
+_CLM: Final = CLM
+_LX: Final = LX
+_BOOKKEEPING: Final = {_HL: _HL, _CLM: _CLM, _LX: _LX}
+_WS: Final = " \t\r\n"
 _A1 = "005010X222A1"
 #: versions the reader takes; pyx12 maps only A1, so GS08/ST03 are checked as A1
 _READ_AS_A1 = frozenset({"005010X222", "005010X222A2"})
@@ -103,7 +105,7 @@ class GroupRecord:
 
 
 #: outside a transaction nothing is taken inline
-_OUTSIDE = Node(None)
+_OUTSIDE: Final = Node(None)
 
 
 def _counted(count: list[int], slots: tuple[int, ...]) -> bool:
@@ -140,7 +142,10 @@ class GuideRun:
         self._prev: Segment | None = None
         self._prev_unit = HEADER
         self._hl_count = 0
+        #: the open HLs (pyx12 keeps every billing provider's open: the stack grows with them, so
+        #: whether HL02 names one is looked up in a set)
         self._hl_stack: list[int] = []
+        self._hl_open: set[int | None] = set()
         self._lx = 0
         self._in_txn = False
         #: fast steps by the map node they start from
@@ -148,12 +153,12 @@ class GuideRun:
         #: map nodes with the counts of the loop entered last (scrubber.guide.steps)
         self.states = States(self.tables, STATES)
         #: segment texts a node's expression accepted lately (a set lookup is cheaper than a match),
-        #: by id: the entries of ``Node.ids`` that use each set, the sets a text came to twice
-        #: since they were last emptied, and the sets no longer used
+        #: and by node: the entries of ``Node.ids`` that lead there, the nodes a text came to twice
+        #: since their set was last emptied, and the nodes whose texts are no longer remembered
         self._seen: dict[Any, set[str]] = {}
-        self._uses: dict[int, list[list[Any]]] = {}
-        self._again: set[int] = set()
-        self._off: set[int] = set()
+        self._uses: dict[Any, list[Entry]] = {}
+        self._again: set[Any] = set()
+        self._off: set[Any] = set()
         self._qualified = frozenset(self.tables.key_kinds)
         self._first_component = first_component_ids(self.tables)
         #: ids told apart by element 01 as a whole
@@ -200,7 +205,6 @@ class GuideRun:
         plain_qualifier = self._plain_qualifier
         skip = tokenizer.skip_empty
         pending: list[Segment] = []
-        add = pending.append
         for run in tokenizer.runs():
             if isinstance(run, Segment):  # an ISA, or a last IEA without its terminator: envelopes
                 number, prev, unit, cur = self._full(run, tokenizer, None, number, prev, unit, unit, cur)
@@ -225,22 +229,24 @@ class GuideRun:
                 step = cur.texts.get(raw)
                 if step is None:
                     # Not looked up whole (yet): by id (and qualifier), then by the step's expression.
-                    entry = cur.ids.get(els[0])
-                    if entry.__class__ is dict:
-                        entry = entry.get(els[1] if els[0] in plain_qualifier and len(els) > 1 else self._qualifier(els))
-                    if entry is not None:
-                        step, pattern, seen = entry
+                    found = cur.ids.get(els[0])
+                    if isinstance(found, dict):
+                        found = found.get(els[1] if els[0] in plain_qualifier and len(els) > 1 else self._qualifier(els))
+                    if found is not None:
+                        entry: Entry = found
+                        step = entry.step
+                        seen = entry.seen
                         if seen is None:  # no text comes twice here (``_window``): the expression only
-                            if not pattern.fullmatch(raw):
+                            if not entry.match(raw):
                                 step = None
                         elif raw in seen:  # the second time: from now on the whole text names the step
                             texts = cur.texts
                             if len(texts) < _TEXTS:
-                                texts[raw] = step if step.book is not _LX else step.line(els)
-                            self._again.add(id(seen))
-                        elif pattern.fullmatch(raw):
+                                texts[raw] = step if step.book != _LX else step.line(els)
+                            self._again.add(step.nxt.node)
+                        elif entry.match(raw):
                             if len(seen) >= _SEEN:
-                                self._window(seen)
+                                self._window(step.nxt.node, seen)
                             seen.add(raw)
                         else:
                             step = None
@@ -251,36 +257,35 @@ class GuideRun:
                         if pending:  # the segments before it, as one list
                             yield pending
                             pending = []
-                            add = pending.append
                         yield seg
                         continue
                 nxt = cur.follow.get(step)
                 if nxt is not None:  # most segments: a step inside the unit, its counts known
                     cur = nxt
                     prev = seg
-                    add(seg)
+                    pending.append(seg)
                     continue
                 number = i + shift
                 nxt = cur.booked.get(step)
-                if nxt is None and cur.__class__ is State:
-                    nxt = states.move(cur, step)  # type: ignore[arg-type]
+                if nxt is None and isinstance(cur, State):
+                    nxt = states.move(cur, step)
                     if nxt is not LEAVE and step.book is None:
                         cur = nxt
                         prev = seg
-                        add(seg)
+                        pending.append(seg)
                         continue
                 if nxt is not None and nxt is not LEAVE:
                     # HL, CLM or LX inside the unit: its counts are known, its bookkeeping is done here
                     book = step.book
                     cur = nxt
                     prev = seg
-                    if book is _LX:
+                    if book == _LX:
                         if (els[1] if len(els) > 1 else None) != nxt.lx_text:
                             self._unit = unit
                             self._file(seg, GuideError(number, _LX, seg, reader="lx"))
-                        add(seg)
+                        pending.append(seg)
                         continue
-                    if book is _CLM:
+                    if book == _CLM:
                         unit = number
                     else:
                         self._number = number
@@ -290,12 +295,11 @@ class GuideRun:
                     if pending:  # the segments before it, as one list
                         yield pending
                         pending = []
-                        add = pending.append
                     yield seg
                     continue
                 # Counted in the walker's counts (where a state left here writes its own first).
-                if cur.__class__ is State:
-                    cur = self._leave(cur)  # type: ignore[arg-type]
+                if isinstance(cur, State):
+                    cur = self._leave(cur)
                 before = unit  # the unit of the previous segment: only an HL or a CLM starts another
                 if step.plain:  # one more of the same loop, no bookkeeping
                     slot = step.slot
@@ -304,19 +308,19 @@ class GuideRun:
                         count[slot] = n + 1
                         prev = seg
                         cur = step.nxt
-                        add(seg)
+                        pending.append(seg)
                         continue
                 else:
                     book = step.book
-                    if book is _LX:
+                    if book == _LX:
                         self._lx += 1
                         if (els[1] if len(els) > 1 else None) != str(self._lx):
                             self._unit = unit
                             self._file(seg, GuideError(number, _LX, seg, reader="lx"))
-                    elif book is _CLM:
+                    elif book == _CLM:
                         unit = number
                         self._lx = 0
-                    elif book is _HL:
+                    elif book == _HL:
                         self._number = number
                         self._book(seg, els, _HL)
                         number, unit = self._number, self._unit
@@ -333,13 +337,12 @@ class GuideRun:
                         cur = step.nxt
                         if enter is not None:  # back to states (after an error, or at the start)
                             cur = states.root(cur, self._lx, count) or cur
-                        if book is not _HL and book is not _CLM:
-                            add(seg)
+                        if book != _HL and book != _CLM:
+                            pending.append(seg)
                             continue
                         if pending:  # the segments before it, as one list
                             yield pending
                             pending = []
-                            add = pending.append
                         yield seg
                         continue
                 number, prev, unit, cur = self._full(seg, tokenizer, step, number, prev, before, unit, cur)
@@ -347,13 +350,11 @@ class GuideRun:
                 if pending:  # the segments before it, as one list
                     yield pending
                     pending = []
-                    add = pending.append
                 yield seg
             number = stop - 1 + shift
             if pending:  # at each read's end at the latest: a list never holds more than a read
                 yield pending
                 pending = []
-                add = pending.append
         if isinstance(cur, State):
             cur = self._leave(cur)
         if cur is not _OUTSIDE:
@@ -443,24 +444,27 @@ class GuideRun:
         seen = self._seen.get(nxt)
         if seen is None:
             seen = self._seen[nxt] = set()
-        entry = [step, pattern, None if id(seen) in self._off else seen]
-        self._uses.setdefault(id(seen), []).append(entry)
+        entry = Entry(step, pattern, None if nxt in self._off else seen)
+        self._uses.setdefault(nxt, []).append(entry)
         ids = self._node(start).ids
         if sid in self._qualified:
-            ids.setdefault(sid, {})[self._qualifier(els)] = entry
+            by_qualifier = ids.setdefault(sid, {})
+            assert isinstance(by_qualifier, dict)
+            by_qualifier[self._qualifier(els)] = entry
         else:
             ids[sid] = entry
 
-    def _window(self, seen: set[str]) -> None:
-        """``seen`` is full: empty it, and stop remembering texts there if none came twice in it
-        (an id, an amount: the texts of such a node are all new, and remembering them only costs)."""
+    def _window(self, node: Seg, seen: set[str]) -> None:
+        """The texts accepted at ``node`` lately fill ``seen``: empty it, and stop remembering texts
+        there if none came twice in it (an id, an amount: the texts of such a node are all new,
+        and remembering them only costs)."""
         seen.clear()
-        if id(seen) in self._again:
-            self._again.discard(id(seen))
+        if node in self._again:
+            self._again.discard(node)
             return
-        self._off.add(id(seen))
-        for entry in self._uses[id(seen)]:
-            entry[2] = None
+        self._off.add(node)
+        for entry in self._uses[node]:
+            entry.seen = None
 
     def delimiters(self, d: Delimiters) -> None:
         if self._delims is not None and (d.element, d.component) != (self._sep, self._comp):
@@ -535,13 +539,15 @@ class GuideRun:
         if _int(els[1] if len(els) > 1 else None) != self._hl_count:
             self._file(seg, GuideError(self._number, "HL", seg, reader="hl_count"))
         parent_text = els[2] if len(els) > 2 else None
+        stack, open_ = self._hl_stack, self._hl_open
         if parent_text:  # pyx12 reads "" as no parent; an absent HL02 (None) too
             parent = _int(parent_text)
-            if parent not in self._hl_stack:
+            if parent not in open_:
                 self._file(seg, GuideError(self._number, "HL", seg, reader="hl_parent"))
-            while self._hl_stack and parent != self._hl_stack[-1]:
-                self._hl_stack.pop()
-        self._hl_stack.append(self._hl_count)
+            while stack and parent != stack[-1]:
+                open_.discard(stack.pop())
+        stack.append(self._hl_count)
+        open_.add(self._hl_count)
 
     def _envelope(self, seg: Segment, sid: str) -> None:
         els = seg.els
@@ -566,6 +572,7 @@ class GuideRun:
             self._unit = self._prev_unit = HEADER
             self._hl_count = self._hl_before.get(self._ordinal, 0)
             self._hl_stack = []
+            self._hl_open = set()
             self._prune()
             if self._group is not None:
                 self._txn = TxnErrors(self._group, seg)

@@ -7,7 +7,7 @@ One pass, constant memory: a claim unit holds only its own segments, and the loo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 from scrubber.errors import InputError
 from scrubber.model import (
@@ -35,7 +35,7 @@ Event = Interchange | Group | Transaction | ClaimUnit | TransactionEnd | GroupEn
 MAX_UNIT_SEGMENTS = 200_000
 #: segments that open or close something inside a transaction; envelope ones there mean a lost SE
 _ENVELOPE = frozenset({"ISA", "IEA", "GS", "GE", "ST"})
-_IN_TRANSACTION = frozenset({"HL", "CLM", "SE", *_ENVELOPE})
+_IN_TRANSACTION: Final = frozenset({"HL", "CLM", "SE", *_ENVELOPE})
 #: file notices kept (a file of a million empty transactions would otherwise make a million)
 MAX_NOTICES = 1000
 
@@ -154,7 +154,7 @@ class Reader:
         nothing (the validator's: scrubber.guide): they are only numbered."""
         append = unit.append
         for item in tokens:
-            if item.__class__ is list:
+            if isinstance(item, list):
                 if seg_no + len(item) > unit_end:
                     seg = item[unit_end - seg_no]
                     raise InputError(f"more than {MAX_UNIT_SEGMENTS} segments in one claim or loop of transaction "

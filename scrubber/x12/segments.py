@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from scrubber.errors import InputError
 
@@ -19,7 +19,7 @@ CHUNK = 1 << 20
 #: longest segment read, in characters (with the blank space before it): far above any real one
 #: (the longest 837P element is 264), low enough that input without terminators fails fast
 MAX_SEGMENT = 1 << 20
-_WS = " \t\r\n"
+_WS: Final = " \t\r\n"
 #: blank space kept before a later ISA (its line break goes back out); the rest is only skipped
 _LEAD_KEEP = 16
 #: repetition separators to pick from when ISA11 gives none usable (4010's "U", or a clash)
