@@ -167,8 +167,8 @@ def worded(ctx: Context, edit: Edit, make: Callable[..., T], *args: Any) -> T:
     kept with the texts, so an id is never mistaken for another edit's.
 
     The tests compare every finding with one worded afresh (``Engine(memo=False)``). ``make`` is a
-    module-level function (it lives as long as the process, so its id names it): keys and texts
-    are then plain values (ints, strings, tuples of them), which the garbage collector leaves be.
+    module-level function; the key holds it (not its id: a compiled module's function as a value
+    need not be one object for ever, and a freed one's id could name another).
     """
     words = ctx.words
     if words is None:
@@ -177,7 +177,7 @@ def worded(ctx: Context, edit: Edit, make: Callable[..., T], *args: Any) -> T:
     if mine is None or mine[0] is not edit:
         mine = words[id(edit)] = (edit, {})
     memo = mine[1]
-    key = (id(make), args)
+    key = (make, args)
     texts = memo.get(key, _UNSAID)
     if texts is _UNSAID:
         if len(memo) >= WORDS_SIZE:
