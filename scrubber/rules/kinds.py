@@ -61,10 +61,12 @@ READS: dict[str, tuple[str, ...]] = {}
 #: kinds registered with ``run_kind`` (a set, not an attribute on the function: compiled functions
 #: take none, scrubber._native)
 RUN_LEVEL: set[str] = set()
-#: a judged kind's two halves (``judged``): what it finds, and the findings for a claim
+#: a judged kind's two halves (``judged``): what it finds, and the findings for a claim; with the
+#: check they make (a plan whose check was replaced since runs that instead)
 Judge = Callable[[ClaimUnit, Edit, dict[str, Any], Context], Any]
 Words = Callable[[ClaimUnit, Edit, dict[str, Any], Context, Any], Iterator[Finding]]
-JUDGED: dict[str, tuple[Judge, Words]] = {}
+Judged = tuple[Judge, Words, "Check"]
+JUDGED: dict[str, Judged] = {}
 
 
 def kind(name: str, triggers: Triggers | None = None, bounds: Bounds | None = None,
@@ -119,7 +121,7 @@ def judged(name: str, judge: Judge, *, bounds: Bounds, triggers: Triggers | None
 
         check.__name__ = check.__qualname__ = words.__name__
         kind(name, triggers, bounds, units, reads)(check)
-        JUDGED[name] = (judge, words)
+        JUDGED[name] = (judge, words, check)
         return words
 
     return register
