@@ -26,7 +26,7 @@ from scrubber.rules import (  # noqa: F401  (importing registers the kinds)
     kinds_pro,
 )
 from scrubber.rules.catalog import Catalog, Edit, load_catalog
-from scrubber.rules.kinds import BOUNDS, JUDGED, KINDS, READS, RUN_LEVEL, TRIGGERS, UNITS, Check, Context, Judge, Words
+from scrubber.rules.kinds import BOUNDS, JUDGED, KINDS, READS, RUN_LEVEL, TRIGGERS, UNITS, Check, Context, Judged
 from scrubber.rules.ncci_tables import Ncci
 from scrubber.rules.shape import ALWAYS_READ, FACETS, Shape, claim_shape, epoch_bounds
 from scrubber.runindex import RunIndex, claim_keys
@@ -82,8 +82,8 @@ class Plan:
     #: bounds (its verdict is not a function of the shape: it runs on every claim it concerns)
     group_of: list[int] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
-    #: per ``claim`` step: its kind's judge and words when the kind is judged, else None
-    judged: list[tuple[Judge, Words] | None] = field(default_factory=list)
+    #: per ``claim`` step: its kind's judge, words and check when the kind is judged, else None
+    judged: list[Judged | None] = field(default_factory=list)
     #: every bound of the shaped steps, for the claim's epochs (scrubber.rules.shape)
     bounds: tuple[dt.date, ...] = ()
     #: the codes whose units a shaped step compares as numbers (their units are in the shape)
@@ -272,15 +272,15 @@ class Engine:
         return tuple([_known(steps[i], judged[i], found.get(i)) for i in run if i in found or i in todo.always_index])
 
     def _run(self, claim: ClaimUnit, out: list[Finding], edit: Edit, params: dict[str, Any], check: Check,
-             judged: tuple[Judge, Words] | None, verdict: Any) -> Any:
+             judged: Judged | None, verdict: Any) -> Any:
         """Run one step into ``out``: False when it found nothing, else its verdict (None when its
         kind is not judged). A judged step given the ``verdict`` remembered only words it."""
         ctx = self.context
-        if judged is None:
+        if judged is None or judged[2] is not check:  # not judged, or its check replaced on the plan
             before = len(out)
             out.extend(check(claim, edit, params, ctx))
             return None if len(out) > before else False
-        judge, words = judged
+        judge, words, _check = judged
         if verdict is None:
             verdict = judge(claim, edit, params, ctx)
             if not verdict:
@@ -436,7 +436,7 @@ def _stand_in(value: Any) -> Any:
     return _BY_ID, id(value)
 
 
-def _known(step: Step, judged: tuple[Judge, Words] | None, verdict: Any) -> Run:
+def _known(step: Step, judged: Judged | None, verdict: Any) -> Run:
     """A step as a claim of a known shape runs it: its check, or its words with its verdict."""
     edit, params, check, _t = step
     if verdict is None or judged is None:

@@ -275,3 +275,22 @@ def test_kinds_with_bounds_are_the_ones_the_shape_documents() -> None:
     assert set(READS) == set(BOUNDS) and set(BOUNDS) <= set(KINDS)
     assert all(set(names) <= set(FACETS) for names in READS.values())
     assert epoch_bounds([dt.date(2014, 1, 1)]) == (dt.date(2014, 1, 1), dt.date(2014, 1, 2))
+
+
+def test_a_judged_check_replaced_on_the_plan_is_the_one_run() -> None:
+    """As for any step: a check put in a plan's place (a wrapper, a test double) runs instead."""
+    spec = {"id": "R1", "dx": ["G24.3"], "lines": [{"code": "64643", "mods": ["LT"]}]}
+    claim = _claims(file_837([spec]).encode())[0]
+    engine = Engine(today=TODAY)
+    plan = engine.plan_for(claim)
+    index = next(i for i, step in enumerate(plan.claim) if step[0].id == "CHEMO-ADDON-WITHOUT-PRIMARY")
+    edit, params, check, trigger = plan.claim[index]
+    calls = []
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return check(*args)
+
+    plan.claim[index] = (edit, params, counted, trigger)
+    found = engine.check(claim)
+    assert calls and "CHEMO-ADDON-WITHOUT-PRIMARY" in {f.edit for f in found}

@@ -61,10 +61,12 @@ READS: dict[str, tuple[str, ...]] = {}
 #: kinds registered with ``run_kind`` (a set, not an attribute on the function: compiled functions
 #: take none, scrubber._native)
 RUN_LEVEL: set[str] = set()
-#: a judged kind's two halves (``judged``): what it finds, and the findings for a claim
+#: a judged kind's two halves (``judged``): what it finds, and the findings for a claim; with the
+#: check they make (a plan whose check was replaced since runs that instead)
 Judge = Callable[[ClaimUnit, Edit, dict[str, Any], Context], Any]
 Words = Callable[[ClaimUnit, Edit, dict[str, Any], Context, Any], Iterator[Finding]]
-JUDGED: dict[str, tuple[Judge, Words]] = {}
+Judged = tuple[Judge, Words, "Check"]
+JUDGED: dict[str, Judged] = {}
 
 
 def kind(name: str, triggers: Triggers | None = None, bounds: Bounds | None = None,
@@ -119,7 +121,7 @@ def judged(name: str, judge: Judge, *, bounds: Bounds, triggers: Triggers | None
 
         check.__name__ = check.__qualname__ = words.__name__
         kind(name, triggers, bounds, units, reads)(check)
-        JUDGED[name] = (judge, words)
+        JUDGED[name] = (judge, words, check)
         return words
 
     return register
@@ -167,8 +169,8 @@ def worded(ctx: Context, edit: Edit, make: Callable[..., T], *args: Any) -> T:
     kept with the texts, so an id is never mistaken for another edit's.
 
     The tests compare every finding with one worded afresh (``Engine(memo=False)``). ``make`` is a
-    module-level function (it lives as long as the process, so its id names it): keys and texts
-    are then plain values (ints, strings, tuples of them), which the garbage collector leaves be.
+    module-level function; the key holds it (not its id: a compiled module's function as a value
+    need not be one object for ever, and a freed one's id could name another).
     """
     words = ctx.words
     if words is None:
@@ -177,7 +179,7 @@ def worded(ctx: Context, edit: Edit, make: Callable[..., T], *args: Any) -> T:
     if mine is None or mine[0] is not edit:
         mine = words[id(edit)] = (edit, {})
     memo = mine[1]
-    key = (id(make), args)
+    key = (make, args)
     texts = memo.get(key, _UNSAID)
     if texts is _UNSAID:
         if len(memo) >= WORDS_SIZE:
