@@ -22,9 +22,11 @@ def _on_interrupt(signum: int, frame: object) -> None:
     global _stopping
     first = not _stopping
     _stopping = True
-    if signum == signal.SIGTERM and not _busy:
+    if signum == signal.SIGTERM:
         # The executor ends the workers of a broken pool with SIGTERM, and waits for them: one
-        # that is handing back a result (not busy) would otherwise block on the pipe for ever.
+        # handing back a result would block on the pipe for ever, and one interrupted at work would
+        # hand back the interruption and wait for more work for ever. A worker writes only into the
+        # output set's stage, which is never committed then: it may go at once.
         os._exit(128 + signal.SIGTERM)
     if first and _busy:
         raise KeyboardInterrupt
