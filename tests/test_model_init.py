@@ -1,4 +1,4 @@
-"""The model classes that write their ``__init__`` out (scrubber.model) keep the one ``dataclass``
+"""The classes that write their ``__init__`` out (scrubber.model, scrubber.runindex) keep the one ``dataclass``
 would generate: same parameters in field order, same defaults, a fresh list per default list, and
 pickling (``_rebuilt`` passes every ``__init__`` field by position) gives an equal object."""
 
@@ -11,9 +11,10 @@ import pickle
 import pytest
 
 from scrubber.model import ClaimUnit, Diagnosis, Finding, Line, ScrubbedClaim
+from scrubber.runindex import ClaimKeys, LineKey
 from scrubber.x12.reader import Reader
 
-WRITTEN_OUT = (ClaimUnit, Line, Diagnosis, Finding, ScrubbedClaim)
+WRITTEN_OUT = (ClaimUnit, Line, Diagnosis, Finding, ScrubbedClaim, ClaimKeys, LineKey)
 
 
 @pytest.mark.parametrize("cls", WRITTEN_OUT, ids=lambda c: c.__name__)
