@@ -44,6 +44,8 @@ MEMO_SIZE = 1 << 12
 GROUP_MEMO_SIZE = 1 << 14
 #: per facet: values numbered for the memories (see ``_facet_ids``)
 FACET_IDS_SIZE = 1 << 14
+#: shapes (their hashes) seen once while the shape memory is choosy (``_admit``); when full, it starts again
+SEEN_SIZE = 1 << 15
 
 Step = tuple[Edit, dict[str, Any], Check, "frozenset[str] | None"]
 #: a step as a claim of a known shape runs it: (edit, params, check, None), or for a judged kind
@@ -91,6 +93,10 @@ class Plan:
     #: claim shape -> the steps to run on a claim of that shape: the unshaped steps its codes
     #: trigger and the shaped steps that found something on it
     memo: dict[Shape, tuple[Run, ...]] = field(default_factory=dict)
+    #: whether ``memo`` has filled up once: it then keeps only shapes seen before (``_admit``)
+    choosy: bool = False
+    #: while choosy, the hashes of the shapes seen once (ints: nothing for the collector to walk)
+    seen: set[int] = field(default_factory=set)
     #: what the groups found, each outcome kept once (by ``_stand_in``), not once a key
     verdicts: dict[Any, Found] = field(default_factory=dict)
     #: per facet of the shape: its values seen, each with a number (``_facet_ids``)
@@ -208,6 +214,8 @@ class Engine:
         new engine; the tables stay loaded (for benchmarks that time a first pass more than once)."""
         for plan in (self._default, *self._by_payer.values()):
             plan.memo.clear()
+            plan.choosy = False
+            plan.seen.clear()
             plan.verdicts.clear()
             for group in plan.groups:
                 group.memo.clear()
@@ -240,10 +248,12 @@ class Engine:
                     out.extend(run(claim, edit, params, ctx) if verdict is None else run(claim, edit, params, ctx, verdict))
             else:
                 # A shape not seen (lately): its facets as numbers, for the groups' memories.
-                steps = self._check_all(claim, plan, out, None if shape is None else _facet_ids(plan, shape))
-                if shape is not None:
+                keep = shape is not None and _admit(plan, shape)
+                steps = self._check_all(claim, plan, out, None if shape is None else _facet_ids(plan, shape), keep)
+                if keep and shape is not None:
                     if len(plan.memo) >= MEMO_SIZE:
                         plan.memo.clear()
+                        plan.choosy = True
                     plan.memo[shape] = steps
         except _Failed as failed:
             return self._held(claim, failed.edit, failed.exc)
@@ -252,10 +262,10 @@ class Engine:
         return _apply(out, plan.severity)
 
     def _check_all(self, claim: ClaimUnit, plan: Plan, out: list[Finding],
-                   ids: tuple[int, ...] | None) -> tuple[Run, ...]:
+                   ids: tuple[int, ...] | None, keep: bool = True) -> tuple[Run, ...]:
         """Every step of the plan the claim's codes trigger but those its groups' memories know to
         find nothing (a judged step they know words its verdict); returns the steps a claim of its
-        shape needs."""
+        shape needs (when it is to be kept: ``keep``, else nothing)."""
         todo = _triggered(plan, claim)
         run, given, learning = _to_run(plan, todo, ids)
         steps, judged = plan.claim, plan.judged
@@ -269,6 +279,8 @@ class Engine:
             if verdict is not False:
                 found[index] = verdict
         _learn(plan, learning, found)
+        if not keep:
+            return ()
         return tuple([_known(steps[i], judged[i], found.get(i)) for i in run if i in found or i in todo.always_index])
 
     def _run(self, claim: ClaimUnit, out: list[Finding], edit: Edit, params: dict[str, Any], check: Check,
@@ -442,6 +454,27 @@ def _known(step: Step, judged: Judged | None, verdict: Any) -> Run:
     if verdict is None or judged is None:
         return edit, params, check, None
     return edit, params, judged[1], verdict
+
+
+def _admit(plan: Plan, shape: Shape) -> bool:
+    """Whether to keep the steps of a claim of a shape the memory does not hold.
+
+    Until the memory first fills up, every shape is kept (a file of a few thousand shapes, as most
+    are, is then served from its second claim of each). After that the file has more shapes than
+    the memory holds, most of them seen once (a findings-heavy file): a shape is kept from its
+    second sighting. Kept shapes cost the collector a score of tuples each, and kept once-seen
+    ones only pushed out the shapes that would come again.
+    """
+    if not plan.choosy:
+        return True
+    seen = plan.seen
+    h = hash(shape)
+    if h in seen:
+        return True  # (another shape of this hash: it is kept at once, which costs nothing but room)
+    if len(seen) >= SEEN_SIZE:
+        seen.clear()
+    seen.add(h)
+    return False
 
 
 def _facet_ids(plan: Plan, shape: Shape) -> tuple[int, ...]:

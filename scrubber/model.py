@@ -1,4 +1,10 @@
-"""Plain data: envelopes, loops, claim units, lines, diagnoses and findings. No behaviour here."""
+"""Plain data: envelopes, loops, claim units, lines, diagnoses and findings. No behaviour here.
+
+The classes made once per claim, line or finding (``ClaimUnit``, ``Line``, ``Diagnosis``,
+``Finding``, ``ScrubbedClaim``) write their ``__init__`` out (``init=False``), with the signature
+``dataclass`` would give them: compiled (scrubber._native), it then runs as native code, where the
+one ``dataclass`` generates runs as Python. ``dataclass`` still gives them fields, ``==`` and repr.
+"""
 
 from __future__ import annotations
 
@@ -139,18 +145,24 @@ class Patient:
         return _rebuilt(self)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Diagnosis:
     position: int  # 1..12, what SV107 points at
     qualifier: str  # ABK/ABF (ICD-10-CM), BK/BF (ICD-9-CM)
     code: str  # as billed, without the decimal point
     segment: Segment
 
+    def __init__(self, position: int, qualifier: str, code: str, segment: Segment) -> None:
+        self.position = position
+        self.qualifier = qualifier
+        self.code = code
+        self.segment = segment
+
     def __reduce__(self) -> tuple[Any, ...]:
         return _rebuilt(self)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Line:
     """Loop 2400 (with its 2410 drug identification)."""
 
@@ -181,6 +193,39 @@ class Line:
     #: ``number``, worked out on first use (-1 before): every finding on the line asks for it
     _number: int = field(default=-1, repr=False, compare=False)
 
+    def __init__(self, index: int, lx: str, lx_segment: Segment, sv1: Segment | None = None, qualifier: str = "",
+                 code: str = "", modifiers: tuple[str, ...] = (), charge: str = "", basis: str = "",
+                 units: str = "", place: str = "", pointers: tuple[str, ...] = (), dos: dt.date | None = None,
+                 dos_end: dt.date | None = None, dos_raw: str = "", dtp: Segment | None = None,
+                 line_control: str = "", prior_auth: str = "", ndc_qualifier: str = "", ndc: str = "",
+                 lin: Segment | None = None, drug_quantity: str = "", drug_unit: str = "",
+                 ctp: Segment | None = None, _number: int = -1) -> None:
+        self.index = index
+        self.lx = lx
+        self.lx_segment = lx_segment
+        self.sv1 = sv1
+        self.qualifier = qualifier
+        self.code = code
+        self.modifiers = modifiers
+        self.charge = charge
+        self.basis = basis
+        self.units = units
+        self.place = place
+        self.pointers = pointers
+        self.dos = dos
+        self.dos_end = dos_end
+        self.dos_raw = dos_raw
+        self.dtp = dtp
+        self.line_control = line_control
+        self.prior_auth = prior_auth
+        self.ndc_qualifier = ndc_qualifier
+        self.ndc = ndc
+        self.lin = lin
+        self.drug_quantity = drug_quantity
+        self.drug_unit = drug_unit
+        self.ctp = ctp
+        self._number = _number
+
     @property
     def number(self) -> int:
         """LX01 as a number, or the position in the claim when LX01 is unreadable."""
@@ -194,7 +239,7 @@ class Line:
         return _rebuilt(self)
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)
 class ClaimUnit:
     """One 2300 claim with the context an edit needs and the segments it came from."""
 
@@ -222,6 +267,38 @@ class ClaimUnit:
     #: the claim's NM1 segments (2310x, 2330x, 2420x) with their line (None at claim level)
     names: list[tuple[Segment, Line | None]] = field(default_factory=list)
     _dates: list[dt.date] | None = field(default=None, repr=False, compare=False)
+
+    def __init__(self, ordinal: int, transaction: Transaction, billing: BillingProvider | None,
+                 subscriber: Subscriber | None, patient: Patient | None, segments: list[Segment],
+                 claim_id: str = "", charge: str = "", place: str = "", frequency: str = "",
+                 clm: Segment | None = None, dos: dt.date | None = None, dos_end: dt.date | None = None,
+                 dos_raw: str = "", dos_segment: Segment | None = None, prior_auth: str = "",
+                 clearinghouse_trace: str = "", diagnoses: list[Diagnosis] | None = None,
+                 lines: list[Line] | None = None, problems: list[tuple[str, Segment | None]] | None = None,
+                 names: list[tuple[Segment, Line | None]] | None = None,
+                 _dates: list[dt.date] | None = None) -> None:
+        self.ordinal = ordinal
+        self.transaction = transaction
+        self.billing = billing
+        self.subscriber = subscriber
+        self.patient = patient
+        self.segments = segments
+        self.claim_id = claim_id
+        self.charge = charge
+        self.place = place
+        self.frequency = frequency
+        self.clm = clm
+        self.dos = dos
+        self.dos_end = dos_end
+        self.dos_raw = dos_raw
+        self.dos_segment = dos_segment
+        self.prior_auth = prior_auth
+        self.clearinghouse_trace = clearinghouse_trace
+        self.diagnoses = [] if diagnoses is None else diagnoses
+        self.lines = [] if lines is None else lines
+        self.problems = [] if problems is None else problems
+        self.names = [] if names is None else names
+        self._dates = _dates
 
     @property
     def delimiters(self) -> Delimiters:
@@ -255,7 +332,7 @@ class ClaimUnit:
         return _rebuilt(self)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Finding:
     edit: str
     severity: str  # "reject" | "warn"
@@ -275,6 +352,25 @@ class Finding:
     #: the 277CA names it in STC01-3
     entity: str | None = None
 
+    def __init__(self, edit: str, severity: str, message: str, line: int | None = None, code: str | None = None,
+                 suggestion: str = "", category: str | None = None, status_code: str | None = None,
+                 segment: str | None = None, segment_number: int | None = None, source: str = "",
+                 line_index: int | None = None, confidence: str = "", entity: str | None = None) -> None:
+        self.edit = edit
+        self.severity = severity
+        self.message = message
+        self.line = line
+        self.code = code
+        self.suggestion = suggestion
+        self.category = category
+        self.status_code = status_code
+        self.segment = segment
+        self.segment_number = segment_number
+        self.source = source
+        self.line_index = line_index
+        self.confidence = confidence
+        self.entity = entity
+
     @property
     def rejects(self) -> bool:
         return self.severity == "reject"
@@ -283,10 +379,14 @@ class Finding:
         return _rebuilt(self)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ScrubbedClaim:
     claim: ClaimUnit
     findings: list[Finding]
+
+    def __init__(self, claim: ClaimUnit, findings: list[Finding]) -> None:
+        self.claim = claim
+        self.findings = findings
 
     @property
     def rejected(self) -> bool:

@@ -98,7 +98,7 @@ def units_milli(text: str) -> int:
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, and one of these is
 # made for every claim (nothing mutates them after claim_keys).
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class LineKey:
     index: int  # position of the line in the claim (Line.index)
     number: int  # LX01
@@ -109,8 +109,20 @@ class LineKey:
     bypass: bool
     anatomic: int
 
+    # Written out, as in scrubber.model: compiled, it runs natively (one a line of every claim).
+    def __init__(self, index: int, number: int, day: int, dos: dt.date, code: str, units: int, bypass: bool,
+                 anatomic: int) -> None:
+        self.index = index
+        self.number = number
+        self.day = day
+        self.dos = dos
+        self.code = code
+        self.units = units
+        self.bypass = bypass
+        self.anatomic = anatomic
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class ClaimKeys:
     """Everything the index needs from a claim: plain values, picklable."""
 
@@ -118,6 +130,12 @@ class ClaimKeys:
     content: int | None  # same patient, billing provider, dates and lines; None for replacements/voids
     claim_id: int | None  # same CLM01 from the same billing provider
     lines: tuple[LineKey, ...]
+
+    def __init__(self, ordinal: int, content: int | None, claim_id: int | None, lines: tuple[LineKey, ...]) -> None:
+        self.ordinal = ordinal
+        self.content = content
+        self.claim_id = claim_id
+        self.lines = lines
 
 
 def patient_key(claim: ClaimUnit) -> str:

@@ -258,6 +258,41 @@ def test_the_memory_stays_bounded() -> None:
     assert any(len(group.memo) < GROUP_MEMO_SIZE for group in plan.groups)  # some started again
 
 
+def test_a_full_memory_keeps_shapes_from_their_second_sighting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the shape memory has filled up, a new shape is kept only when it comes again; the
+    findings stay those of an engine without memory, and ``forget`` makes the engine new again."""
+    import scrubber.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "MEMO_SIZE", 16)
+    claims = _bench_claims(600, heavy=True)
+    _same_verdicts(claims)  # (with a memory this small the choosy path runs on most claims)
+    engine = Engine(today=TODAY)
+    plan = engine.plan_for(claims[0])
+    shapes = {}
+    for c in claims:
+        shapes.setdefault(claim_shape(c, plan.bounds, plan.unit_codes), c)
+    assert len(shapes) > 3 * 16
+    fresh = list(shapes.values())
+    for c in fresh[:16]:
+        engine.check(c)
+        assert claim_shape(c, plan.bounds, plan.unit_codes) in plan.memo  # not full yet: kept at once
+    assert not plan.choosy
+    engine.check(fresh[16])  # the memory was full: it starts again, and is choosy from now on
+    assert plan.choosy and len(plan.memo) == 1
+    newcomer = fresh[17]
+    shape = claim_shape(newcomer, plan.bounds, plan.unit_codes)
+    engine.check(newcomer)
+    assert shape not in plan.memo and hash(shape) in plan.seen  # seen once: not kept
+    engine.check(newcomer)
+    assert shape in plan.memo  # seen again: kept
+    monkeypatch.setattr(engine_module, "SEEN_SIZE", 4)
+    for c in fresh[18:30]:
+        engine.check(c)
+    assert 0 < len(plan.seen) <= 4  # bounded: it started again
+    engine.forget()
+    assert not plan.choosy and not plan.seen and not plan.memo
+
+
 def test_kinds_with_bounds_are_the_ones_the_shape_documents() -> None:
     """A kind with bounds must read only what the shape holds, and with ``reads`` only those facets
     besides codes and dates: listed here, so that adding or widening one is a decision."""
