@@ -187,6 +187,8 @@ def _int(text: str) -> int | None:
 _ENGINES: dict[bytes, Any] = {}
 #: the parent's engine, inherited by forked workers (no rebuilding of tables per process)
 INHERITED: list[Any] = []
+#: the validator of the worker's last piece: the next one starts with what it learnt
+_LEARNT: list[GuideRun] = []
 
 
 def _engine(options: Any) -> Any:
@@ -233,6 +235,9 @@ class _Worker:
             last = piece.last_st - piece.first_st + 1
             watch = {*((1,) if piece.cont else ()), *((last,) if piece.tail else ())}
             guide = PieceGuide(self.real, {1: piece.bases.hls} if piece.cont else {}, watch)
+            if _LEARNT:
+                guide.learn_from(_LEARNT[0])
+            _LEARNT[:] = [guide]
             guide.renumber = renumber
             reader.tokenizer = _Tap(reader.tokenizer, guide)  # type: ignore[assignment]
             engine.context.extra["guide"] = guide

@@ -186,6 +186,16 @@ class GuideRun:
         # only this way: made with cheap arguments, then its attributes (cycles too) as state.
         return GuideRun, (self.tables,), self.__getstate__()
 
+    def learn_from(self, other: GuideRun) -> None:
+        """Start with the fast steps, states and texts ``other`` learnt, where it read with the same
+        tables (a split run's worker reads piece after piece of one file: each would learn them
+        again). Other delimiters at the first ISA clear them, as they do within one run."""
+        if other.tables is not self.tables or other._delims is None or self._delims is not None:
+            return
+        self._nodes, self.states, self._seen = other._nodes, other.states, other._seen
+        self._uses, self._again, self._off = other._uses, other._again, other._off
+        self._delims, self._sep, self._comp = other._delims, other._sep, other._comp
+
     # -- feeding -----------------------------------------------------------------------------
     def tap(self, tokenizer: Tokenizer) -> Iterator[Segment]:
         """The tokenizer's segments, each checked as it is made (``units``, one at a time)."""
