@@ -12,6 +12,8 @@ import datetime as dt
 from array import array
 from typing import Any
 
+from mypy_extensions import i64
+
 from scrubber.runindex import ClaimKeys, LineKey
 
 #: a recorded line: index, LX01, day key, date of service (ordinal), code, units, bypass, anatomic
@@ -106,10 +108,12 @@ def mark(bits: bytearray, data: bytes, mask: int) -> None:
     """Set the bits of every key of ``data`` (array("q") bytes)."""
     keys = array("q")
     keys.frombytes(data)
-    for key in keys:
-        a = key & mask
-        b = (key >> 21) & mask
-        c = (key >> 42) & mask
+    m: i64 = mask  # i64: machine integers when compiled (a digest as a Python int is a boxed one)
+    for k in keys:
+        key: i64 = k
+        a: i64 = key & m
+        b: i64 = (key >> 21) & m
+        c: i64 = (key >> 42) & m
         bits[a >> 3] |= 1 << (a & 7)
         bits[b >> 3] |= 1 << (b & 7)
         bits[c >> 3] |= 1 << (c & 7)
@@ -118,10 +122,16 @@ def mark(bits: bytearray, data: bytes, mask: int) -> None:
 def maybe(bits: bytearray, lookups: array, mask: int) -> list[int]:
     """The keys of ``lookups`` whose three bits are all set (recorded, or a rare false positive)."""
     out: list[int] = []
-    for key in lookups:
-        a = key & mask
-        b = (key >> 21) & mask
-        c = (key >> 42) & mask
-        if bits[a >> 3] >> (a & 7) & 1 and bits[b >> 3] >> (b & 7) & 1 and bits[c >> 3] >> (c & 7) & 1:
+    m: i64 = mask
+    for k in lookups:
+        key: i64 = k
+        a: i64 = key & m
+        if not bits[a >> 3] >> (a & 7) & 1:  # most keys: one bit looked at
+            continue
+        b: i64 = (key >> 21) & m
+        if not bits[b >> 3] >> (b & 7) & 1:
+            continue
+        c: i64 = (key >> 42) & m
+        if bits[c >> 3] >> (c & 7) & 1:
             out.append(key)
     return out
