@@ -6,7 +6,11 @@ earlier claims the parent names), and the writers (``scrubber.writers.pieces``).
 is small: counts per transaction, totals, the validator's errors and notices for the bytes it owns
 (not for the copies of the envelope and header that give it context, nor the synthetic trailers),
 and the cross-claim keys its claims looked up and recorded (so the parent can see whether an
-earlier piece holds one of them).
+earlier piece holds one of them; gathered per claim by the compiled scrubber.piecekeys).
+
+A worker reads many pieces of one file: its validator starts each with the fast steps it learnt
+on the one before (``GuideRun.learn_from``), and its collector is set once the inherited objects
+are frozen, without counting them again.
 """
 
 from __future__ import annotations
