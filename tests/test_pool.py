@@ -31,7 +31,7 @@ _SCRIPT = textwrap.dedent('''
         pool = process_pool(2)
         futures = [pool.submit(make, 1 << 20) for _ in range(4)]
         try:
-            futures[0].result()
+            futures[-1].result()
         except BrokenProcessPool:
             print("broken")
         stop(pool, futures)
@@ -43,6 +43,31 @@ def test_a_broken_pool_stops_instead_of_waiting_for_ever(tmp_path) -> None:
     script = tmp_path / "broken_pool.py"
     script.write_text(_SCRIPT)
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["broken", "stopped"]
+
+
+
+# The same with the other worker in the middle of its work (inside ``interruptible``) when the pool
+# breaks: the executor's SIGTERM must end it too, not merely interrupt the work and leave it waiting
+# for more (the parent would join it for ever).
+_BUSY = _SCRIPT.replace("def make(n):", """def busy(seconds):
+    import time
+    from scrubber.pool import interruptible
+    with interruptible():
+        time.sleep(seconds)
+    return "slept"
+
+def make(n):""").replace("futures = [pool.submit(make, 1 << 20) for _ in range(4)]",
+                         "futures = [pool.submit(busy, 60), pool.submit(make, 10)]")
+
+
+def test_a_broken_pool_ends_a_busy_worker_too(tmp_path) -> None:
+    assert "def busy(seconds)" in _BUSY and "submit(busy, 60)" in _BUSY
+    script = tmp_path / "broken_busy.py"
+    script.write_text(_BUSY)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=45,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["broken", "stopped"]
