@@ -58,6 +58,7 @@ MODULES = (
     "scrubber/writers/worklist.py",
     "scrubber/memo.py",
     "scrubber/runindex.py",
+    "scrubber/piecekeys.py",
     "scrubber/text.py",
     "scrubber/rules/catalog.py",
     "scrubber/rules/codesets.py",
@@ -163,7 +164,8 @@ def build_record() -> dict[str, object] | None:
 def status() -> str:
     """One line: which build this process runs, and why when it is not the compiled one."""
     import scrubber.api
-    import scrubber.cli  # noqa: F401  (loads the modules the command line uses)
+    import scrubber.cli
+    import scrubber.stitch  # noqa: F401  (loads the modules the command line uses, --jobs too)
 
     done = compiled()
     if done:

@@ -145,9 +145,26 @@ class OutputSet:
     # -- writing ----------------------------------------------------------------------------
     def open(self, key: str, encoding: str = "latin-1") -> IO[str]:
         """A text handle for output ``key``, staged until ``commit()``."""
+        return self._open(key, encoding, os.O_CREAT | os.O_EXCL)
+
+    def adopt(self, key: str, handle: IO[str], path: str | Path) -> IO[str] | None:
+        """Output ``key``, whose staged file ``handle`` is (as ``open`` gave it, nothing written yet),
+        becomes the file at ``path`` in the stage folder, moved, not copied (a split run's stitched
+        277CA and 837); returns a handle writing at its end. None, and nothing done, when ``handle``
+        is not this set's (an output sent to a stream)."""
+        if self._handles.get(key) is not handle:
+            return None
+        handle.close()
+        try:
+            os.replace(path, self.stage / self.files[key])
+        except OSError as exc:
+            raise folder_error(self.outdir, exc, "cannot write the outputs") from None
+        return self._open(key, getattr(handle, "encoding", "latin-1"), os.O_APPEND)
+
+    def _open(self, key: str, encoding: str, flags: int) -> IO[str]:
         path = self.stage / self.files[key]
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            fd = os.open(path, os.O_WRONLY | flags | getattr(os, "O_CLOEXEC", 0), 0o666)
         except OSError as exc:
             raise folder_error(self.outdir, exc, "cannot write the outputs") from None
         raw = _StagedFile(fd, "wb")

@@ -6,15 +6,17 @@ earlier claims the parent names), and the writers (``scrubber.writers.pieces``).
 is small: counts per transaction, totals, the validator's errors and notices for the bytes it owns
 (not for the copies of the envelope and header that give it context, nor the synthetic trailers),
 and the cross-claim keys its claims looked up and recorded (so the parent can see whether an
-earlier piece holds one of them).
+earlier piece holds one of them; gathered per claim by the compiled scrubber.piecekeys).
+
+A worker reads many pieces of one file: its validator starts each with the fast steps it learnt
+on the one before (``GuideRun.learn_from``), and its collector is set once the inherited objects
+are frozen, without counting them again.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import pickle
-from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -22,7 +24,7 @@ from typing import Any, NamedTuple
 from scrubber import collector
 from scrubber.errors import InputError
 from scrubber.guide import _Tap
-from scrubber.guide.validator import GuideError, GuideRun, TxnErrors, describe_envelope
+from scrubber.guide.validator import GuideError, GuideRun, TxnErrors, describe_envelope, note_hl
 from scrubber.guide.walker import WalkError
 from scrubber.model import (
     ClaimUnit,
@@ -34,8 +36,9 @@ from scrubber.model import (
     Transaction,
     TransactionEnd,
 )
+from scrubber.piecekeys import PieceKeys
 from scrubber.pool import interruptible, stopping
-from scrubber.runindex import ClaimKeys, LineKey
+from scrubber.runindex import ClaimKeys
 from scrubber.split import Piece, PieceStream
 from scrubber.writers.pieces import (
     CountingText,
@@ -111,7 +114,7 @@ class PieceResult:
     iea: dict[int, Segment] = field(default_factory=dict)
     tallies: dict[str, Any] = field(default_factory=dict)
     lookups: bytes = b""  # array("q"): keys the claims looked up
-    recorded: str = ""  # file: sorted array("q") of the keys recorded, then the claims' keys (_Recorded)
+    recorded: str = ""  # file: sorted array("q") of the keys recorded, then the claims' keys (PieceKeys)
     error: tuple[str, int | None, int | None] | None = None  # an unusable input: message, offset, segment
     anomaly: str = ""  # something only a single pass can judge: the parent reads the file in one
     stopped: bool = False
@@ -126,9 +129,8 @@ class PieceGuide(GuideRun):
         self.owned = 0
         self.owned_notices: list[str] = []
         self.hl_counts: dict[int, int] = {}
-        self.hl_ids: dict[int, list[int] | None] = {}
         #: transactions (local ordinals) cut by the piece's ends: their HL ids are compared across pieces
-        self.watch = watch
+        self.hl_watch = watch
         self.parent_errors = False
 
     def owns(self, seg: Segment | None) -> bool:
@@ -137,12 +139,6 @@ class PieceGuide(GuideRun):
     def end_transaction(self) -> None:
         """At the reader's end of a transaction (the validator has seen its SE): its HL count."""
         self.hl_counts[self._ordinal] = self._hl_count - self._hl_before.get(self._ordinal, 0)
-
-    def _hl(self, seg: Segment) -> None:
-        # An override, not an instance attribute: a compiled GuideRun calls its methods directly.
-        super()._hl(seg)
-        if self._ordinal in self.watch:
-            _note_hl(self.hl_ids, self._ordinal, seg)
 
     def _file_at(self, unit: int, err: GuideError) -> None:
         super()._file_at(unit, err)
@@ -175,7 +171,7 @@ class _HlTap:
             sid = seg.els[0]
             if sid == "HL":
                 self.hl_counts[st] = self.hl_counts.get(st, 0) + 1
-                _note_hl(self.hl_ids, st, seg)
+                note_hl(self.hl_ids, st, seg)
             elif sid == "ST":
                 st += 1
             yield seg
@@ -191,22 +187,12 @@ def _int(text: str) -> int | None:
         return None
 
 
-def _note_hl(ids: dict[int, list[int] | None], st: int, seg: Segment) -> None:
-    text = seg.els[1] if len(seg.els) > 1 else ""
-    span = ids.get(st, [])
-    if span is None:
-        return
-    if not (text.isascii() and text.isdigit() and str(int(text)) == text):
-        ids[st] = None
-        return
-    n = int(text)
-    ids[st] = [min(span[0], n), max(span[1], n)] if span else [n, n]
-
-
 #: engines built in a spawned worker, by the options they come from (one per run's settings)
 _ENGINES: dict[bytes, Any] = {}
 #: the parent's engine, inherited by forked workers (no rebuilding of tables per process)
 INHERITED: list[Any] = []
+#: the validator of the worker's last piece: the next one starts with what it learnt
+_LEARNT: list[GuideRun] = []
 
 
 def _engine(options: Any) -> Any:
@@ -253,6 +239,9 @@ class _Worker:
             last = piece.last_st - piece.first_st + 1
             watch = {*((1,) if piece.cont else ()), *((last,) if piece.tail else ())}
             guide = PieceGuide(self.real, {1: piece.bases.hls} if piece.cont else {}, watch)
+            if _LEARNT:
+                guide.learn_from(_LEARNT[0])
+            _LEARNT[:] = [guide]
             guide.renumber = renumber
             reader.tokenizer = _Tap(reader.tokenizer, guide)  # type: ignore[assignment]
             engine.context.extra["guide"] = guide
@@ -262,7 +251,8 @@ class _Worker:
         files: dict[str, CountingText] = {}
         try:
             writers = self._writers(files)
-            with collector.for_a_run():  # the worker's collector set as a whole run's
+            # the worker's collector set as a whole run's (a forked worker inherits the parent's freeze)
+            with collector.for_a_run(frozen=bool(INHERITED)):
                 self._read(reader, writers, guide)
             self._finish(reader, writers, guide, counter)
         except InputError as exc:
@@ -304,33 +294,31 @@ class _Worker:
         for keys in self.task.seeds:
             run_index.record(keys)
         res = self.result
-        lookups: set[int] = set()
-        recorded = _Recorded()
+        piece_keys = PieceKeys()
+        note_keys = piece_keys.claim
         cache = engine.context.claim_cache
+        take = [w.claim for w in writers.values()]
         ws = list(writers.values())
-        groups = 0
+        check, check_run = engine.check, engine.check_run
+        groups = claims = rejected = 0
         try:
             for ev in reader.events():
-                if isinstance(ev, ClaimUnit):
-                    findings = engine.check(ev)
-                    findings = findings + engine.check_run(ev, run_index, findings)
+                if ev.__class__ is ClaimUnit:
+                    findings = check(ev)
+                    across = check_run(ev, run_index, findings)
+                    if across:
+                        findings = findings + across
                     scrubbed = ScrubbedClaim(ev, findings)
-                    res.claims += 1
-                    if scrubbed.rejected:
-                        res.rejected += 1
-                    else:
-                        res.accepted += 1
+                    claims += 1
+                    accepted = not (findings and scrubbed.rejected)
+                    if not accepted:
+                        rejected += 1
                     keys = cache.get("keys")
                     if keys is not None:
                         # What the cross-claim index of an earlier piece could hold for this claim.
-                        lookups.add(keys.content)
-                        lookups.add(keys.claim_id)
-                        if keys.lines:
-                            lookups.update(lk.day for lk in keys.lines)
-                        if not scrubbed.rejected:
-                            recorded.add(keys)
-                    for w in ws:
-                        w.claim(scrubbed)
+                        note_keys(keys, accepted)
+                    for claim in take:
+                        claim(scrubbed)
                 elif isinstance(ev, TransactionEnd):
                     for w in ws:
                         w.end_transaction(ev.transaction)
@@ -351,23 +339,21 @@ class _Worker:
             # The reader's last word, that the input holds no claim, is the parent's to say for the file.
             if exc.offset is not None or not exc.message.startswith("no claim (CLM)"):
                 raise
-        lookups.discard(None)  # type: ignore[arg-type]
-        lookups.discard(0)
+        finally:
+            res.claims, res.rejected, res.accepted = claims, rejected, claims - rejected
         res.tallies = dict(run_index.tallies)
-        res.lookups = array("q", lookups).tobytes()
-        self._recorded(recorded)
+        res.lookups = piece_keys.looked_up()
+        self._recorded(piece_keys)
 
-    def _recorded(self, recorded: _Recorded) -> None:
+    def _recorded(self, keys: PieceKeys) -> None:
         """The keys the piece's accepted claims recorded: sorted (the parent's filter confirms a maybe
         by bisection), then each claim's keys (for seeding a later piece that shares one)."""
-        keys = {*recorded.content, *recorded.claim_id, *(line[2] for line in recorded.lines)}
-        keys.discard(0)
         path = f"{self.stem}.keys"
         with open(path, "wb") as fh:
-            data = array("q", sorted(keys)).tobytes()
+            data = keys.recorded()
             fh.write(len(data).to_bytes(8, "little"))
             fh.write(data)
-            pickle.dump(recorded, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(keys, fh, protocol=pickle.HIGHEST_PROTOCOL)
         self.result.recorded = path
 
     def _part(self, txn: Transaction, writers: dict[str, Any], guide: PieceGuide | None) -> None:
@@ -430,39 +416,6 @@ class _Worker:
             self.result.error = (exc.message, self.piece.start + exc.offset - self.real[0], exc.segment)
         else:
             self.result.anomaly = self.result.anomaly or f"an unusable input the piece cannot place ({exc.message})"
-
-
-class _Recorded:
-    """The keys of a piece's accepted claims, in columns (cheap to gather, to pickle and to scan)."""
-
-    def __init__(self) -> None:
-        self.ordinal = array("q")
-        self.content = array("q")  # 0: none (digests are never 0)
-        self.claim_id = array("q")
-        self.first_line = array("q")  # where the claim's lines start in ``lines``
-        self.lines: list[tuple] = []
-
-    def add(self, keys: ClaimKeys) -> None:
-        self.ordinal.append(keys.ordinal)
-        self.content.append(keys.content or 0)
-        self.claim_id.append(keys.claim_id or 0)
-        self.first_line.append(len(self.lines))
-        if keys.lines:
-            self.lines += [(lk.index, lk.number, lk.day, lk.dos.toordinal(), lk.code, lk.units, lk.bypass,
-                            lk.anatomic) for lk in keys.lines if lk.day]
-
-    def holding(self, shared: set[int]) -> list[ClaimKeys]:
-        """The claims with one of ``shared`` among their keys, in order."""
-        out = []
-        n = len(self.ordinal)
-        for i in range(n):
-            a, b = self.first_line[i], self.first_line[i + 1] if i + 1 < n else len(self.lines)
-            lines = self.lines[a:b]
-            if self.content[i] in shared or self.claim_id[i] in shared or any(line[2] in shared for line in lines):
-                out.append(ClaimKeys(self.ordinal[i], self.content[i] or None, self.claim_id[i] or None, tuple(
-                    LineKey(i_, n_, day, dt.date.fromordinal(dos), code, units, bypass, anatomic)
-                    for i_, n_, day, dos, code, units, bypass, anatomic in lines)))
-        return out
 
 
 def _lite(err: GuideError) -> GuideError:

@@ -16,18 +16,21 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 _stopping = False
 _busy = False
+_ending = False  # SIGTERM arrived during work: the process ends once the work has unwound
 
 
 def _on_interrupt(signum: int, frame: object) -> None:
-    global _stopping
+    global _stopping, _ending
     first = not _stopping
     _stopping = True
     if signum == signal.SIGTERM:
         # The executor ends the workers of a broken pool with SIGTERM, and waits for them: one
-        # handing back a result would block on the pipe for ever, and one interrupted at work would
-        # hand back the interruption and wait for more work for ever. A worker writes only into the
-        # output set's stage, which is never committed then: it may go at once.
-        os._exit(128 + signal.SIGTERM)
+        # that is handing back a result (not busy) would otherwise block on the pipe for ever, and
+        # one at work, interrupted, would wait for more work. It ends (at once, or once the work
+        # has unwound: its files closed, nothing committed).
+        if not _busy:
+            os._exit(128 + signal.SIGTERM)
+        _ending = True
     if first and _busy:
         raise KeyboardInterrupt
 
@@ -55,6 +58,8 @@ def interruptible() -> Iterator[None]:
         yield
     finally:
         _busy = False
+        if _ending:
+            os._exit(128 + signal.SIGTERM)
 
 
 def stop(pool: ProcessPoolExecutor, futures: list[Future]) -> None:

@@ -33,6 +33,8 @@ from scrubber.commit import OutputSet
 from scrubber.errors import InputError
 from scrubber.guide.validator import GroupRecord, GuideError, TxnErrors
 from scrubber.model import Group, Interchange, Transaction
+from scrubber.piecekeys import mark
+from scrubber.piecekeys import maybe as maybe_recorded
 from scrubber.piecework import INHERITED, Part, PieceResult, Task, run_piece
 from scrubber.pool import process_pool, stop
 from scrubber.runindex import ClaimKeys, RunIndex
@@ -66,23 +68,14 @@ class KeyFilter:
         bits, mask = self.bits, self.mask
         with open(path, "rb") as fh:
             n = int.from_bytes(fh.read(8), "little")
-            keys = array("q")
-            keys.frombytes(fh.read(n))
-            for key in keys:
-                a, b, c = key & mask, (key >> 21) & mask, (key >> 42) & mask
-                bits[a >> 3] |= 1 << (a & 7)
-                bits[b >> 3] |= 1 << (b & 7)
-                bits[c >> 3] |= 1 << (c & 7)
+            mark(bits, fh.read(n), mask)
             mapped = mmap.mmap(fh.fileno(), 8 + n, access=mmap.ACCESS_READ) if n else None
         self.files.append(path)
         self._maps.append((mapped, memoryview(mapped)[8:8 + n].cast("q") if mapped is not None else None))
 
     def shared(self, lookups: array) -> set[int]:
         """The keys of ``lookups`` recorded by an earlier piece."""
-        bits, mask = self.bits, self.mask
-        maybe = [k for k in lookups
-                 if bits[(k & mask) >> 3] >> (k & 7) & 1 and bits[((k >> 21) & mask) >> 3] >> ((k >> 21) & 7) & 1
-                 and bits[((k >> 42) & mask) >> 3] >> ((k >> 42) & 7) & 1]
+        maybe = maybe_recorded(self.bits, lookups, self.mask)
         found: set[int] = set()
         if not maybe:
             return found
@@ -581,8 +574,10 @@ class _SplitRun:
                            *self.guide_notices]
         s.notices = notices
         handles = open_outputs(open_output, self.options.html)
-        append_file(handles["277"], self.s277.out.name)
-        append_file(handles["837"], self.s837.out.name)
+        for key, spool in (("277", self.s277.out.name), ("837", self.s837.out.name)):
+            moved = out.adopt(key, handles[key], spool)  # the spool becomes the output where it can
+            if moved is None:
+                append_file(handles[key], spool)
         self.json.write_to(handles["json"])
         self.json.finish(notices)
         worklist = StitchWorklist(handles["worklist"])

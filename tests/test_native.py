@@ -28,7 +28,7 @@ from scrubber import _native
 
 _SHOW = """
 import json, sys
-import scrubber.api, scrubber.cli
+import scrubber.api, scrubber.cli, scrubber.stitch
 from scrubber import _native
 mods = [sys.modules[_native.module_name(p)] for p in _native.MODULES if _native.module_name(p) in sys.modules]
 print(json.dumps({"compiled": _native.compiled(), "files": [m.__file__ for m in mods], "stale": _native._stale()}))

@@ -115,6 +115,19 @@ def _counted(count: list[int], slots: tuple[int, ...]) -> bool:
     return True
 
 
+def note_hl(ids: dict[int, list[int] | None], st: int, seg: Segment) -> None:
+    """The lowest and highest HL01 of transaction ``st`` in ``ids`` (None once one is not a plain number)."""
+    text = seg.els[1] if len(seg.els) > 1 else ""
+    span = ids.get(st, [])
+    if span is None:
+        return
+    if not (text.isascii() and text.isdigit() and str(int(text)) == text):
+        ids[st] = None
+        return
+    n = int(text)
+    ids[st] = [min(span[0], n), max(span[1], n)] if span else [n, n]
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)  # subclassed in Python (scrubber.piecework.PieceGuide)
 class GuideRun:
     """The validator's state for one input; ``findings`` in scrubber.rules.kinds_core reads it."""
@@ -129,6 +142,10 @@ class GuideRun:
         #: errors by (transaction ordinal, unit): unit is HEADER or the number of its HL or CLM
         self.by_unit: dict[tuple[int, int], list[GuideError]] = {}
         self._hl_before = hl_before or {}
+        #: transactions (ordinals) whose lowest and highest HL01 go to ``hl_ids`` (a split run's pieces
+        #: compare them across pieces: scrubber.piecework); None there: an HL01 that is not a plain number
+        self.hl_watch: set[int] = set()
+        self.hl_ids: dict[int, list[int] | None] = {}
         #: byte offset of an HL -> its segment number (a piece of a transaction read on its own)
         self.renumber: dict[int, int] = {}
         self._group: GroupRecord | None = None
@@ -168,6 +185,16 @@ class GuideRun:
         # Sent back from --jobs workers in the run summary; compiled (scrubber._native), a class pickles
         # only this way: made with cheap arguments, then its attributes (cycles too) as state.
         return GuideRun, (self.tables,), self.__getstate__()
+
+    def learn_from(self, other: GuideRun) -> None:
+        """Start with the fast steps, states and texts ``other`` learnt, where it read with the same
+        tables (a split run's worker reads piece after piece of one file: each would learn them
+        again). Other delimiters at the first ISA clear them, as they do within one run."""
+        if other.tables is not self.tables or other._delims is None or self._delims is not None:
+            return
+        self._nodes, self.states, self._seen = other._nodes, other.states, other._seen
+        self._uses, self._again, self._off = other._uses, other._again, other._off
+        self._delims, self._sep, self._comp = other._delims, other._sep, other._comp
 
     # -- feeding -----------------------------------------------------------------------------
     def tap(self, tokenizer: Tokenizer) -> Iterator[Segment]:
@@ -548,6 +575,8 @@ class GuideRun:
                 open_.discard(stack.pop())
         stack.append(self._hl_count)
         open_.add(self._hl_count)
+        if self.hl_watch and self._ordinal in self.hl_watch:
+            note_hl(self.hl_ids, self._ordinal, seg)
 
     def _envelope(self, seg: Segment, sid: str) -> None:
         els = seg.els

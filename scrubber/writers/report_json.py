@@ -165,8 +165,10 @@ def clean_row(sc: ScrubbedClaim, shared: Shared | None = None) -> tuple[str, Sha
 class _Spool:
     """Rows of one JSON array, in memory up to 1 MiB, then in a temporary file."""
 
-    def __init__(self) -> None:
-        self.file = tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="ascii")
+    def __init__(self, file: IO[str] | None = None) -> None:
+        # ``file``: rows go there instead (a split run's piece writes its rows to a file of its own)
+        self.file: IO[str] = file if file is not None else tempfile.SpooledTemporaryFile(_SPOOL, mode="w+",
+                                                                                        encoding="ascii")
         self.parts: list[str] = []
         self.size = 0
         self.count = 0
@@ -177,6 +179,10 @@ class _Spool:
         self.count += 1
         if self.size > 1 << 16:  # one spool write per 64 KiB of rows: spool writes are not cheap
             self._flush()
+
+    def flush(self) -> None:
+        """The rows gathered so far to the file."""
+        self._flush()
 
     def _flush(self) -> None:
         if self.parts:

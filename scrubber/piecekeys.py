@@ -1,0 +1,137 @@
+"""The cross-claim keys of a split run (scrubber.split): what a piece's claims looked up and recorded,
+and the parent's filter of the keys recorded by earlier pieces.
+
+Compiled (scrubber._native): these are per-claim and per-key loops, in the workers (every claim's
+keys) and in the parent (every recorded key of every piece), where they cost more interpreted than
+the rest of the split path's bookkeeping together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from array import array
+from typing import Any
+
+from mypy_extensions import i64
+
+from scrubber.runindex import ClaimKeys, LineKey
+
+#: a recorded line: index, LX01, day key, date of service (ordinal), code, units, bypass, anatomic
+LineRow = tuple[int, int, int, int, str, int, bool, int]
+
+
+class PieceKeys:
+    """The keys of a piece's claims: ``lookups``, every key any claim looked up (what the index of an
+    earlier piece could hold for it), and the keys of its accepted claims in columns (cheap to gather,
+    to pickle and to scan), for seeding a later piece that shares one."""
+
+    def __init__(self) -> None:
+        self.lookups: set[int] = set()
+        self.ordinal: list[int] = []
+        self.content: list[int] = []  # 0: none (digests are never 0)
+        self.claim_id: list[int] = []
+        self.first_line: list[int] = []  # where the claim's lines start in ``lines``
+        self.lines: list[LineRow] = []
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Compiled, a class pickles this way only; the columns go as arrays (small and quick to load).
+        return _rebuilt, (array("q", self.ordinal).tobytes(), array("q", self.content).tobytes(),
+                          array("q", self.claim_id).tobytes(), array("q", self.first_line).tobytes(), self.lines)
+
+    def claim(self, keys: ClaimKeys, accepted: bool) -> None:
+        """A claim's keys, in file order: looked up always, recorded when the claim is accepted."""
+        lookups = self.lookups
+        content = keys.content or 0
+        claim_id = keys.claim_id or 0
+        lookups.add(content)
+        lookups.add(claim_id)
+        for lk in keys.lines:
+            lookups.add(lk.day)
+        if not accepted:
+            return
+        self.ordinal.append(keys.ordinal)
+        self.content.append(content)
+        self.claim_id.append(claim_id)
+        self.first_line.append(len(self.lines))
+        for lk in keys.lines:
+            if lk.day:
+                self.lines.append((lk.index, lk.number, lk.day, lk.dos.toordinal(), lk.code, lk.units, lk.bypass,
+                                   lk.anatomic))
+
+    def looked_up(self) -> bytes:
+        """The keys looked up, as array("q") bytes (0, no key, left out)."""
+        self.lookups.discard(0)
+        return array("q", self.lookups).tobytes()
+
+    def recorded(self) -> bytes:
+        """The keys the accepted claims recorded, sorted (the parent bisects them), as array("q") bytes."""
+        keys = set(self.content)
+        keys.update(self.claim_id)
+        for line in self.lines:
+            keys.add(line[2])
+        keys.discard(0)
+        return array("q", sorted(keys)).tobytes()
+
+    def holding(self, shared: set[int]) -> list[ClaimKeys]:
+        """The accepted claims with one of ``shared`` among their keys, in order."""
+        out: list[ClaimKeys] = []
+        n = len(self.ordinal)
+        for i in range(n):
+            a = self.first_line[i]
+            b = self.first_line[i + 1] if i + 1 < n else len(self.lines)
+            lines = self.lines[a:b]
+            if self.content[i] in shared or self.claim_id[i] in shared or any(line[2] in shared for line in lines):
+                out.append(ClaimKeys(self.ordinal[i], self.content[i] or None, self.claim_id[i] or None, tuple(
+                    LineKey(line[0], line[1], line[2], dt.date.fromordinal(line[3]), line[4], line[5], line[6],
+                            line[7]) for line in lines)))
+        return out
+
+
+def _rebuilt(ordinal: bytes, content: bytes, claim_id: bytes, first_line: bytes, lines: list[LineRow]) -> PieceKeys:
+    keys = PieceKeys()
+    keys.ordinal = _ints(ordinal)
+    keys.content = _ints(content)
+    keys.claim_id = _ints(claim_id)
+    keys.first_line = _ints(first_line)
+    keys.lines = lines
+    return keys
+
+
+def _ints(data: bytes) -> list[int]:
+    a = array("q")
+    a.frombytes(data)
+    return a.tolist()
+
+
+# -- the parent's filter: three bits a key in a bit array ---------------------------------------------
+def mark(bits: bytearray, data: bytes, mask: int) -> None:
+    """Set the bits of every key of ``data`` (array("q") bytes)."""
+    keys = array("q")
+    keys.frombytes(data)
+    m: i64 = mask  # i64: machine integers when compiled (a digest as a Python int is a boxed one)
+    for k in keys:
+        key: i64 = k
+        a: i64 = key & m
+        b: i64 = (key >> 21) & m
+        c: i64 = (key >> 42) & m
+        bits[a >> 3] |= 1 << (a & 7)
+        bits[b >> 3] |= 1 << (b & 7)
+        bits[c >> 3] |= 1 << (c & 7)
+
+
+def maybe(bits: bytearray, lookups: array, mask: int) -> list[int]:
+    """The keys of ``lookups`` whose three bits are all set (recorded, or a rare false positive)."""
+    out: list[int] = []
+    m: i64 = mask
+    for k in lookups:
+        key: i64 = k
+        a: i64 = key & m
+        if not bits[a >> 3] >> (a & 7) & 1:  # most keys: one bit looked at
+            continue
+        b: i64 = (key >> 21) & m
+        if not bits[b >> 3] >> (b & 7) & 1:
+            continue
+        c: i64 = (key >> 42) & m
+        if bits[c >> 3] >> (c & 7) & 1:
+            out.append(key)
+    return out

@@ -1,0 +1,110 @@
+"""The parts of a split run's bookkeeping that a byte-for-byte comparison of whole runs (test_split)
+would not pin down on its own: the piece keys and the parent's filter of them, a validator that
+starts a piece with what it learnt on the one before, and the stitched outputs moved into place."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import pickle
+import random
+from array import array
+from pathlib import Path
+
+from test_guide import _errors, _texts
+from test_split import _claims
+
+from scrubber.commit import OutputSet
+from scrubber.errors import InputError
+from scrubber.guide.validator import GuideRun
+from scrubber.piecekeys import PieceKeys, mark, maybe
+from scrubber.runindex import ClaimKeys, LineKey
+from scrubber.synth import interchange, transaction_segments
+from scrubber.x12.segments import Tokenizer
+
+
+def _keys(ordinal: int, content: int | None, claim_id: int | None, days: list[int]) -> ClaimKeys:
+    lines = tuple(LineKey(i, i + 1, day, dt.date(2025, 1, 1 + i), "99213", 1000, False, 0)
+                  for i, day in enumerate(days))
+    return ClaimKeys(ordinal, content, claim_id, lines)
+
+
+def test_piece_keys_look_up_every_claim_and_record_only_accepted_ones() -> None:
+    keys = PieceKeys()
+    a = _keys(1, 11, 12, [13, 0, 14])
+    b = _keys(2, 21, None, [22])  # rejected: looked up, not recorded
+    c = _keys(3, None, 32, [])  # a replacement: no content key
+    keys.claim(a, True)
+    keys.claim(b, False)
+    keys.claim(c, True)
+    looked = array("q")
+    looked.frombytes(keys.looked_up())
+    assert sorted(looked) == [11, 12, 13, 14, 21, 22, 32]  # no 0 for what a claim lacks
+    recorded = array("q")
+    recorded.frombytes(keys.recorded())
+    assert list(recorded) == [11, 12, 13, 14, 32]  # sorted, for the parent's bisection
+    back = pickle.loads(pickle.dumps(keys))
+    assert back.holding({14}) == [ClaimKeys(1, 11, 12, (a.lines[0], a.lines[2]))]  # lines with a day key
+    assert back.holding({32, 11}) == [back.holding({14})[0], c]
+    assert back.holding({21, 22, 99}) == []
+
+
+def test_the_filter_passes_every_marked_key_and_few_others() -> None:
+    rng = random.Random(5)
+    recorded = [rng.getrandbits(64) - (1 << 63) for _ in range(3000)]  # digests: any 64-bit value
+    others = [rng.getrandbits(64) - (1 << 63) for _ in range(20000)]
+    mask = (1 << 17) - 1
+    bits = bytearray((mask + 1) >> 3)
+    mark(bits, array("q", recorded).tobytes(), mask)
+    assert maybe(bits, array("q", recorded), mask) == recorded
+    false_positives = len(maybe(bits, array("q", others), mask))
+    assert false_positives < len(others) // 50  # about 0.2 % at 40 bits a key, 3 bits each
+
+
+def _tap(data: bytes, run: GuideRun) -> GuideRun:
+    for _seg in run.tap(Tokenizer(io.BytesIO(data))):
+        pass
+    return run
+
+
+def test_a_validator_that_learnt_on_other_inputs_finds_what_a_fresh_one_finds() -> None:
+    """Piece after piece in one worker: inputs with other errors, and other delimiters, one after another."""
+    before: GuideRun | None = None
+    compared = 0
+    segs = transaction_segments(_claims("D", 12))
+    other = [("plain", interchange([segs]).encode()), ("other delimiters", interchange([segs], sep="|", comp=">").encode())]
+    for name, data in [*other, *other, *_texts(60)]:
+        run = GuideRun()
+        if before is not None:
+            run.learn_from(before)
+        try:
+            fresh = _errors(_tap(data, GuideRun()))
+            learnt = _errors(_tap(data, run))
+        except InputError:
+            continue
+        assert learnt == fresh, name
+        assert before is None or before._delims is None or run._nodes is before._nodes or \
+            (run._sep, run._comp) != (before._sep, before._comp)  # it did carry what it learnt
+        before = run
+        compared += 1
+    assert compared > 40
+
+
+def test_a_stitched_output_is_moved_into_place_not_copied(tmp_path: Path) -> None:
+    files = {"277": "x.277", "837": "x.accepted.837"}
+    with OutputSet(tmp_path / "out", "x", files) as out:
+        spool = out.stage / "pieces" / "stitched.277"
+        spool.parent.mkdir()
+        spool.write_bytes(b"ISA*first part~")
+        handle = out.open("277")
+        moved = out.adopt("277", handle, spool)
+        assert moved is not None and not spool.exists()
+        moved.write("GE*then more~")
+        foreign = io.StringIO()  # an output sent to a stream: not the set's to move
+        out.open("837").write("837~")
+        other = out.stage / "pieces" / "stitched.837"
+        other.write_bytes(b"kept~")
+        assert out.adopt("837", foreign, other) is None and other.exists()
+        out.commit()
+    assert (tmp_path / "out" / "x.277").read_bytes() == b"ISA*first part~GE*then more~"
+    assert (tmp_path / "out" / "x.accepted.837").read_bytes() == b"837~"
