@@ -205,7 +205,7 @@ class _SplitRun:
         self.engine = engine
         self.moment = moment
         self.summary = Summary(label)
-        self.filter = KeyFilter(planner.size // 160)
+        self.filter = KeyFilter(0)  # the real one is made once the workers are forked (``collect``)
         self.tallies: dict[str, tuple[int, dt.date, dt.date]] = {}
         self.open: _OpenTransaction | None = None
         self.txns: dict[int, Transaction] = {}
@@ -247,6 +247,10 @@ class _SplitRun:
         self._pieces = self.planner.pieces()
         self._more = True
         try:
+            self._refill(pending)  # the first pieces fork the workers ...
+            # ... before the filter is made: a forked worker would otherwise carry the parent's
+            # filter (32 MB at a million claims) in its resident memory without ever reading it
+            self.filter = KeyFilter(self.planner.size // 160)
             while True:
                 self._refill(pending)
                 if not pending:

@@ -288,3 +288,27 @@ def test_a_batch_sent_twice_in_one_file(tmp_path: Path, monkeypatch) -> None:
     assert one == two
     assert one["report.json"].count(b"PRO-DUPLICATE-CLAIM") >= 50
     assert sum(early) >= 1
+
+
+def test_the_parents_key_filter_is_made_after_the_workers_are_forked(tmp_path: Path, monkeypatch) -> None:
+    # The filter is sized by the file (32 MB at a million claims); made before the fork, every worker
+    # would carry it in its resident memory without reading it.
+    import multiprocessing
+
+    small_pieces(monkeypatch)
+    made: list[tuple[int, int]] = []
+    real = stitch.KeyFilter
+
+    class Watched(real):  # type: ignore[misc,valid-type]
+        def __init__(self, expected_keys: int) -> None:
+            made.append((expected_keys, len(multiprocessing.active_children())))
+            super().__init__(expected_keys)
+
+    monkeypatch.setattr(stitch, "KeyFilter", Watched)
+    src = tmp_path / "multi.837"
+    src.write_text(composite())
+    one, two, used = run_both(tmp_path, src)
+    assert used and used[-1] is not None, "the split path gave up"
+    sized = [children for keys, children in made if keys > 0]
+    assert sized and all(children >= 2 for children in sized), made
+    assert one == two
