@@ -39,14 +39,17 @@ _SCRIPT = textwrap.dedent('''
 ''')
 
 
-def test_a_broken_pool_stops_instead_of_waiting_for_ever(tmp_path) -> None:
+def _broken_then_stopped(tmp_path, text: str, timeout: int) -> None:
     script = tmp_path / "broken_pool.py"
-    script.write_text(_SCRIPT)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+    script.write_text(text)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=timeout,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["broken", "stopped"]
 
+
+def test_a_broken_pool_stops_instead_of_waiting_for_ever(tmp_path) -> None:
+    _broken_then_stopped(tmp_path, _SCRIPT, 120)
 
 
 # The same with the other worker in the middle of its work (inside ``interruptible``) when the pool
@@ -65,9 +68,4 @@ def make(n):""").replace("futures = [pool.submit(make, 1 << 20) for _ in range(4
 
 def test_a_broken_pool_ends_a_busy_worker_too(tmp_path) -> None:
     assert "def busy(seconds)" in _BUSY and "submit(busy, 60)" in _BUSY
-    script = tmp_path / "broken_busy.py"
-    script.write_text(_BUSY)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=45,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["broken", "stopped"]
+    _broken_then_stopped(tmp_path, _BUSY, 45)
