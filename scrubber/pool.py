@@ -35,13 +35,37 @@ def _on_interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
 
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _init_worker() -> None:
+    global _stopping, _busy, _ending
+    # A forked worker starts with the parent's flags, and the parent may be inside interruptible()
+    # (one file scrubbed over workers): the worker is idle and not stopping until told so.
+    _stopping = _busy = _ending = False
     signal.signal(signal.SIGINT, _on_interrupt)
     signal.signal(signal.SIGTERM, _on_interrupt)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)  # held by process_pool while forking
+
+
+def _ready() -> None:
+    """A task that does nothing: submitted first, it makes the executor fork its workers."""
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(workers, initializer=_init_worker)
+    """A pool whose workers exist when it is returned, forked with Ctrl-C and SIGTERM held: one
+    arriving between a fork and the worker's handler would end the worker with a traceback and
+    break the pool; held, it waits for the handler (and, in the parent, for the fork to be done)."""
+    pool = ProcessPoolExecutor(workers, initializer=_init_worker)
+    if not hasattr(signal, "pthread_sigmask"):
+        return pool
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        pool.submit(_ready)  # with the fork start method, the first submit forks every worker
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    return pool
 
 
 def stopping() -> bool:

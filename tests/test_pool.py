@@ -69,3 +69,23 @@ def make(n):""").replace("futures = [pool.submit(make, 1 << 20) for _ in range(4
 def test_a_broken_pool_ends_a_busy_worker_too(tmp_path) -> None:
     assert "def busy(seconds)" in _BUSY and "submit(busy, 60)" in _BUSY
     _broken_then_stopped(tmp_path, _BUSY, 45)
+
+
+def _flags() -> tuple[bool, bool, bool]:
+    from scrubber import pool
+
+    return pool._busy, pool._stopping, pool._ending
+
+
+def test_a_worker_forked_inside_interruptible_starts_idle() -> None:
+    # One file over workers: the parent scrubs inside interruptible() when it forks them. A worker
+    # that kept the parent's "busy" raised KeyboardInterrupt on Ctrl-C while idle (a traceback on
+    # stderr and a broken pool instead of "interrupted").
+    from scrubber.pool import interruptible, process_pool
+
+    with interruptible():
+        pool = process_pool(1)
+        try:
+            assert pool.submit(_flags).result(timeout=60) == (False, False, False)
+        finally:
+            pool.shutdown()
