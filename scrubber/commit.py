@@ -29,11 +29,12 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from scrubber.errors import OutputError
+from scrubber.pool import signals_held
 
 try:
     import fcntl
@@ -202,7 +203,7 @@ class OutputSet:
         except OSError as exc:
             raise folder_error(self.outdir, exc, "cannot write the outputs") from None
         _fault("staged")
-        with _signals_held():
+        with signals_held():  # the set is moved into place whole; Ctrl-C acts right after
             try:
                 os.replace(staged, self.outdir / JOURNAL.format(self.name))  # the commit point
                 self._committed = True
@@ -252,7 +253,7 @@ def recover(outdir: Path, name: str) -> None:
     except (OSError, ValueError) as exc:
         raise OutputError(f"output folder {show_path(outdir)}: the commit journal {show_path(journal_path.name)} "
                           f"cannot be read ({type(exc).__name__}); check NAME.* by hand and remove it") from None
-    with _signals_held():
+    with signals_held():  # the set is moved into place whole; Ctrl-C acts right after
         _apply(outdir, name, journal)
 
 
@@ -298,7 +299,7 @@ def sweep(outdir: Path) -> None:
             _release(fd, lock_path)
 
 
-# -- locks, fsync, signals ------------------------------------------------------------------
+# -- locks, fsync --------------------------------------------------------------------------
 def _acquire(path: Path, wait: bool = True) -> int | None:
     """Lock ``path`` (created if needed); None when ``wait`` is False and another run holds it.
 
@@ -352,19 +353,6 @@ def _fsync_dir(path: Path) -> None:
         pass  # some file systems do not fsync folders; the renames are still atomic
     finally:
         os.close(fd)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM while the set is moved into place; they act right after."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _fault(point: str) -> None:

@@ -38,6 +38,20 @@ def _on_interrupt(signum: int, frame: object) -> None:
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held (in this thread, and in processes forked in it) until the end; they
+    act right after."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _init_worker() -> None:
     global _stopping, _busy, _ending
     # A forked worker starts with the parent's flags, and the parent may be inside interruptible()
@@ -58,13 +72,8 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
     arriving between a fork and the worker's handler would end the worker with a traceback and
     break the pool; held, it waits for the handler (and, in the parent, for the fork to be done)."""
     pool = ProcessPoolExecutor(workers, initializer=_init_worker)
-    if not hasattr(signal, "pthread_sigmask"):
-        return pool
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
-    try:
+    with signals_held():
         pool.submit(_ready)  # with the fork start method, the first submit forks every worker
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
     return pool
 
 

@@ -205,7 +205,7 @@ class _SplitRun:
         self.engine = engine
         self.moment = moment
         self.summary = Summary(label)
-        self.filter = KeyFilter(0)  # the real one is made once the workers are forked (``collect``)
+        self.filter = KeyFilter(0)  # sized once the workers are forked (``collect``)
         self.tallies: dict[str, tuple[int, dt.date, dt.date]] = {}
         self.open: _OpenTransaction | None = None
         self.txns: dict[int, Transaction] = {}
@@ -243,14 +243,13 @@ class _SplitRun:
             load_tables()
         gc.freeze()  # what the workers inherit stays out of their collections (no copy-on-write for it)
         self.pool = process_pool(self.options.jobs)
+        # Made once the workers are forked: a worker would otherwise carry the filter (32 MB at a
+        # million claims) in its resident memory without ever reading it.
+        self.filter = KeyFilter(self.planner.size // 160)
         pending: deque[_Slot] = deque()
         self._pieces = self.planner.pieces()
         self._more = True
         try:
-            self._refill(pending)  # the first pieces fork the workers ...
-            # ... before the filter is made: a forked worker would otherwise carry the parent's
-            # filter (32 MB at a million claims) in its resident memory without ever reading it
-            self.filter = KeyFilter(self.planner.size // 160)
             while True:
                 self._refill(pending)
                 if not pending:

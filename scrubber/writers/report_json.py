@@ -178,20 +178,17 @@ class _Spool:
         self.size += len(row)
         self.count += 1
         if self.size > 1 << 16:  # one spool write per 64 KiB of rows: spool writes are not cheap
-            self._flush()
+            self.flush()
 
     def flush(self) -> None:
         """The rows gathered so far to the file."""
-        self._flush()
-
-    def _flush(self) -> None:
         if self.parts:
             self.file.write((",\n" if self.file.tell() else "") + ",\n".join(self.parts))
             self.parts.clear()
             self.size = 0
 
     def copy_to(self, out: IO[str]) -> None:
-        self._flush()
+        self.flush()
         self.file.seek(0)
         while chunk := self.file.read(1 << 20):
             out.write(chunk)
