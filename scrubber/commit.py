@@ -128,6 +128,10 @@ class OutputSet:
         except OSError as exc:
             self._release()
             raise folder_error(self.outdir, exc, "cannot prepare the outputs") from None
+        except BaseException:  # Ctrl-C once the lock is taken: __exit__ will not run, so nothing may stay
+            self.abort()
+            self._release()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

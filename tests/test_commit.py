@@ -312,3 +312,18 @@ def test_an_unreadable_journal_stops_with_the_folder_named(tmp_path: Path) -> No
     (tmp_path / JOURNAL.format("n")).write_text("{not json")
     with pytest.raises(OutputError, match=f"output folder {tmp_path}: the commit journal"):
         recover(tmp_path, "n")
+
+
+def test_ctrl_c_while_the_set_is_prepared_leaves_no_lock_or_stage(tmp_path: Path, monkeypatch) -> None:
+    # An interrupt between taking the lock and handing the set over (a parallel run's Ctrl-C lands
+    # anywhere): the with-statement's exit does not run, so the set must clean up after itself.
+    import scrubber.commit as commit
+
+    def interrupted(outdir: Path, name: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commit, "recover", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with OutputSet(tmp_path, "claims", {"json": "claims.report.json"}):
+            pass
+    assert hidden(tmp_path) == [] and os.listdir(tmp_path) == []
