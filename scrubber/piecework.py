@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 from scrubber import collector
 from scrubber.errors import InputError
 from scrubber.guide import _Tap
-from scrubber.guide.validator import GuideError, GuideRun, TxnErrors, describe_envelope, note_hl
+from scrubber.guide.piece_run import PieceGuide
+from scrubber.guide.validator import GuideError, GuideRun, TxnErrors, note_hl
 from scrubber.guide.walker import WalkError
 from scrubber.model import (
     ClaimUnit,
@@ -40,17 +41,8 @@ from scrubber.piecekeys import PieceKeys
 from scrubber.pool import interruptible, stopping
 from scrubber.runindex import ClaimKeys
 from scrubber.split import Piece, PieceStream
-from scrubber.writers.pieces import (
-    CountingText,
-    HtmlSeed,
-    Part277,
-    Part837,
-    Piece277,
-    Piece837,
-    PieceHtml,
-    PieceJson,
-    PieceWorklist,
-)
+from scrubber.writers.pieces import CountingText, Part277, Part837, Piece277, Piece837, PieceJson, PieceWorklist
+from scrubber.writers.pieces_html import HtmlSeed, PieceHtml
 from scrubber.x12.reader import Reader
 
 
@@ -120,43 +112,6 @@ class PieceResult:
     stopped: bool = False
 
 
-class PieceGuide(GuideRun):
-    """The validator on a piece: counts per transaction, and which errors sit in bytes the piece owns."""
-
-    def __init__(self, real: tuple[int, int], hl_before: dict[int, int], watch: set[int]) -> None:
-        super().__init__(hl_before=hl_before)
-        self.real = real
-        self.owned = 0
-        self.owned_notices: list[str] = []
-        self.hl_counts: dict[int, int] = {}
-        #: transactions (local ordinals) cut by the piece's ends: their HL ids are compared across pieces
-        self.hl_watch = watch
-        self.parent_errors = False
-
-    def owns(self, seg: Segment | None) -> bool:
-        return seg is None or self.real[0] <= seg.offset < self.real[1]
-
-    def end_transaction(self) -> None:
-        """At the reader's end of a transaction (the validator has seen its SE): its HL count."""
-        self.hl_counts[self._ordinal] = self._hl_count - self._hl_before.get(self._ordinal, 0)
-
-    def _file_at(self, unit: int, err: GuideError) -> None:
-        super()._file_at(unit, err)
-        self.owned += self.owns(err.segment)
-        if err.reader == "hl_parent" and self._ordinal == 1 and err.segment is not None:
-            # A parent the piece cannot see: one pass fails it too unless it is an HL of an earlier
-            # piece (one pass keeps those on its stack); then only one pass can judge it.
-            parent = _int(err.segment.el(2))
-            if parent is not None and parent <= self._hl_before.get(1, 0):
-                self.parent_errors = True
-
-    def _envelope_error(self, seg: Segment, err: GuideError) -> None:
-        super()._envelope_error(seg, err)
-        if self.owns(seg):
-            self.owned += 1
-            self.owned_notices.append(describe_envelope(err))
-
-
 class _HlTap:
     """HL counts and ids per transaction when the validator is off (it counts them otherwise)."""
 
@@ -178,13 +133,6 @@ class _HlTap:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tokenizer, name)
-
-
-def _int(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
 
 
 #: engines built in a spawned worker, by the options they come from (one per run's settings)

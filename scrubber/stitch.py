@@ -24,7 +24,7 @@ import sys
 import threading
 from array import array
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from scrubber.piecework import INHERITED, Part, PieceResult, Task, run_piece
 from scrubber.pool import process_pool, stop
 from scrubber.runindex import ClaimKeys, RunIndex
 from scrubber.split import Bases, Piece, PlanError, Planner, plan
-from scrubber.writers.pieces import HtmlSeed
+from scrubber.writers.pieces_html import HtmlSeed
 from scrubber.writers.stitching import Stitch277, Stitch837, StitchHtml, StitchJson, StitchWorklist, append_file
 from scrubber.x12.reader import MAX_NOTICES
 
@@ -68,14 +68,14 @@ class KeyFilter:
         bits, mask = self.bits, self.mask
         with open(path, "rb") as fh:
             n = int.from_bytes(fh.read(8), "little")
-            mark(bits, fh.read(n), mask)
+            mark(bits, _little(fh.read(n)), mask)
             mapped = mmap.mmap(fh.fileno(), 8 + n, access=mmap.ACCESS_READ) if n else None
         self.files.append(path)
         self._maps.append((mapped, memoryview(mapped)[8:8 + n].cast("q") if mapped is not None else None))
 
-    def shared(self, lookups: array) -> set[int]:
-        """The keys of ``lookups`` recorded by an earlier piece."""
-        maybe = maybe_recorded(self.bits, lookups, self.mask)
+    def shared(self, lookups: bytes) -> set[int]:
+        """The keys of ``lookups`` (array("q") bytes) recorded by an earlier piece."""
+        maybe = set(maybe_recorded(self.bits, _little(lookups), self.mask))  # a key may be looked up twice
         found: set[int] = set()
         if not maybe:
             return found
@@ -105,6 +105,15 @@ class KeyFilter:
             if mapped is not None:
                 mapped.close()
         self._maps.clear()
+
+def _little(data: bytes) -> bytes:
+    """array("q") bytes as the filter reads them: little-endian."""
+    if sys.byteorder == "little":
+        return data
+    keys = array("q", data)
+    keys.byteswap()
+    return keys.tobytes()
+
 
 class _OpenTransaction:
     """Sums over the settled parts of the transaction the next piece may continue."""
@@ -321,9 +330,7 @@ class _SplitRun:
         """The earlier accepted claims (of settled pieces) that share a cross-claim key with the piece's."""
         if result.error is not None:
             return []
-        lookups = array("q")
-        lookups.frombytes(result.lookups)
-        shared = self.filter.shared(lookups)
+        shared = self.filter.shared(result.lookups)
         return self.filter.seeds(shared) if shared else []
 
     def _settle(self, slot: _Slot, pending: deque[_Slot]) -> tuple[Piece, PieceResult]:
@@ -581,11 +588,14 @@ class _SplitRun:
             moved = out.adopt(key, handles[key], spool)  # the spool becomes the output where it can
             if moved is None:
                 append_file(handles[key], spool)
-        self.json.write_to(handles["json"])
-        self.json.finish(notices)
-        worklist = StitchWorklist(handles["worklist"])
-        worklist.pieces = self.worklist
-        worklist.finish(notices)
+        # The workers are done and the cores idle: the JSON's rows are copied in while the worklist's
+        # are (the kernel copies; each copy lets go of the interpreter's lock), a tenth of a second.
+        with ThreadPoolExecutor(1) as side:
+            json_done = side.submit(self._write_json, handles["json"], notices)
+            worklist = StitchWorklist(handles["worklist"])
+            worklist.pieces = self.worklist
+            worklist.finish(notices)
+            json_done.result()
         if self.html is not None:
             self.html.out = handles["html"]
             self.html.finish(notices)
@@ -594,6 +604,10 @@ class _SplitRun:
             out.open("999").write(text)
         return s
 
+
+    def _write_json(self, handle: Any, notices: list[str]) -> None:
+        self.json.write_to(handle)
+        self.json.finish(notices)
 
 class _Guide:
     """What a 999 and the summary read of the validator's run, merged from the pieces."""

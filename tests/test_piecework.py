@@ -8,9 +8,12 @@ import datetime as dt
 import io
 import pickle
 import random
+import re
 from array import array
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st_
 from test_guide import _errors, _texts
 from test_split import _claims
 
@@ -20,7 +23,8 @@ from scrubber.guide.validator import GuideRun
 from scrubber.piecekeys import PieceKeys, mark, maybe
 from scrubber.runindex import ClaimKeys, LineKey
 from scrubber.synth import interchange, transaction_segments
-from scrubber.x12.segments import Tokenizer
+from scrubber.writers.stitching import renumber_hls
+from scrubber.x12.segments import Delimiters, Tokenizer
 
 
 def _keys(ordinal: int, content: int | None, claim_id: int | None, days: list[int]) -> ClaimKeys:
@@ -56,8 +60,8 @@ def test_the_filter_passes_every_marked_key_and_few_others() -> None:
     mask = (1 << 17) - 1
     bits = bytearray((mask + 1) >> 3)
     mark(bits, array("q", recorded).tobytes(), mask)
-    assert maybe(bits, array("q", recorded), mask) == recorded
-    false_positives = len(maybe(bits, array("q", others), mask))
+    assert maybe(bits, array("q", recorded).tobytes(), mask) == recorded
+    false_positives = len(maybe(bits, array("q", others).tobytes(), mask))
     assert false_positives < len(others) // 50  # about 0.2 % at 40 bits a key, 3 bits each
 
 
@@ -108,3 +112,33 @@ def test_a_stitched_output_is_moved_into_place_not_copied(tmp_path: Path) -> Non
         out.commit()
     assert (tmp_path / "out" / "x.277").read_bytes() == b"ISA*first part~GE*then more~"
     assert (tmp_path / "out" / "x.accepted.837").read_bytes() == b"837~"
+
+
+# -- the accepted 837's HL renumbering (stitching) against the regular expression it replaced -----------
+def _renumber_by_regex(text: str, shift: int, sep: str, term: str) -> str:
+    s, t = re.escape(sep), re.escape(term)
+    pattern = re.compile(f"(^|{t})([\\r\\n]*)HL{s}(\\d+){s}(\\d*){s}")
+
+    def moved(m: re.Match[str]) -> str:
+        parent = m[4]
+        return f"{m[1]}{m[2]}HL{sep}{int(m[3]) + shift}{sep}{int(parent) + shift if parent else ''}{sep}"
+
+    return pattern.sub(moved, text)
+
+
+_HL_PARTS = st_.sampled_from(["HL*", "HL*1**20*1~", "HL*12*3*22*0~", "~", "\n", "\r\n", "*", "HL", "NM1*85*2*X~",
+                             "HL*a*1*22~", "HL*7*", "HL*²*1*22~", "HL**1*22~", "CLM*HL*1*2*~", "9", "L*"])
+
+
+@given(parts=st_.lists(_HL_PARTS, max_size=30), shift=st_.integers(-5, 50), term=st_.sampled_from(["~", "\n", "'"]))
+@settings(max_examples=400, deadline=None)
+def test_renumber_hls_agrees_with_the_regex(parts: list[str], shift: int, term: str) -> None:
+    text = "".join(parts).replace("~", term)
+    d = Delimiters(element="*", component=":", segment=term, repetition="^")
+    assert renumber_hls(text, shift, d) == _renumber_by_regex(text, shift, "*", term)
+
+
+def test_renumber_hls_moves_both_numbers_of_a_real_span() -> None:
+    d = Delimiters(element="*", component=":", segment="~", repetition="^")
+    text = "HL*1**20*1~NM1*85*2*HL*1*~\nHL*2*1*22*0~SBR*P*18~HL*3*1*22*0~CLM*A*1~"
+    assert renumber_hls(text, 10, d) == "HL*11**20*1~NM1*85*2*HL*1*~\nHL*12*11*22*0~SBR*P*18~HL*13*11*22*0~CLM*A*1~"

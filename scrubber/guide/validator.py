@@ -20,8 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from mypy_extensions import mypyc_attr
-
 from scrubber.guide.elements import ElementError, SegmentChecker
 from scrubber.guide.steps import CLM, HL, LEAVE, LX, Entry, Node, State, States, Step
 from scrubber.guide.tables import Loop, Seg, Tables, load_tables
@@ -128,7 +126,6 @@ def note_hl(ids: dict[int, list[int] | None], st: int, seg: Segment) -> None:
     ids[st] = [min(span[0], n), max(span[1], n)] if span else [n, n]
 
 
-@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed in Python (scrubber.piecework.PieceGuide)
 class GuideRun:
     """The validator's state for one input; ``findings`` in scrubber.rules.kinds_core reads it."""
 

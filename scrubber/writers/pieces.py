@@ -8,29 +8,29 @@ parent says (or from 1, renumbered when stitched) and counting segments for SE01
 writes its claim rows and keeps its totals; the worklist its rows. The HTML report writes each row
 to a file per list, a rejected claim's row in both forms (all segments, or the segments at fault:
 the parent knows which one the page's size budget allows), and marks a text, payer or edit it has
-not been given a shared reference for, so that the parent can number it in file order.
+not been given a shared reference for, so that the parent can number it in file order
+(scrubber.writers.pieces_html).
+
+Compiled (scrubber._native) with the writers they extend: a Python subclass of a compiled writer
+reaches the writer's own methods through generic calls, one per claim and call (the 277CA's
+claim, patient and lines, the 837's HL segments), about a tenth of a worker's time.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
-from array import array
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
-from scrubber.model import Group, Interchange, ScrubbedClaim, Transaction
+from scrubber.model import Group, Interchange, Transaction
 from scrubber.writers.accepted837 import Accepted837Writer
 from scrubber.writers.ack277 import Ack277Writer
-from scrubber.writers.report_html import HtmlReportWriter, Limits
 from scrubber.writers.report_json import JsonReportWriter, _Spool
 from scrubber.writers.worklist import WorklistWriter
 
-#: opens and closes a provisional reference in an HTML row; no text reaches a row with these
-#: characters (``scrubber.text.for_markup`` turns control characters into U+FFFD)
-MARK_OPEN, MARK_CLOSE = "\x00\x01", "\x01\x00"
-#: the same in the JSON text of a row
+#: a provisional reference (scrubber.writers.pieces_html) as it reads in the JSON text of an HTML row
 JSON_MARK = "\\u0000\\u0001"
-_UNLIMITED = 1 << 62
 _BUFFER = 1 << 18
 
 
@@ -38,12 +38,14 @@ class CountingText:
     """A piece's text file; ``chars`` is where the next character goes (one byte each in latin-1 and
     ASCII), asked only where a transaction's share starts and ends."""
 
+    write: Callable[[str], int]
+
     def __init__(self, path: str, encoding: str = "latin-1") -> None:
         self.path = path
         # closed by close(); a large buffer: the default's 8 KiB cost a system call per 8 KiB of rows
-        self._fh = open(path, "w", buffering=_BUFFER, encoding=encoding, errors="replace", newline="")
+        self._fh: IO[str] = open(path, "w", buffering=_BUFFER, encoding=encoding, errors="replace", newline="")
         self.write = self._fh.write
-        self.text = self._fh
+        self.text: IO[str] = self._fh
 
     @property
     def chars(self) -> int:
@@ -51,56 +53,66 @@ class CountingText:
 
     def tell_bytes(self) -> int:
         self._fh.flush()
-        return self._fh.buffer.tell()
+        return self._fh.buffer.tell()  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self._fh.close()
 
 
-@dataclass(slots=True)
 class Part277:
-    start: int
-    end: int
-    counts: tuple[int, int]  # claims accepted, rejected
-    amounts: tuple[str, str]
-    segments: int
-    blocks: int
+    """A transaction's 2000C blocks in a piece's 277CA file, with what its 2200B and SE need."""
+
+    def __init__(self, start: int, end: int, counts: tuple[int, int], amounts: tuple[str, str], segments: int,
+                 blocks: int) -> None:
+        self.start = start
+        self.end = end
+        self.counts = counts  # claims accepted, rejected
+        self.amounts = amounts
+        self.segments = segments
+        self.blocks = blocks
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Compiled, a class with required __init__ arguments pickles this way only (scrubber._native).
+        return Part277, (self.start, self.end, self.counts, self.amounts, self.segments, self.blocks)
 
 
 class Piece277(Ack277Writer):
-    """2000C blocks of each transaction; HL numbers go on from ``first_hl`` in a continued one."""
+    """2000C blocks of each transaction; HL numbers go on from ``first_hl`` in a continued one.
 
-    def __init__(self, out: CountingText, *, first_hl: int = 0, **kwargs: Any) -> None:
-        super().__init__(out, **kwargs)  # type: ignore[arg-type]
+    The blocks go straight into the piece's file: the writer spools a transaction's blocks only
+    because its 2200B header, written first, needs their counts, and here the parent writes that.
+    """
+
+    def __init__(self, out: CountingText, *, first_hl: int = 0, now: dt.datetime, control_base: int,
+                 source_name: str = "", source_id: str = "") -> None:
+        super().__init__(out, now=now, control_base=control_base, source_name=source_name,  # type: ignore[arg-type]
+                         source_id=source_id)
+        self.piece_out = out
         self.first_hl = first_hl
         self.parts: dict[int, Part277] = {}
-        self._blocks = 0
+        self._start = self._hl_start = 0
 
     def _start_transaction(self, txn: Transaction) -> None:
         super()._start_transaction(txn)
         if self.first_hl and txn.index == 1:
             self._hl = self.first_hl
-        self._blocks = 0
-
-    def _close_block(self) -> None:
-        if self._block is not None:
-            self._blocks += 1
-        super()._close_block()
+        self._hl_start = self._hl
+        spool = self._body
+        assert spool is not None
+        spool.close()
+        self._body = self.piece_out.text
+        self._start = self.piece_out.chars
 
     def end_transaction(self, txn: Transaction) -> None:
         if txn is not self._st:
             return
         self._close_block()
-        body = self._body
-        assert body is not None
-        start = self.out.chars  # type: ignore[attr-defined]
-        body.seek(0)
-        while chunk := body.read(1 << 20):
-            self.out.write(chunk)
-        body.close()
-        self.parts[txn.index] = Part277(start, self.out.chars, (self._st_counts[0], self._st_counts[1]),  # type: ignore[attr-defined]
+        counts = (self._st_counts[0], self._st_counts[1])
+        # Each 2000C block and each claim took one HL number.
+        blocks = self._hl - self._hl_start - counts[0] - counts[1]
+        self.parts[txn.index] = Part277(self._start, self.piece_out.chars, counts,
                                         (str(self._st_amounts[0]), str(self._st_amounts[1])), self._st_segments,
-                                        self._blocks)
+                                        blocks)
         self._body = None
         self._st = None
 
@@ -111,14 +123,19 @@ class Piece277(Ack277Writer):
         pass
 
 
-@dataclass(slots=True)
 class Part837:
-    start: int
-    end: int
-    kept: int
-    segments: int
-    hls: int
-    first_hl: int  # the HL number its first loop got (0 when none was kept)
+    """A transaction's kept loops and claims in a piece's accepted-837 file."""
+
+    def __init__(self, start: int, end: int, kept: int, segments: int, hls: int, first_hl: int) -> None:
+        self.start = start
+        self.end = end
+        self.kept = kept
+        self.segments = segments
+        self.hls = hls
+        self.first_hl = first_hl  # the HL number its first loop got (0 when none was kept)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Part837, (self.start, self.end, self.kept, self.segments, self.hls, self.first_hl)
 
 
 class Piece837(Accepted837Writer):
@@ -126,6 +143,7 @@ class Piece837(Accepted837Writer):
 
     def __init__(self, out: CountingText, *, first_hl: int = 0) -> None:
         super().__init__(out)  # type: ignore[arg-type]
+        self.piece_out = out
         self._first = False  # the parent writes the first segment of the file
         self.first_hl = first_hl
         self.parts: dict[int, Part837] = {}
@@ -138,7 +156,7 @@ class Piece837(Accepted837Writer):
         self._hl = self.first_hl - 1 if self.first_hl and txn.index == 1 else 0
         self._hl_start = self._hl
         self._billing = None
-        self._start = self.out.chars  # type: ignore[attr-defined]
+        self._start = self.piece_out.chars
         self._kept = self.accepted
 
     def end_transaction(self, txn: Transaction) -> None:
@@ -146,7 +164,7 @@ class Piece837(Accepted837Writer):
             return
         self._close_subscriber()
         hls = self._hl - self._hl_start
-        self.parts[txn.index] = Part837(self._start, self.out.chars, self.accepted - self._kept,  # type: ignore[attr-defined]
+        self.parts[txn.index] = Part837(self._start, self.piece_out.chars, self.accepted - self._kept,
                                         self._segs_in_st, hls, self._hl_start + 1 if hls else 0)
         self._st = None
         self._billing = None
@@ -186,173 +204,5 @@ class PieceWorklist(WorklistWriter):
 
     def __init__(self, out: CountingText) -> None:
         super().__init__(out)  # type: ignore[arg-type]
-        self.out = out
+        self.piece_out = out
         self.start = out.tell_bytes()
-
-
-# -- the HTML report ------------------------------------------------------------------------------
-
-def mark(tag: str, n: int) -> str:
-    return f"{MARK_OPEN}{tag}{n}{MARK_CLOSE}"
-
-
-class _EditMark(str):
-    """A provisional edit reference; sorts among the given (int) ones by its provisional number."""
-
-    number: int
-
-    def __lt__(self, other: object) -> bool:
-        return self.number < (other.number if isinstance(other, _EditMark) else other)  # type: ignore[operator]
-
-    def __gt__(self, other: object) -> bool:
-        return self.number > (other.number if isinstance(other, _EditMark) else other)  # type: ignore[operator]
-
-
-class _Shared(dict):
-    """A shared-reference table seeded with the parent's; a value it lacks gets a mark.
-
-    Every use of a mark is noted in ``uses`` (tag, number), in the order the writer asks: the
-    parent numbers a value where the writer would have, at its first use in a row that is listed.
-    """
-
-    def __init__(self, seed: dict, tag: str, uses: list[tuple[str, int]], cap: int | None = None) -> None:
-        super().__init__(seed)
-        self.tag = tag
-        self.uses = uses
-        self.local: dict[Any, str] = {}
-        self.base = len(seed)
-        #: the page's table is full: a value it lacks is written out where it is used, as the writer does
-        self.full = cap is not None and len(seed) >= cap
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        ref = dict.get(self, key)
-        if ref is not None:
-            return ref
-        if self.full:
-            return None  # the writer writes the value out itself
-        ref = self.local.get(key)
-        if ref is None:
-            n = len(self.local)
-            ref = mark(self.tag, n)
-            if self.tag == "E":
-                ref = _EditMark(ref)
-                ref.number = self.base + n
-            self.local[key] = ref
-        self.uses.append((self.tag, int(ref[3:-2])))
-        return ref
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        return self.get(key)
-
-
-class _PayerCounts(dict):
-    """Claims per payer keyed by the payer's mark too (the writer keys a reference it lacks as "")."""
-
-    def __init__(self, writer: PieceHtml) -> None:
-        super().__init__()
-        self.writer = writer
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        last = self.writer.last_payer
-        if key == "" and isinstance(last, str) and last.startswith(MARK_OPEN):
-            key = last
-        return dict.setdefault(self, key, default)
-
-
-class RowFile:
-    """One list's rows, each followed by a comma (as the page joins them), with each row's length in
-    characters (the page's budgets count those) and in bytes (where the next row starts), standing
-    in for the writer's spool."""
-
-    size = 0  # never at a budget: the parent applies the budgets
-    budget = None
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fh = open(path, "wb")  # closed by close()
-        self.chars = array("q")
-        self.nbytes = array("q")
-        self.count = 0
-
-    def fits(self) -> bool:
-        return True
-
-    def add(self, element: str) -> None:
-        data = element.encode("utf-8", "replace") + b","
-        self._fh.write(data)
-        self.chars.append(len(element))
-        self.nbytes.append(len(data))
-        self.count += 1
-
-    def close(self) -> None:
-        self._fh.close()
-
-    def index(self) -> tuple[str, bytes, bytes]:
-        return self.path, self.chars.tobytes(), self.nbytes.tobytes()
-
-
-@dataclass(slots=True)
-class HtmlSeed:
-    """The parent's shared-reference tables when the piece was handed out."""
-
-    strings: dict[str, int] = field(default_factory=dict)
-    payers: dict[tuple[str, str], int] = field(default_factory=dict)
-    edits: dict[str, int] = field(default_factory=dict)
-    caps: tuple[int, int] = (0, 0)  # the page's caps on shared texts and payers
-
-
-class PieceHtml(HtmlReportWriter):
-    """Rows to four files: rejected claims in full, and again with the segments at fault only; warned;
-    accepted (the parent picks what the page's budgets allow)."""
-
-    def __init__(self, stem: str, *, seed: HtmlSeed, registry: Any = None, titles: dict[str, str] | None = None) -> None:
-        limits = Limits(rejected_full_bytes=_UNLIMITED, warned_bytes=_UNLIMITED, accepted_bytes=_UNLIMITED,
-                        strings=seed.caps[0], payers=seed.caps[1])
-        super().__init__(io.StringIO(), input_name="", meta={}, limits=limits, registry=registry, titles=titles)
-        self.uses: list[tuple[str, int]] = []
-        self.strings = _Shared(seed.strings, "T", self.uses, seed.caps[0])
-        self.payers = _Shared(seed.payers, "P", self.uses, seed.caps[1])
-        self.edits = _Shared(seed.edits, "E", self.uses)
-        self.payer_counts = _PayerCounts(self)
-        self.rows = {kind: RowFile(f"{stem}.html-{kind}") for kind in ("rejected", "short", "warned", "accepted")}
-        self.spools = {kind: self.rows[kind] for kind in ("rejected", "warned", "accepted")}  # type: ignore[misc]
-        self.last_payer: Any = None
-        #: one letter a claim: r(ejected), w(arned), a(ccepted)
-        self.order: list[str] = []
-        #: (claim in the piece, its list's letter, uses[a:b]) for claims that used a mark
-        self.row_uses: list[tuple[int, str, int, int]] = []
-
-    def _payer(self, c: Any) -> int | str:
-        self.last_payer = super()._payer(c)
-        return self.last_payer
-
-    def claim(self, scrubbed: ScrubbedClaim) -> None:
-        before, rejected = len(self.uses), self.rejected
-        super().claim(scrubbed)
-        if self.rejected > rejected:
-            self.rows["short"].add(self._row(scrubbed, self.last_payer, full=False))
-            kind = "r"
-        else:
-            kind = "w" if scrubbed.findings else "a"
-        if len(self.uses) > before:
-            self.row_uses.append((len(self.order), kind, before, len(self.uses)))
-        self.order.append(kind)
-
-    def finish(self, notices: list[str]) -> None:
-        pass
-
-    def close(self) -> None:
-        for rows in self.rows.values():
-            rows.close()
-
-    def result(self) -> dict[str, Any]:
-        return {
-            "total": self.total, "accepted": self.accepted, "rejected": self.rejected, "warned": self.warned,
-            "charges": str(self.charges), "charges_rejected": str(self.charges_rejected),
-            "findings": dict(self.findings), "claims_by_edit": dict(self.claims_by_edit),
-            "payer_counts": [(k, v) for k, v in self.payer_counts.items()],
-            "values": {t.tag: list(t.local) for t in (self.strings, self.payers, self.edits)},  # type: ignore[attr-defined]
-            "uses": self.uses, "row_uses": self.row_uses, "order": "".join(self.order),
-            "edit_base": self.edits.base,  # type: ignore[attr-defined]
-            "rows": {kind: rows.index() for kind, rows in self.rows.items()},
-        }
