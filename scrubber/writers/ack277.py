@@ -277,12 +277,20 @@ class Ack277Writer(Writer):
         # written once per transaction.
         self._accepted_stc = Memo(self._accepted_status)
         self._one_day = Memo(lambda day: f"DTP{sep}472{sep}D8{sep}{_d8(day)}{term}")
-        self._body = tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="latin-1", newline="")
+        self._body = self._new_body()
         self._block = None
         self._hl = 2
         self._st_counts = [0, 0]
         self._st_amounts = [Decimal(0), Decimal(0)]
         self._st_segments = 0
+
+    def _new_body(self) -> IO[str]:
+        """Where a transaction's 2000C blocks wait for its 2200B, which counts them and goes first.
+
+        A split run's writers put them elsewhere (scrubber.writers.pieces, stitching): making a spool
+        only to drop it would leave its ``__del__``, Python code, where Ctrl-C can land.
+        """
+        return tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="latin-1", newline="")
 
     def _write_claim(self, scrubbed: ScrubbedClaim, block: _Block) -> None:
         """2000D with its 2100D, 2200D and the 2220D of each line at fault: one string per claim."""

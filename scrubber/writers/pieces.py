@@ -97,11 +97,10 @@ class Piece277(Ack277Writer):
         if self.first_hl and txn.index == 1:
             self._hl = self.first_hl
         self._hl_start = self._hl
-        spool = self._body
-        assert spool is not None
-        spool.close()
-        self._body = self.piece_out.text
         self._start = self.piece_out.chars
+
+    def _new_body(self) -> IO[str]:
+        return self.piece_out.text
 
     def end_transaction(self, txn: Transaction) -> None:
         if txn is not self._st:
@@ -183,10 +182,8 @@ class PieceJson(JsonReportWriter):
     """The piece's rows of both lists (claims with findings, clean claims), each list in its own file."""
 
     def __init__(self, flagged: CountingText, clean: CountingText) -> None:
-        super().__init__(io.StringIO(), input_name="", meta={})
         # The report's own row spools, each writing to the piece's file of its list (``,\n`` between rows).
-        self._flagged = _Spool(flagged.text)
-        self._clean = _Spool(clean.text)
+        super().__init__(io.StringIO(), input_name="", meta={}, rows=(_Spool(flagged.text), _Spool(clean.text)))
 
     def finish(self, notices: list[str]) -> None:
         pass

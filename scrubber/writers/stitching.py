@@ -138,12 +138,12 @@ def append_file(out: IO[str], path: str, start: int = 0, end: int | None = None)
 class Stitch277(Ack277Writer):
     """The 277CA from the pieces' 2000C blocks; ISA, GS, ST, 2200A/B and SE as the writer writes them."""
 
+    def _new_body(self) -> IO[str]:
+        return Chain(into=self.out)  # type: ignore[return-value]
+
     def add_part(self, txn: Transaction, path: str, part: Part277) -> None:
         if txn is not self._st:
             self._start_transaction(txn)
-            assert self._body is not None
-            self._body.close()
-            self._body = Chain(into=self.out)  # type: ignore[assignment]
         self._body.add(path, part.start, part.end)  # type: ignore[union-attr]
         self._st_counts[0] += part.counts[0]
         self._st_counts[1] += part.counts[1]
@@ -217,9 +217,8 @@ class StitchJson(JsonReportWriter):
     """The JSON report: totals summed, each list's rows the pieces' files joined as the writer joins rows."""
 
     def __init__(self, out: IO[str], *, input_name: str, meta: dict[str, Any]) -> None:
-        super().__init__(out, input_name=input_name, meta=meta)
-        self._flagged = Chain(",\n", "ascii", into=out)  # type: ignore[assignment]
-        self._clean = Chain(",\n", "ascii", into=out)  # type: ignore[assignment]
+        super().__init__(out, input_name=input_name, meta=meta,
+                         rows=(Chain(",\n", "ascii", into=out), Chain(",\n", "ascii", into=out)))
 
     def write_to(self, out: IO[str]) -> None:
         self.out = self._flagged.into = self._clean.into = out  # type: ignore[attr-defined]
