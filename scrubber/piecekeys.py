@@ -121,17 +121,18 @@ def _key(data: bytes, at: i64) -> i64:
     return key
 
 
+def _spots(key: i64, m: i64) -> tuple[i64, i64, i64]:
+    """The key's three bit positions in a filter of mask ``m`` (a tuple of machine ints when compiled)."""
+    return key & m, (key >> 21) & m, (key >> 42) & m
+
+
 def mark(bits: bytearray, data: bytes, mask: int) -> None:
     """Set the bits of every key of ``data`` (array("q") bytes)."""
     m: i64 = mask  # i64: machine integers when compiled (a digest as a Python int is a boxed one)
-    n: i64 = len(data)
     at: i64 = 0
-    while at < n:
-        key = _key(data, at)
+    while at < len(data):
+        a, b, c = _spots(_key(data, at), m)
         at += 8
-        a: i64 = key & m
-        b: i64 = (key >> 21) & m
-        c: i64 = (key >> 42) & m
         bits[a >> 3] |= 1 << (a & 7)
         bits[b >> 3] |= 1 << (b & 7)
         bits[c >> 3] |= 1 << (c & 7)
@@ -141,18 +142,12 @@ def maybe(bits: bytearray, data: bytes, mask: int) -> list[int]:
     """The keys of ``data`` (array("q") bytes) whose three bits are all set (recorded, or a rare false positive)."""
     out: list[int] = []
     m: i64 = mask
-    n: i64 = len(data)
     at: i64 = 0
-    while at < n:
+    while at < len(data):
         key = _key(data, at)
         at += 8
-        a: i64 = key & m
-        if not bits[a >> 3] >> (a & 7) & 1:  # most keys: one bit looked at
-            continue
-        b: i64 = (key >> 21) & m
-        if not bits[b >> 3] >> (b & 7) & 1:
-            continue
-        c: i64 = (key >> 42) & m
-        if bits[c >> 3] >> (c & 7) & 1:
+        a, b, c = _spots(key, m)
+        # most keys: one bit looked at
+        if bits[a >> 3] >> (a & 7) & 1 and bits[b >> 3] >> (b & 7) & 1 and bits[c >> 3] >> (c & 7) & 1:
             out.append(key)
     return out

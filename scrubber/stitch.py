@@ -106,6 +106,7 @@ class KeyFilter:
                 mapped.close()
         self._maps.clear()
 
+
 def _little(data: bytes) -> bytes:
     """array("q") bytes as the filter reads them: little-endian."""
     if sys.byteorder == "little":
@@ -604,10 +605,10 @@ class _SplitRun:
             out.open("999").write(text)
         return s
 
-
     def _write_json(self, handle: Any, notices: list[str]) -> None:
         self.json.write_to(handle)
         self.json.finish(notices)
+
 
 class _Guide:
     """What a 999 and the summary read of the validator's run, merged from the pieces."""

@@ -201,5 +201,4 @@ class PieceWorklist(WorklistWriter):
 
     def __init__(self, out: CountingText) -> None:
         super().__init__(out)  # type: ignore[arg-type]
-        self.piece_out = out
         self.start = out.tell_bytes()
