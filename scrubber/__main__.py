@@ -1,3 +1,3 @@
-from scrubber.cli import main
+from scrubber.cli import entry
 
-raise SystemExit(main())
+entry()

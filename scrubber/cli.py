@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from scrubber import __version__
@@ -409,3 +411,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+
+
+def entry() -> None:
+    """The ``scrubber`` command and ``python -m scrubber``: ``main``; after a scrub, out without the
+    interpreter's teardown, which frees the engine's tables object by object (0.04 s of a 0.26 s run
+    on a small file, paid by every export hook's call). A scrub's outputs are committed (written,
+    fsynced, closed) when ``main`` returns; the streams are flushed here and the exit handlers run
+    (pools, temporary folders, logging). Other commands, or other threads still running: the usual exit."""
+    code = main()
+    if sys.argv[1:2] != ["scrub"] or threading.active_count() > 1:
+        raise SystemExit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe: what could be written was
+        pass
+    atexit._run_exitfuncs()
+    os._exit(code)

@@ -54,28 +54,26 @@ class Fallback(Exception):
 
 class KeyFilter:
     """Keys recorded by the accepted claims of settled pieces: a bit filter in memory (three bits a
-    key, about 40 bits a key in all), and each piece's keys sorted in a file, mapped and bisected
+    key in one block of 512, about 40 bits a key in all), and each piece's keys sorted in a file, mapped and bisected
     only for the few lookups the filter cannot rule out; the pieces' ClaimKeys are read for seeding."""
 
     def __init__(self, expected_keys: int) -> None:
         bits = 1 << max(16, min(28, (max(1, expected_keys) * 40).bit_length()))
         self.bits = bytearray(bits >> 3)
-        self.mask = bits - 1
         self.files: list[str] = []
         self._maps: list[tuple[mmap.mmap | None, memoryview | None]] = []
 
     def add(self, path: str) -> None:
-        bits, mask = self.bits, self.mask
         with open(path, "rb") as fh:
             n = int.from_bytes(fh.read(8), "little")
-            mark(bits, _little(fh.read(n)), mask)
+            mark(self.bits, _little(fh.read(n)))
             mapped = mmap.mmap(fh.fileno(), 8 + n, access=mmap.ACCESS_READ) if n else None
         self.files.append(path)
         self._maps.append((mapped, memoryview(mapped)[8:8 + n].cast("q") if mapped is not None else None))
 
     def shared(self, lookups: bytes) -> set[int]:
         """The keys of ``lookups`` (array("q") bytes) recorded by an earlier piece."""
-        maybe = set(maybe_recorded(self.bits, _little(lookups), self.mask))  # a key may be looked up twice
+        maybe = set(maybe_recorded(self.bits, _little(lookups)))  # a key may be looked up twice
         found: set[int] = set()
         if not maybe:
             return found

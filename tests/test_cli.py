@@ -30,6 +30,24 @@ def test_scrub_writes_every_output_and_exits_1_when_a_claim_is_rejected(tmp_path
                      "mixed.worklist.csv"]
     assert b"9 claims, 3 accepted, 6 rejected" in proc.stdout
     assert_valid_999((tmp_path / "out" / "mixed.999").read_text())
+
+
+def test_a_scrub_quits_without_teardown_yet_loses_no_line_and_runs_exit_handlers(tmp_path: Path) -> None:
+    # The command ends a scrub with os._exit (cli.entry): buffered stdout (a pipe, no
+    # PYTHONUNBUFFERED) must still reach the reader, and exit handlers registered during the run
+    # must still run.
+    flag = tmp_path / "handler-ran"
+    code = ("import atexit, pathlib, sys; from scrubber.cli import entry; "
+            f"atexit.register(pathlib.Path({str(flag)!r}).write_text, 'yes'); "
+            f"sys.argv = ['scrubber', 'scrub', {str(FIXTURES / 'mixed.837')!r}, '-o', {str(tmp_path / 'out')!r}, "
+            "'--no-html']; entry()")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.decode().strip().endswith("9 claims, 3 accepted, 6 rejected -> " +
+                                                 str(tmp_path / "out" / "mixed") + ".*")
+    assert flag.read_text() == "yes"
+    assert_valid_837((tmp_path / "out" / "mixed.accepted.837").read_text())
     assert proc.stderr == b""
     out = tmp_path / "out"
     assert_valid_277((out / "mixed.277").read_text(encoding="latin-1"))
