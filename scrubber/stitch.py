@@ -415,6 +415,9 @@ class _SplitRun:
                     record.ge = ge
         for part in res.parts:
             self._part(piece, res, part)
+        # Copied into the stitched 837 (the 277CA's blocks wait for their transaction's end): freed
+        # now, while the workers run, not at the end.
+        _drop(res.files.get("837"))
         self.filter.add(res.recorded)
         for template, (n, first, last) in res.tallies.items():
             had = self.tallies.get(template)
@@ -594,6 +597,7 @@ class _SplitRun:
             worklist = StitchWorklist(handles["worklist"])
             worklist.pieces = self.worklist
             worklist.finish(notices)
+            _drop(*(path for path, _start in self.worklist))
             json_done.result()
         if self.html is not None:
             self.html.out = handles["html"]
@@ -606,6 +610,7 @@ class _SplitRun:
     def _write_json(self, handle: Any, notices: list[str]) -> None:
         self.json.write_to(handle)
         self.json.finish(notices)
+        _drop(*self.json.files())
 
 
 class _Guide:
@@ -646,6 +651,13 @@ def _merge_errors(have: list[GuideError], new: list[GuideError], first: int) -> 
             cut -= 1
         have[cut:cut] = new[:lead]
     have.extend(new[lead:])
+
+
+def _drop(*paths: str | None) -> None:
+    """Pieces' files done with (the folder goes at the end; freeing their pages early shortens it)."""
+    for path in paths:
+        if path:
+            Path(path).unlink(missing_ok=True)
 
 
 def _remove(result: PieceResult) -> None:

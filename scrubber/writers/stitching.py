@@ -223,6 +223,10 @@ class StitchJson(JsonReportWriter):
     def write_to(self, out: IO[str]) -> None:
         self.out = self._flagged.into = self._clean.into = out  # type: ignore[attr-defined]
 
+    def files(self) -> list[str]:
+        """The pieces' files the rows are copied from."""
+        return [path for chain in (self._flagged, self._clean) for path, _s, _e in chain.ranges]  # type: ignore[attr-defined]
+
     def add_piece(self, totals: dict[str, Any], flagged: str, clean: str) -> None:
         self.total += totals["total"]
         self.accepted += totals["accepted"]
