@@ -315,3 +315,43 @@ def test_the_parents_key_filter_is_made_after_the_workers_are_forked(tmp_path: P
     sized = [children for keys, children in made if keys > 0]
     assert sized and all(children >= 2 for children in sized), made
     assert one == two
+
+
+def test_a_split_run_makes_no_spool_only_to_drop_it(tmp_path: Path, monkeypatch) -> None:
+    # Split runs' writers hold rows in the pieces' files; a spool the base writer made and the split
+    # writer replaced would run Python in its __del__, where a Ctrl-C can land and be swallowed
+    # ("Exception ignored in SpooledTemporaryFile.__del__"; once a run that then finished).
+    import tempfile
+    from concurrent.futures import Future
+
+    class InProcess:  # the workers' code in this process, so that their spools are counted too
+        def __init__(self) -> None:
+            self._processes: dict = {}
+
+        def submit(self, fn, *args):  # type: ignore[no-untyped-def]
+            done: Future = Future()
+            done.set_result(fn(*args))
+            return done
+
+        def shutdown(self, **_kw) -> None:
+            pass
+
+    small_pieces(monkeypatch)
+    real = tempfile.SpooledTemporaryFile
+    made: list[int] = []
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", lambda *a, **k: made.append(1) or real(*a, **k))
+    monkeypatch.setattr(stitch, "process_pool", lambda _jobs: InProcess())
+    split_run = stitch.scrub_split
+    used: list = []
+    monkeypatch.setattr(stitch, "scrub_split", lambda *a, **k: used.append(split_run(*a, **k)) or used[-1])
+    src = tmp_path / "multi.837"
+    src.write_text(composite())
+    spools, outputs = {}, {}
+    for jobs in (1, 2):  # with the HTML report
+        made.clear()
+        scrub_to_dir(src, tmp_path / f"j{jobs}", options=Options(html=True, now=NOW, control_base=700, jobs=jobs))
+        spools[jobs] = len(made)
+        outputs[jobs] = {p.name: p.read_bytes() for p in (tmp_path / f"j{jobs}").iterdir()}
+    assert used and used[-1] is not None, "the split path gave up"
+    assert outputs[1] == outputs[2]
+    assert spools[1] >= 5 and spools[2] == 0, spools  # one process: the 277CA's blocks, JSON rows, the page's lists

@@ -139,19 +139,21 @@ class PieceHtml(HtmlReportWriter):
     def __init__(self, stem: str, *, seed: HtmlSeed, registry: Any = None, titles: dict[str, str] | None = None) -> None:
         limits = Limits(rejected_full_bytes=_UNLIMITED, warned_bytes=_UNLIMITED, accepted_bytes=_UNLIMITED,
                         strings=seed.caps[0], payers=seed.caps[1])
+        self.rows = {kind: RowFile(f"{stem}.html-{kind}") for kind in ("rejected", "short", "warned", "accepted")}
         super().__init__(io.StringIO(), input_name="", meta={}, limits=limits, registry=registry, titles=titles)
         self.uses: list[tuple[str, int]] = []
         self.strings = _Shared(seed.strings, "T", self.uses, seed.caps[0])
         self.payers = _Shared(seed.payers, "P", self.uses, seed.caps[1])
         self.edits = _Shared(seed.edits, "E", self.uses)
         self.payer_counts = _PayerCounts(self)
-        self.rows = {kind: RowFile(f"{stem}.html-{kind}") for kind in ("rejected", "short", "warned", "accepted")}
-        self.spools = {kind: self.rows[kind] for kind in ("rejected", "warned", "accepted")}  # type: ignore[misc]
         self.last_payer: Any = None
         #: one letter a claim: r(ejected), w(arned), a(ccepted)
         self.order: list[str] = []
         #: (claim in the piece, its list's letter, uses[a:b]) for claims that used a mark
         self.row_uses: list[tuple[int, str, int, int]] = []
+
+    def _new_spools(self) -> dict[str, Any]:
+        return {kind: self.rows[kind] for kind in ("rejected", "warned", "accepted")}
 
     def _payer(self, c: Any) -> int | str:
         self.last_payer = super()._payer(c)

@@ -125,10 +125,16 @@ class HtmlReportWriter(Writer):
         self.strings: dict[str, int] = {}
         self.payers: dict[tuple[str, str], int] = {}
         self.edits: dict[str, int] = {}
-        lim = self.limits
-        self.spools = {"rejected": _Spool(), "warned": _Spool(lim.warned_bytes), "accepted": _Spool(lim.accepted_bytes)}
+        self.spools = self._new_spools()
         self.full_rejected = 0  # rejected claims shown with all their segments
         self.unlisted: Counter[str] = Counter()
+
+    def _new_spools(self) -> dict[str, Any]:
+        """Where each list's rows wait for the page. Split runs' writers hold rows elsewhere and make
+        none of these: a spool made only to be dropped runs Python code in its ``__del__``, where a
+        Ctrl-C can land and be swallowed."""
+        lim = self.limits
+        return {"rejected": _Spool(), "warned": _Spool(lim.warned_bytes), "accepted": _Spool(lim.accepted_bytes)}
 
     # -- per claim ---------------------------------------------------------------------------------
     def claim(self, scrubbed: ScrubbedClaim) -> None:

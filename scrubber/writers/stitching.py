@@ -288,11 +288,9 @@ class _Rows:
 class StitchHtml(HtmlReportWriter):
     """The page: counts summed, shared references numbered in file order, size budgets applied row by row."""
 
-    def __init__(self, out: IO[str], **kwargs: Any) -> None:
-        super().__init__(out, **kwargs)
+    def _new_spools(self) -> dict[str, Any]:
         lim = self.limits
-        self.spools = {"rejected": _Rows(None), "warned": _Rows(lim.warned_bytes),  # type: ignore[dict-item]
-                       "accepted": _Rows(lim.accepted_bytes)}
+        return {"rejected": _Rows(None), "warned": _Rows(lim.warned_bytes), "accepted": _Rows(lim.accepted_bytes)}
 
     # -- the pieces, settled in file order ---------------------------------------------------------
     def add_piece(self, h: dict[str, Any], stem: str) -> None:
