@@ -54,8 +54,9 @@ class Fallback(Exception):
 
 class KeyFilter:
     """Keys recorded by the accepted claims of settled pieces: a bit filter in memory (three bits a
-    key in one block of 512, about 40 bits a key in all), and each piece's keys sorted in a file, mapped and bisected
-    only for the few lookups the filter cannot rule out; the pieces' ClaimKeys are read for seeding."""
+    key in one block of 512, about 40 bits a key in all), and each piece's keys sorted in a file,
+    mapped and bisected only for the few lookups the filter cannot rule out; the pieces' ClaimKeys
+    are read for seeding."""
 
     def __init__(self, expected_keys: int) -> None:
         bits = 1 << max(16, min(28, (max(1, expected_keys) * 40).bit_length()))
