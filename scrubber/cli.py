@@ -6,6 +6,7 @@ import argparse
 import atexit
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -422,6 +423,8 @@ def entry() -> None:
     code = main()
     if sys.argv[1:2] != ["scrub"] or threading.active_count() > 1:
         raise SystemExit(code)
+    # The outputs are in place: a Ctrl-C now has nothing to stop, and raised here it would print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
