@@ -233,7 +233,8 @@ class _SplitRun:
         self.guide_txns: dict[int, TxnErrors] = {}
         self.guide_errors = 0
         self.guide_notices: list[str] = []
-        self.worklist: list[tuple[str, int]] = []
+        self.worklist = StitchWorklist(open(f"{folder}/stitched.worklist", "w", encoding="utf-8", newline=""))
+        self._written: dict[int, int] = {}  # fd -> bytes of a stitched file the disk was asked to write
         self.s277 = Stitch277(open(f"{folder}/stitched.277", "w", encoding="latin-1", newline=""), now=moment,
                               control_base=options.control(moment), source_name=options.source_name,
                               source_id=options.source_id)
@@ -289,6 +290,7 @@ class _SplitRun:
             self.s277.out.close()
             self.s837.finish([])
             self.s837.out.close()
+            self.worklist.out.close()
 
     def _refill(self, pending: deque[_Slot], busy: int = 0) -> None:
         """Keep every worker busy with one piece and one waiting, however far settling lags behind."""
@@ -419,16 +421,31 @@ class _SplitRun:
         # Copied into the stitched 837 (the 277CA's blocks wait for their transaction's end): freed
         # now, while the workers run, not at the end.
         _drop(res.files.get("837"))
+        self._write_back()
         self.filter.add(res.recorded)
         for template, (n, first, last) in res.tallies.items():
             had = self.tallies.get(template)
             self.tallies[template] = (n, first, last) if had is None else (had[0] + n, min(had[1], first), max(had[2], last))
         self.json.add_piece(res.json, res.files["json"], res.files["clean"])
-        self.worklist.append((res.files["worklist"], res.worklist_start))
+        self.worklist.add_piece(res.files["worklist"], res.worklist_start)
+        _drop(res.files["worklist"])
         if self.html is not None and res.html is not None:
             self.html.add_piece(res.html, f"{self.folder}/{res.index}.{res.round}")
         if self.options.progress is not None:
             self.options.progress(piece.end, s.claims, "scrub")  # the bytes before piece.end are done
+
+    def _write_back(self) -> None:
+        """Start the disk writing what the stitched files gained (the kernel does it while the
+        workers run): left to the end, the renames and the commit's fsyncs waited on a quarter of a
+        gigabyte at once, at the speed of the disk."""
+        if not hasattr(os, "posix_fadvise"):
+            return
+        for fh in (self.s277.out, self.s837.out, self.worklist.out):
+            fd = fh.fileno()
+            start, end = self._written.get(fd, 0), os.fstat(fd).st_size
+            if end > start:
+                os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
+                self._written[fd] = end
 
     def _part(self, piece: Piece, res: PieceResult, part: Part) -> None:
         st = part.st
@@ -587,31 +604,33 @@ class _SplitRun:
                            *self.guide_notices]
         s.notices = notices
         handles = open_outputs(open_output, self.options.html)
-        for key, spool in (("277", self.s277.out.name), ("837", self.s837.out.name)):
-            moved = out.adopt(key, handles[key], spool)  # the spool becomes the output where it can
-            if moved is None:
-                append_file(handles[key], spool)
-        # The workers are done and the cores idle: the JSON's rows are copied in while the worklist's
-        # are (the kernel copies; each copy lets go of the interpreter's lock), a tenth of a second.
+        # Only the JSON report waits for the end (its totals come first): its rows are copied in
+        # behind them and written to disk on a side thread while this one moves the stitched
+        # files into place (a rename over a file makes ext4 write the renamed one's data first) and
+        # writes the rest. The kernel copies and writes back, letting go of the interpreter's lock;
+        # the commit's fsyncs then find the files on disk.
         with ThreadPoolExecutor(1) as side:
-            json_done = side.submit(self._write_json, handles["json"], notices)
-            worklist = StitchWorklist(handles["worklist"])
-            worklist.pieces = self.worklist
-            worklist.finish(notices)
-            _drop(*(path for path, _start in self.worklist))
-            json_done.result()
-        if self.html is not None:
-            self.html.out = handles["html"]
-            self.html.finish(notices)
-        text = ack_999(s, self.moment, self.options.control(self.moment))
-        if text:
-            out.open("999").write(text)
+            json_copied = side.submit(self._write_json, handles["json"], notices)
+            json_on_disk = side.submit(_fsync, handles["json"])
+            stitched = (("277", self.s277.out.name), ("837", self.s837.out.name), ("worklist", self.worklist.out.name))
+            for key, spool in stitched:
+                moved = out.adopt(key, handles[key], spool)  # the spool becomes the output where it can
+                if moved is None:
+                    append_file(handles[key], spool)
+            if self.html is not None:
+                self.html.out = handles["html"]
+                self.html.finish(notices)
+            text = ack_999(s, self.moment, self.options.control(self.moment))
+            if text:
+                out.open("999").write(text)
+            json_copied.result()
+            _drop(*self.json.files())  # while the JSON report is written back
+            json_on_disk.result()
         return s
 
     def _write_json(self, handle: Any, notices: list[str]) -> None:
         self.json.write_to(handle)
         self.json.finish(notices)
-        _drop(*self.json.files())
 
 
 class _Guide:
@@ -652,6 +671,15 @@ def _merge_errors(have: list[GuideError], new: list[GuideError], first: int) -> 
             cut -= 1
         have[cut:cut] = new[:lead]
     have.extend(new[lead:])
+
+
+def _fsync(handle: Any) -> None:
+    """``handle``'s file on disk now, so that the commit's fsync finds it there."""
+    try:
+        handle.flush()
+        os.fsync(handle.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # an output sent to a stream: nothing to write to disk here; the commit says what failed
 
 
 def _drop(*paths: str | None) -> None:

@@ -243,19 +243,11 @@ class StitchJson(JsonReportWriter):
 
 
 class StitchWorklist(WorklistWriter):
-    """The worklist: the header row, then the pieces' rows."""
-
-    def __init__(self, out: IO[str]) -> None:
-        super().__init__(out)
-        self.out = out
-        self.pieces: list[tuple[str, int]] = []
+    """The worklist: the header row, then each piece's rows as the piece is settled (nothing in it
+    depends on what comes after, so it is complete when the last piece is)."""
 
     def add_piece(self, path: str, start: int) -> None:
-        self.pieces.append((path, start))
-
-    def finish(self, notices: list[str]) -> None:
-        for path, start in self.pieces:
-            append_file(self.out, path, start)
+        append_file(self.out, path, start)
 
 
 # -- the HTML report --------------------------------------------------------------------------------
