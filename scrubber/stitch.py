@@ -40,7 +40,15 @@ from scrubber.pool import process_pool, stop
 from scrubber.runindex import ClaimKeys, RunIndex
 from scrubber.split import Bases, Piece, PlanError, Planner, plan
 from scrubber.writers.pieces_html import HtmlSeed
-from scrubber.writers.stitching import Stitch277, Stitch837, StitchHtml, StitchJson, StitchWorklist, append_file
+from scrubber.writers.stitching import (
+    Stitch277,
+    Stitch837,
+    StitchHtml,
+    StitchJson,
+    StitchWorklist,
+    append_file,
+    start_write_back,
+)
 from scrubber.x12.reader import MAX_NOTICES
 
 _ONE_AT_A_TIME = threading.Lock()
@@ -438,14 +446,9 @@ class _SplitRun:
         """Start the disk writing what the stitched files gained (the kernel does it while the
         workers run): left to the end, the renames and the commit's fsyncs waited on a quarter of a
         gigabyte at once, at the speed of the disk."""
-        if not hasattr(os, "posix_fadvise"):
-            return
         for fh in (self.s277.out, self.s837.out, self.worklist.out):
             fd = fh.fileno()
-            start, end = self._written.get(fd, 0), os.fstat(fd).st_size
-            if end > start:
-                os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
-                self._written[fd] = end
+            self._written[fd] = start_write_back(fd, self._written.get(fd, 0))
 
     def _part(self, piece: Piece, res: PieceResult, part: Part) -> None:
         st = part.st

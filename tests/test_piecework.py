@@ -147,3 +147,26 @@ def test_renumber_hls_moves_both_numbers_of_a_real_span() -> None:
     d = Delimiters(element="*", component=":", segment="~", repetition="^")
     text = "HL*1**20*1~NM1*85*2*HL*1*~\nHL*2*1*22*0~SBR*P*18~HL*3*1*22*0~CLM*A*1~"
     assert renumber_hls(text, 10, d) == "HL*11**20*1~NM1*85*2*HL*1*~\nHL*12*11*22*0~SBR*P*18~HL*13*11*22*0~CLM*A*1~"
+
+
+def test_the_write_back_hint_reports_the_end_and_leaves_pipes_alone(tmp_path: Path) -> None:
+    import os
+
+    from scrubber.writers.stitching import start_write_back
+
+    path = tmp_path / "stitched.837"
+    with open(path, "wb") as fh:
+        fh.write(b"x" * 10000)
+        fh.flush()
+        assert start_write_back(fh.fileno(), 0) == 10000
+        fh.write(b"y" * 500)
+        fh.flush()
+        assert start_write_back(fh.fileno(), 10000) == 10500
+        assert start_write_back(fh.fileno(), 10500) == 10500  # nothing new: nothing asked
+    read, write = os.pipe()  # an output sent to a stream: no file to write back, and no error
+    try:
+        os.write(write, b"abc")
+        assert start_write_back(write, 0) == 0
+    finally:
+        os.close(read)
+        os.close(write)

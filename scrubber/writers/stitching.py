@@ -94,14 +94,31 @@ class Chain:
         pass
 
 
+def _fileno(out: IO[str]) -> int | None:
+    try:
+        return out.fileno()
+    except (OSError, ValueError, AttributeError):
+        return None  # an output held in memory (a stream's spool)
+
+
+def start_write_back(fd: int, start: int) -> int:
+    """Ask the kernel to start writing bytes [start, end of file) of ``fd`` to disk, without waiting
+    for it, so that an fsync or a rename later finds them written; returns the end. Nothing where
+    the platform has no ``posix_fadvise`` or ``fd`` is not a file."""
+    try:
+        end = os.fstat(fd).st_size
+        if end > start and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
+        return end
+    except OSError:
+        return start
+
+
 def append_file(out: IO[str], path: str, start: int = 0, end: int | None = None) -> None:
     """Bytes [start, end) of ``path`` to the end of the output ``out``, by the kernel where it can."""
     out.flush()
     buffer = out.buffer  # type: ignore[attr-defined]
-    try:
-        fd: int | None = out.fileno()
-    except (OSError, ValueError, AttributeError):
-        fd = None  # an output held in memory (a stream's spool)
+    fd = _fileno(out)
     try:
         with open(path, "rb") as src:
             left = (os.fstat(src.fileno()).st_size if end is None else end) - start
