@@ -694,8 +694,7 @@ def _drop(*paths: str | None) -> None:
 
 def _remove(result: PieceResult) -> None:
     rows = (result.html or {}).get("rows", {}).values()
-    for path in [*result.files.values(), result.recorded, *(entry[0] for entry in rows)]:
-        Path(path).unlink(missing_ok=True)
+    _drop(*result.files.values(), result.recorded, *(entry[0] for entry in rows))
 
 
 def _el(els: list[str], i: int) -> str:

@@ -182,8 +182,12 @@ class PieceJson(JsonReportWriter):
     """The piece's rows of both lists (claims with findings, clean claims), each list in its own file."""
 
     def __init__(self, flagged: CountingText, clean: CountingText) -> None:
+        self._files = (flagged, clean)
+        super().__init__(io.StringIO(), input_name="", meta={})
+
+    def _new_rows(self) -> tuple[Any, Any]:
         # The report's own row spools, each writing to the piece's file of its list (``,\n`` between rows).
-        super().__init__(io.StringIO(), input_name="", meta={}, rows=(_Spool(flagged.text), _Spool(clean.text)))
+        return _Spool(self._files[0].text), _Spool(self._files[1].text)
 
     def finish(self, notices: list[str]) -> None:
         pass

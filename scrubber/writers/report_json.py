@@ -197,7 +197,7 @@ class _Spool:
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # subclassed in Python (scrubber._native: split runs)
 class JsonReportWriter(Writer):
-    def __init__(self, out: IO[str], *, input_name: str, meta: dict[str, Any], rows: tuple[Any, Any] | None = None) -> None:
+    def __init__(self, out: IO[str], *, input_name: str, meta: dict[str, Any]) -> None:
         self.out = out
         self.input_name = input_name
         self.meta = meta
@@ -205,13 +205,18 @@ class JsonReportWriter(Writer):
         self.charges = Decimal(0)
         self.charges_rejected = Decimal(0)
         self.by_edit: dict[str, int] = {}
-        # ``rows``: a split run's writers put their own row files here (scrubber.writers.pieces, stitching);
-        # given, not replaced, so that no spool is made only to be dropped (its ``__del__`` is Python
-        # code, where Ctrl-C can land)
         self._flagged: Any
         self._clean: Any
-        self._flagged, self._clean = rows if rows is not None else (_Spool(), _Spool())
+        self._flagged, self._clean = self._new_rows()
         self._shared: Shared | None = None
+
+    def _new_rows(self) -> tuple[Any, Any]:
+        """Where the rows of each list (claims with findings, clean claims) wait for the totals.
+
+        A split run's writers put them elsewhere (scrubber.writers.pieces, stitching): making a spool
+        only to drop it would leave its ``__del__``, Python code, where Ctrl-C can land.
+        """
+        return _Spool(), _Spool()
 
     def claim(self, scrubbed: ScrubbedClaim) -> None:
         c = scrubbed.claim

@@ -233,9 +233,8 @@ class Stitch837(Accepted837Writer):
 class StitchJson(JsonReportWriter):
     """The JSON report: totals summed, each list's rows the pieces' files joined as the writer joins rows."""
 
-    def __init__(self, out: IO[str], *, input_name: str, meta: dict[str, Any]) -> None:
-        super().__init__(out, input_name=input_name, meta=meta,
-                         rows=(Chain(",\n", "ascii", into=out), Chain(",\n", "ascii", into=out)))
+    def _new_rows(self) -> tuple[Any, Any]:
+        return Chain(",\n", "ascii", into=self.out), Chain(",\n", "ascii", into=self.out)
 
     def write_to(self, out: IO[str]) -> None:
         self.out = self._flagged.into = self._clean.into = out  # type: ignore[attr-defined]
