@@ -31,7 +31,6 @@ Kept free of other scrubber imports: ``scrubber/__init__.py`` runs it before any
 from __future__ import annotations
 
 import hashlib
-import importlib.abc
 import importlib.machinery
 import json
 import os
@@ -99,8 +98,9 @@ def source_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-class _SourceOnly(importlib.abc.MetaPathFinder):
-    """Finds ``scrubber`` modules as ``.py`` sources only, passing over compiled ones."""
+class _SourceOnly:
+    """Finds ``scrubber`` modules as ``.py`` sources only, passing over compiled ones (a meta path
+    finder needs only ``find_spec``: importlib.abc would bring importlib.resources into every start)."""
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
         if not fullname.startswith("scrubber.") or not path:

@@ -27,7 +27,6 @@ from scrubber.runparts import Options, Summary, ack_999, engine_for, meta, open_
 from scrubber.writers.accepted837 import Accepted837Writer
 from scrubber.writers.ack277 import Ack277Writer
 from scrubber.writers.base import ENCODING, Writer
-from scrubber.writers.report_html import HtmlReportWriter
 from scrubber.writers.report_json import JsonReportWriter
 from scrubber.writers.worklist import WorklistWriter
 from scrubber.x12.reader import Reader
@@ -298,6 +297,8 @@ def make_writers(out: dict[str, IO[str]], label: str, options: Options, engine: 
     if "worklist" in out:
         writers.append(WorklistWriter(out["worklist"]))
     if options.html:
+        from scrubber.writers.report_html import HtmlReportWriter  # lxml: only runs that write the page load it
+
         writers.append(HtmlReportWriter(out["html"], input_name=label, meta=meta(engine), registry=engine.payers,
                                         titles={e.id: e.title for e in engine.catalog.edits.values()}))
     return writers

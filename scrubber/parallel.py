@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import as_completed
 from typing import Any
 
 from scrubber.api import Options, scrub_to_dir
@@ -71,6 +70,8 @@ def scrub_files(paths: Sequence[str], outdir: str, options: Options, *, jobs: in
             if done:
                 done(out[-1])
         return out
+    from concurrent.futures import as_completed
+
     results: dict[int, Outcome] = {}
     pool = process_pool(jobs)
     futures = {pool.submit(scrub_one, p, outdir, options): i for i, p in enumerate(paths)}

@@ -19,12 +19,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from scrubber import plugins, schemas
 from scrubber.model import ClaimUnit
 from scrubber.plugins import BUILT_IN
-from scrubber.resources import edits_dir, read_yaml
+from scrubber.resources import edits_dir, read_yaml, yaml_errors
 from scrubber.rules.catalog import CONFIDENCES, SOURCE_KINDS, Source, iso_date, within
 from scrubber.rules.codesets import expand
 
@@ -265,7 +263,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise RegistryError(f"{path}: not UTF-8 text (byte {exc.start}); save the registry as UTF-8") from None
     except ValueError as exc:  # PyYAML builds dates itself: 2026-13-01 fails there
         raise RegistryError(f"{path}: cannot read the payer registry (a value is not valid: {exc})") from None
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, *yaml_errors()) as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise RegistryError(f"{path}: cannot read the payer registry ({type(exc).__name__}{at})") from None

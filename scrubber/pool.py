@@ -12,7 +12,10 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when a pool is made: a one-process run does without (about 10 ms of start-up)
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 _stopping = False
 _busy = False
@@ -71,6 +74,8 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
     """A pool whose workers exist when it is returned, forked with Ctrl-C and SIGTERM held: one
     arriving between a fork and the worker's handler would end the worker with a traceback and
     break the pool; held, it waits for the handler (and, in the parent, for the fork to be done)."""
+    from concurrent.futures import ProcessPoolExecutor
+
     pool = ProcessPoolExecutor(workers, initializer=_init_worker)
     with signals_held():
         pool.submit(_ready)  # with the fork start method, the first submit forks every worker

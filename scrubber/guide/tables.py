@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scrubber.resources import cache_dir
+
 #: bump when the table layout or what is compiled changes: old cache files are then ignored
 FORMAT = 5
 MAP_FILE = "837.5010.X222.A1.xml"
@@ -340,11 +342,6 @@ def _correct(loops: list[Loop]) -> list[str]:
                 done.append("2400 PWK*CT: the line supplemental information PWK when PWK02 is one of its codes, "
                             "else the certificate of medical necessity PWK (pyx12 always takes the first)")
     return sorted(set(done))
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "scrubber"
 
 
 def _cache_file() -> tuple[Path, str]:
