@@ -52,7 +52,7 @@ def read_yaml(path: Path) -> Any:
 
     text = data.decode("utf-8")
     parsed = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    _save(cached, (parsed,))
+    cache_pickle(cached, (parsed,), YAML_KEEP)
     return parsed
 
 
@@ -77,19 +77,21 @@ def _load(path: Path) -> tuple[Any] | None:
     return doc if isinstance(doc, tuple) and len(doc) == 1 else None
 
 
-def _save(path: Path, doc: tuple[Any]) -> None:
-    """Write the cache file atomically; a folder we cannot write to is not an error."""
+def cache_pickle(path: Path, value: Any, keep: int) -> None:
+    """Pickle ``value`` into the cache file ``path`` atomically, keeping the newest ``keep`` files of
+    its kind (its name up to the first ``-``); a folder we cannot write to is not an error."""
+    kind = path.name.split("-", 1)[0]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".yaml-", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{kind}-", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                pickle.dump(doc, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
             raise
-        older = sorted(path.parent.glob("yaml-*.pickle"), key=_mtime, reverse=True)[YAML_KEEP:]
+        older = sorted(path.parent.glob(f"{kind}-*.pickle"), key=_mtime, reverse=True)[keep:]
         for old in older:
             old.unlink(missing_ok=True)
     except (OSError, pickle.PicklingError, TypeError):

@@ -12,14 +12,12 @@ an unwritable cache folder only means building in memory (about a second), never
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scrubber.resources import cache_dir
+from scrubber.resources import cache_dir, cache_pickle
 
 #: bump when the table layout or what is compiled changes: old cache files are then ignored
 FORMAT = 5
@@ -371,26 +369,7 @@ def load_tables() -> Tables:
     if tables is None:
         tables = compile_tables()
         if path is not None:
-            _save(path, tables)
+            # the newest few kept: several pyx12 versions and checkouts may share the folder
+            cache_pickle(path, tables, KEEP)
     _LOADED[key] = tables
     return tables
-
-
-def _save(path: Path, tables: Tables) -> None:
-    """Write the cache atomically; a folder we cannot write to is not an error."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".guide-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(tables, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        # Keep the newest few (several pyx12 versions may share the folder); drop older ones.
-        older = sorted(path.parent.glob("guide-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)[KEEP:]
-        for old in older:
-            old.unlink(missing_ok=True)
-    except OSError:
-        pass
