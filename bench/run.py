@@ -1,7 +1,8 @@
 """The benchmark in one run: ``python bench/run.py [--claims 10000,100000,1000000] [--repeat 3]``.
 
 For each size, a realistic and a findings-heavy 837P (bench/generate.py) are written to bench/out/,
-and each is scrubbed (``scrubber scrub FILE -o DIR --no-html``) with ``--jobs 1`` and ``--jobs 2``.
+and each is scrubbed (``scrubber scrub FILE -o DIR --no-html``) with ``--jobs 1`` and ``--jobs 2``,
+in alternation (``--repeat`` rounds of both; the ratio is also given round by round).
 pyx12's full validation (bench/pyx12_validate.py) runs on the realistic file of ``--pyx12-claims``
 claims, which the scrubber also runs on: the ratio is on the same file, in the same run. Then one
 transaction of ``--validate-claims`` claims is validated by pyx12 alone and by ``scrubber scrub
@@ -61,6 +62,7 @@ class Row:
     parent_mb: float
     worker_mb: float | None
     runs: int
+    samples: tuple[float, ...] = ()  # each run's seconds, in the order run (rounds alternate the variants)
 
     @property
     def rate(self) -> float:
@@ -211,7 +213,7 @@ def timed(what: tuple[int, float, str, str, int | None], cmd: list[str], repeat:
         runs.append(run)
     worker_mb = max((r.worker_mb for r in runs if r.worker_mb is not None), default=None)
     return Row(claims, mb, profile, tool, jobs, statistics.median(r.seconds for r in runs),
-               max(r.parent_mb for r in runs), worker_mb, len(runs))
+               max(r.parent_mb for r in runs), worker_mb, len(runs), tuple(r.seconds for r in runs))
 
 
 def make_file(n: int, profile: str, seed: int, single_st: bool = False) -> tuple[Path, float]:
@@ -227,14 +229,27 @@ def make_file(n: int, profile: str, seed: int, single_st: bool = False) -> tuple
 
 def scrub_rows(path: Path, what: tuple[int, float, str], jobs_list: list[int], repeat: int,
                extra: list[str] | None = None, tool: str = "scrubber") -> list[Row]:
-    rows = []
-    for jobs in jobs_list:
-        outdir = OUT / f"scrub-{path.stem}-j{jobs}"
-        cmd = [*scrubber_cmd(), "scrub", str(path), "-o", str(outdir), "--no-html", "--jobs", str(jobs), *(extra or [])]
-        # Exit 1 means some claims were rejected, which the generator arranges on purpose.
-        rows.append(timed((*what, tool, jobs), cmd, repeat, {0, 1}))
-        shutil.rmtree(outdir, ignore_errors=True)  # a million claims write about a gigabyte
-    return rows
+    """Each ``--jobs`` value once a round, ``repeat`` rounds: a change in the machine's load over the
+    minutes hits every variant alike, and the ratios are taken round by round."""
+    samples: dict[int, list[Row]] = {jobs: [] for jobs in jobs_list}
+    for _ in range(repeat):
+        for jobs in jobs_list:
+            outdir = OUT / f"scrub-{path.stem}-j{jobs}"
+            cmd = [*scrubber_cmd(), "scrub", str(path), "-o", str(outdir), "--no-html", "--jobs", str(jobs),
+                   *(extra or [])]
+            # Exit 1 means some claims were rejected, which the generator arranges on purpose.
+            samples[jobs].append(timed((*what, tool, jobs), cmd, 1, {0, 1}))
+            shutil.rmtree(outdir, ignore_errors=True)  # a million claims write about a gigabyte
+    return [_merged(runs) for runs in samples.values()]
+
+
+def _merged(runs: list[Row]) -> Row:
+    """One row for the runs of one command: the median time, the largest peaks, every run's time."""
+    first = runs[0]
+    seconds = [r.seconds for r in runs]
+    worker_mb = max((r.worker_mb for r in runs if r.worker_mb is not None), default=None)
+    return Row(first.claims, first.mb, first.profile, first.tool, first.jobs, statistics.median(seconds),
+               max(r.parent_mb for r in runs), worker_mb, len(runs), tuple(seconds))
 
 
 def guide_cost_rows(path: Path, what: tuple[int, float, str], repeat: int) -> list[Row]:
@@ -247,8 +262,7 @@ def guide_cost_rows(path: Path, what: tuple[int, float, str], repeat: int) -> li
             outdir = OUT / f"guide-{path.stem}"
             samples[tool].append(timed((*what, tool, 1), [*base, "-o", str(outdir), *extra], 1, {0, 1}))
             shutil.rmtree(outdir, ignore_errors=True)
-    return [Row(*what, tool, 1, statistics.median(r.seconds for r in rows), max(r.parent_mb for r in rows), None,
-                len(rows)) for tool, rows in samples.items()]
+    return [_merged(rows) for rows in samples.values()]
 
 
 def pyx12_row(path: Path, what: tuple[int, float, str], repeat: int) -> Row:
@@ -285,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep_files:
             path.unlink()
     print(f"\nload at end: {load()}; median of the runs (files over {args.repeat_up_to:,} claims: one run), "
-          "peak RSS the largest of them\n")
+          "peak RSS the largest of them; the --jobs values of a file run in alternation, and 'rounds' is the "
+          "median of each round's ratio\n")
     print_tables(rows, validation, args.rss_claims)
     print_guide_cost(cost)
     return 0
@@ -361,11 +376,12 @@ def print_guide_cost(cost: list[Row]) -> None:
     if not cost:
         return
     print("\n### Cost of the built-in implementation-guide validator (one core, runs alternated)\n")
-    print("| claims | default s | --validate off s | default claims/s | off claims/s | default / off |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| claims | default s | --validate off s | default claims/s | off claims/s | default / off | rounds |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for on, off in zip(cost[::2], cost[1::2], strict=True):
+        rounds = statistics.median(a / b for a, b in zip(on.samples, off.samples, strict=True))
         print(f"| {on.claims:,} | {on.seconds:.3f} | {off.seconds:.3f} | {on.rate:,.0f} | {off.rate:,.0f} |"
-              f" {on.seconds / off.seconds:.2f}x |")
+              f" {on.seconds / off.seconds:.2f}x | {rounds:.2f}x |")
 
 
 def _ratio(row: Row, rows: list[Row], against: str) -> str:
@@ -381,7 +397,13 @@ def _ratio(row: Row, rows: list[Row], against: str) -> str:
     else:
         base = next((r for r in rows if r.tool == row.tool and r.claims == row.claims and r.jobs == row.jobs
                      and r.profile == "realistic"), None) if row.profile != "realistic" else None
-    return f"{row.rate / base.rate:.2f}x" if base is not None else ""
+    if base is None:
+        return ""
+    if against == "jobs" and len(base.samples) == len(row.samples) > 1:
+        # runs alternated: the median of each round's ratio (a slow minute hits both runs of a round)
+        pairs = statistics.median(b / r for b, r in zip(base.samples, row.samples, strict=True))
+        return f"{row.rate / base.rate:.2f}x (rounds {pairs:.2f}x)"
+    return f"{row.rate / base.rate:.2f}x"
 
 
 if __name__ == "__main__":

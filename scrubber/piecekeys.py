@@ -68,13 +68,19 @@ class PieceKeys:
         return array("q", self.lookups).tobytes()
 
     def recorded(self) -> bytes:
-        """The keys the accepted claims recorded, sorted (the parent bisects them), as array("q") bytes."""
-        keys = set(self.content)
-        keys.update(self.claim_id)
+        """The keys the accepted claims recorded, as array("q") bytes, in no particular order: the
+        parent marks them in its filter, and reads them again only for the few keys the filter
+        cannot rule out (three in a run of 200,000 claims), where sorting them cost every piece."""
+        keys = array("q", self.content)
+        keys.extend(array("q", self.claim_id))
+        prev: int = 0
         for line in self.lines:
-            keys.add(line[2])
-        keys.discard(0)
-        return array("q", sorted(keys)).tobytes()
+            day = line[2]
+            if day != prev:  # the lines of a claim mostly share their day key
+                keys.append(day)
+                prev = day
+        # A 0 (a claim without that key) is marked like any key: no lookup is ever 0.
+        return keys.tobytes()
 
     def holding(self, shared: set[int]) -> list[ClaimKeys]:
         """The accepted claims with one of ``shared`` among their keys, in order."""

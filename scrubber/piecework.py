@@ -106,7 +106,7 @@ class PieceResult:
     iea: dict[int, Segment] = field(default_factory=dict)
     tallies: dict[str, Any] = field(default_factory=dict)
     lookups: bytes = b""  # array("q"): keys the claims looked up
-    recorded: str = ""  # file: sorted array("q") of the keys recorded, then the claims' keys (PieceKeys)
+    recorded: str = ""  # file: array("q") of the keys recorded, then the claims' keys (PieceKeys)
     error: tuple[str, int | None, int | None] | None = None  # an unusable input: message, offset, segment
     anomaly: str = ""  # something only a single pass can judge: the parent reads the file in one
     stopped: bool = False
@@ -294,8 +294,8 @@ class _Worker:
         self._recorded(piece_keys)
 
     def _recorded(self, keys: PieceKeys) -> None:
-        """The keys the piece's accepted claims recorded: sorted (the parent's filter confirms a maybe
-        by bisection), then each claim's keys (for seeding a later piece that shares one)."""
+        """The keys the piece's accepted claims recorded (the parent marks them in its filter), then
+        each claim's keys (for seeding a later piece that shares one)."""
         path = f"{self.stem}.keys"
         with open(path, "wb") as fh:
             data = keys.recorded()

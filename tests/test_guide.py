@@ -13,6 +13,7 @@ import io
 import pickle
 import random
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,7 @@ def test_tables_are_cached_on_disk_and_rebuilt_when_the_key_changes(tmp_path: Pa
     assert built == [1] and len(second.segments) == len(first.segments)
     # Another pyx12 (another key): built again, in a file of its own.
     monkeypatch.setattr(tables, "_LOADED", {})
+    monkeypatch.setattr(tables, "_IDENTITIES", {})
     monkeypatch.setattr(tables, "_pyx12_version", lambda: "9.9.9")
     load_tables()
     assert built == [1, 1] and len(list((tmp_path / "scrubber").glob("guide-*.pickle"))) == 2
@@ -165,6 +167,27 @@ def test_tables_are_cached_on_disk_and_rebuilt_when_the_key_changes(tmp_path: Pa
     path.write_bytes(b"not a pickle")
     assert load_tables().segments and built == [1, 1, 1]
     assert pickle.loads(path.read_bytes()).segments  # and written back whole
+
+
+def test_pyx12s_version_is_asked_once_a_process_until_its_map_files_change(tmp_path: Path, monkeypatch) -> None:
+    # Each piece of a split run makes a validator; asking the package metadata each time cost a
+    # millisecond a piece. New map files (a pyx12 installed over the old one) are asked about again.
+    maps = tmp_path / "map"
+    maps.mkdir()
+    for name in (tables.MAP_FILE, tables.CONTROL_FILE, "dataele.xml", "codes.xml"):
+        shutil.copy(tables._map_dir() / name, maps / name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(tables, "_map_dir", lambda: maps)
+    monkeypatch.setattr(tables, "_IDENTITIES", {})
+    asked: list[int] = []
+    real = tables._pyx12_version
+    monkeypatch.setattr(tables, "_pyx12_version", lambda: asked.append(1) or real())
+    first = tables._cache_file()
+    assert tables._cache_file() == first and len(asked) == 1
+    with open(maps / "codes.xml", "a") as fh:
+        fh.write("\n")
+    second = tables._cache_file()
+    assert len(asked) == 2 and second != first  # another key: the old cache is not read
 
 
 def test_an_unwritable_cache_folder_only_means_building_in_memory(tmp_path: Path, monkeypatch) -> None:

@@ -9,6 +9,7 @@ import io
 import pickle
 import random
 import re
+import sys
 from array import array
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from scrubber.errors import InputError
 from scrubber.guide.validator import GuideRun
 from scrubber.piecekeys import PieceKeys, mark, maybe
 from scrubber.runindex import ClaimKeys, LineKey
+from scrubber.stitch import KeyFilter
 from scrubber.synth import interchange, transaction_segments
 from scrubber.writers.stitching import renumber_hls
 from scrubber.x12.segments import Delimiters, Tokenizer
@@ -46,7 +48,7 @@ def test_piece_keys_look_up_every_claim_and_record_only_accepted_ones() -> None:
     assert sorted(looked) == [11, 12, 13, 14, 21, 22, 32]  # no 0 for what a claim lacks
     recorded = array("q")
     recorded.frombytes(keys.recorded())
-    assert list(recorded) == [11, 12, 13, 14, 32]  # sorted, for the parent's bisection
+    assert sorted(set(recorded) - {0}) == [11, 12, 13, 14, 32]  # 0: what a claim lacks, never looked up
     back = pickle.loads(pickle.dumps(keys))
     assert back.holding({14}) == [ClaimKeys(1, 11, 12, (a.lines[0], a.lines[2]))]  # lines with a day key
     assert back.holding({32, 11}) == [back.holding({14})[0], c]
@@ -68,6 +70,31 @@ def test_the_filter_passes_every_marked_key_and_few_others() -> None:
     mark(alone, array("q", one).tobytes())
     touched = [i for i, byte in enumerate(alone) if byte]
     assert touched and touched[0] // 64 == touched[-1] // 64 == one[0] % 256
+
+
+def _key_file(path: Path, keys: list[int]) -> str:
+    data = array("q", keys).tobytes()
+    path.write_bytes(len(data).to_bytes(8, "little") + data + pickle.dumps(PieceKeys()))
+    return str(path)
+
+
+def test_the_parent_confirms_a_maybe_in_the_pieces_keys_and_nowhere_else(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    pieces = [[rng.getrandbits(64) - (1 << 63) for _ in range(500)] for _ in range(3)]
+    # A key whose eight bytes stand across two recorded keys (the end of one, the start of the
+    # next) is not recorded: only whole keys count.
+    a, b = pieces[1][10].to_bytes(8, sys.byteorder, signed=True), pieces[1][11].to_bytes(8, sys.byteorder, signed=True)
+    straddling = int.from_bytes(a[4:] + b[:4], sys.byteorder, signed=True)
+    keys = KeyFilter(2000)
+    for i, piece in enumerate(pieces):
+        keys.add(_key_file(tmp_path / f"{i}.keys", piece))
+    keys.bits[:] = b"\xff" * len(keys.bits)  # every lookup a maybe: the files alone decide
+    few = [pieces[0][3], pieces[2][499], straddling, 12345]
+    assert keys.shared(array("q", few).tobytes()) == {pieces[0][3], pieces[2][499]}
+    # many maybes (a file sent twice): the other way of looking, the same answer
+    many = pieces[1][:40] + [straddling] + [rng.getrandbits(62) for _ in range(40)]
+    assert keys.shared(array("q", many).tobytes()) == set(pieces[1][:40])
+    assert KeyFilter(2000).shared(array("q", few).tobytes()) == set()  # nothing settled yet
 
 
 def _tap(data: bytes, run: GuideRun) -> GuideRun:

@@ -263,24 +263,25 @@ def _pyx12_version() -> str:
         return "unknown"
 
 
-_DIGESTS: dict[tuple[tuple[str, int, int], ...], str] = {}
+_IDENTITIES: dict[tuple[tuple[str, int, int], ...], str] = {}
 
 
-def _digest(folder: Path) -> str:
-    """The map files' hash, and this module's: a changed compiler never reads an old cache.
+def _identity(folder: Path) -> str:
+    """pyx12's version and the map files' hash, and this module's: a changed compiler never reads an old cache.
 
     Worked out once per process for the files as they are (size and time stamp): each
-    validator (one per input, one per piece of a split run) asks again.
+    validator (one per input, one per piece of a split run) asks again, and a new pyx12 comes
+    with new map files. Asking the package's metadata for its version costs a millisecond.
     """
     files = [Path(__file__), *(folder / name for name in (MAP_FILE, CONTROL_FILE, "dataele.xml", "codes.xml"))]
     stamp = tuple((str(f), st.st_size, st.st_mtime_ns) for f in files for st in [f.stat()])
-    found = _DIGESTS.get(stamp)
+    found = _IDENTITIES.get(stamp)
     if found is None:
         h = hashlib.sha256(files[0].read_bytes())
         for f in files[1:]:
             h.update(f.name.encode())
             h.update(f.read_bytes())
-        found = _DIGESTS[stamp] = h.hexdigest()[:16]
+        found = _IDENTITIES[stamp] = f"pyx12-{_pyx12_version()}-{h.hexdigest()[:16]}"
     return found
 
 
@@ -344,7 +345,7 @@ def _correct(loops: list[Loop]) -> list[str]:
 
 def _cache_file() -> tuple[Path, str]:
     folder = _map_dir()
-    key = f"guide-{FORMAT}-pyx12-{_pyx12_version()}-{_digest(folder)}"
+    key = f"guide-{FORMAT}-{_identity(folder)}"
     return cache_dir() / f"{key}.pickle", key
 
 
