@@ -30,6 +30,7 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from scrubber.model import ClaimUnit, Line
 
@@ -121,6 +122,12 @@ class LineKey:
         self.bypass = bypass
         self.anatomic = anatomic
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Compiled, a class with required __init__ arguments pickles this way only (scrubber._native):
+        # a split run sends earlier claims' keys to the worker that does a piece again.
+        return LineKey, (self.index, self.number, self.day, self.dos, self.code, self.units, self.bypass,
+                         self.anatomic)
+
 
 @dataclass(slots=True, init=False)
 class ClaimKeys:
@@ -136,6 +143,9 @@ class ClaimKeys:
         self.content = content
         self.claim_id = claim_id
         self.lines = lines
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ClaimKeys, (self.ordinal, self.content, self.claim_id, self.lines)
 
 
 def patient_key(claim: ClaimUnit) -> str:
