@@ -211,9 +211,8 @@ def timed(what: tuple[int, float, str, str, int | None], cmd: list[str], repeat:
             sys.stderr.write(run.stdout + run.stderr)
             raise SystemExit(f"{tool} failed with exit status {run.status}: {shlex.join(cmd)}")
         runs.append(run)
-    worker_mb = max((r.worker_mb for r in runs if r.worker_mb is not None), default=None)
-    return Row(claims, mb, profile, tool, jobs, statistics.median(r.seconds for r in runs),
-               max(r.parent_mb for r in runs), worker_mb, len(runs), tuple(r.seconds for r in runs))
+    return _merged([Row(claims, mb, profile, tool, jobs, r.seconds, r.parent_mb, r.worker_mb, 1, (r.seconds,))
+                    for r in runs])
 
 
 def make_file(n: int, profile: str, seed: int, single_st: bool = False) -> tuple[Path, float]:
